@@ -1,0 +1,3 @@
+#ifndef BASTION_AST_H
+#define BASTION_AST_H
+#endif

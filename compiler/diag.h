@@ -1,0 +1,3 @@
+#ifndef BASTION_DIAG_H
+#define BASTION_DIAG_H
+#endif

@@ -1,0 +1,2 @@
+# doc/: manual pages and the table format.
+dist_man_MANS += doc/policyc.1 doc/bastion.policy.5

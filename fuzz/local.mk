@@ -1,0 +1,24 @@
+# fuzz/: libFuzzer targets, built with clang by `make fuzz` from the
+# same sources the programs use.  tests/fuzz-smoke runs each over its
+# seed corpus for a few seconds.
+EXTRA_DIST += fuzz
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -std=c11 $(AM_CPPFLAGS) -I$(top_builddir) \
+	$(SODIUM_CFLAGS)
+FUZZ_LIB_SRC = $(filter %.c,$(lib_libbastion_a_SOURCES))
+FUZZ_TARGETS = fuzz/fuzz_policy fuzz/fuzz_ptab
+
+fuzz: $(FUZZ_TARGETS)
+.PHONY: fuzz
+
+fuzz/fuzz_ptab: $(srcdir)/fuzz/fuzz_ptab.c $(FUZZ_LIB_SRC:%=$(srcdir)/%)
+	@test -n "$(FUZZ_CC)" || { echo "make fuzz needs clang: install the Debian package 'clang'" >&2; exit 1; }
+	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(SODIUM_LIBS)
+
+FUZZ_COMPILER_SRC = $(filter-out compiler/policyc.c,$(filter %.c,$(policyc_SOURCES)))
+fuzz/fuzz_policy: $(srcdir)/fuzz/fuzz_policy.c grammar/parser.c grammar/lexer.c \
+		$(FUZZ_COMPILER_SRC:%=$(srcdir)/%) $(FUZZ_LIB_SRC:%=$(srcdir)/%)
+	@test -n "$(FUZZ_CC)" || { echo "make fuzz needs clang: install the Debian package 'clang'" >&2; exit 1; }
+	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_FLAGS) -Wno-unused-function -o $@ $^ $(SODIUM_LIBS)
+
+CLEANFILES += $(FUZZ_TARGETS)

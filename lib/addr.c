@@ -1,0 +1,2 @@
+/* addr: being written */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* b64: being written */
+#include "config.h"

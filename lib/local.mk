@@ -1,0 +1,13 @@
+# lib/: what the compiler and the runtime share (table format, reader
+# and writer, addresses, sealed secrets, verifiers), linked by both.
+noinst_LIBRARIES += lib/libbastion.a
+lib_libbastion_a_SOURCES = \
+	lib/addr.c lib/addr.h \
+	lib/b64.c lib/b64.h \
+	lib/limits.h \
+	lib/ptab.h lib/ptab_read.c lib/ptab_write.c \
+	lib/scram.c lib/scram.h \
+	lib/seal.c lib/seal.h \
+	lib/verifier.c lib/verifier.h
+
+LIBBASTION = lib/libbastion.a $(SODIUM_LIBS)

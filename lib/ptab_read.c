@@ -1,0 +1,2 @@
+/* ptab_read: being written */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* ptab_write: being written */
+#include "config.h"

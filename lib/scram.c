@@ -1,0 +1,2 @@
+/* scram: being written */
+#include "config.h"

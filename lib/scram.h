@@ -1,0 +1,3 @@
+#ifndef BASTION_SCRAM_H
+#define BASTION_SCRAM_H
+#endif

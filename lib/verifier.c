@@ -1,0 +1,2 @@
+/* verifier: being written */
+#include "config.h"

@@ -1,0 +1,13 @@
+# tests/: run by `make check`.  Each part of the tree keeps its tests in
+# its own fragment; scripts find the programs through the environment.
+AM_TESTS_ENVIRONMENT = \
+	top_srcdir='$(abs_top_srcdir)'; export top_srcdir; \
+	top_builddir='$(abs_top_builddir)'; export top_builddir; \
+	POLICYC='$(abs_top_builddir)/policyc'; export POLICYC; \
+	FUZZ_CC='$(FUZZ_CC)'; export FUZZ_CC;
+EXTRA_DIST += tests
+
+include tests/frontend.mk
+include tests/table.mk
+include tests/crypto.mk
+include tests/tools.mk
