@@ -1,0 +1,3 @@
+#ifndef BASTION_RENDER_H
+#define BASTION_RENDER_H
+#endif
