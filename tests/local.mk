@@ -11,3 +11,6 @@ include tests/frontend.mk
 include tests/table.mk
 include tests/crypto.mk
 include tests/tools.mk
+include tests/rt-loop.mk
+include tests/rt-tls.mk
+include tests/rt-store.mk

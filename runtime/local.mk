@@ -1,0 +1,11 @@
+# runtime/: bastiond.  The modules are gathered in a library so that
+# unit tests and fuzz targets link the same objects as the daemon.
+noinst_LIBRARIES += runtime/librt.a
+runtime_librt_a_SOURCES = \
+	runtime/loop.c runtime/loop.h runtime/loop_epoll.c \
+	runtime/verify.c runtime/verify.h \
+	runtime/sasl.c runtime/sasl.h \
+	runtime/tls.c runtime/tls.h runtime/pem.c runtime/pem.h \
+	runtime/spool.c runtime/spool.h \
+	runtime/maildir.c runtime/maildir.h \
+	runtime/plog.c runtime/plog.h
