@@ -6,7 +6,7 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -std=c11 $(AM_CPPFLAGS) -I$(top_builddir) \
 	$(SODIUM_CFLAGS)
 FUZZ_LIB_SRC = $(filter %.c,$(lib_libbastion_a_SOURCES))
-FUZZ_TARGETS = fuzz/fuzz_policy fuzz/fuzz_ptab
+FUZZ_TARGETS = fuzz/fuzz_policy fuzz/fuzz_ptab fuzz/fuzz_smtp
 
 fuzz: $(FUZZ_TARGETS)
 .PHONY: fuzz
@@ -20,5 +20,9 @@ fuzz/fuzz_policy: $(srcdir)/fuzz/fuzz_policy.c grammar/parser.c grammar/lexer.c 
 		$(FUZZ_COMPILER_SRC:%=$(srcdir)/%) $(FUZZ_LIB_SRC:%=$(srcdir)/%)
 	@test -n "$(FUZZ_CC)" || { echo "make fuzz needs clang: install the Debian package 'clang'" >&2; exit 1; }
 	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_FLAGS) -Wno-unused-function -o $@ $^ $(SODIUM_LIBS)
+
+fuzz/fuzz_smtp: $(srcdir)/fuzz/fuzz_smtp.c $(srcdir)/runtime/smtp_proto.c
+	@test -n "$(FUZZ_CC)" || { echo "make fuzz needs clang: install the Debian package 'clang'" >&2; exit 1; }
+	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^
 
 CLEANFILES += $(FUZZ_TARGETS)

@@ -8,4 +8,5 @@ runtime_librt_a_SOURCES = \
 	runtime/tls.c runtime/tls.h runtime/pem.c runtime/pem.h \
 	runtime/spool.c runtime/spool.h \
 	runtime/maildir.c runtime/maildir.h \
-	runtime/plog.c runtime/plog.h
+	runtime/plog.c runtime/plog.h \
+	runtime/smtp_proto.c runtime/smtp_proto.h

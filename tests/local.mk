@@ -14,3 +14,4 @@ include tests/tools.mk
 include tests/rt-loop.mk
 include tests/rt-tls.mk
 include tests/rt-store.mk
+include tests/rt-session.mk

@@ -1,0 +1,5 @@
+# tests/rt-session.mk: the SMTP protocol parser and the daemon.
+check_PROGRAMS += tests/unit/test_smtp_proto
+tests_unit_test_smtp_proto_SOURCES = tests/unit/test_smtp_proto.c
+tests_unit_test_smtp_proto_LDADD = runtime/librt.a $(LIBBASTION)
+TESTS += tests/unit/test_smtp_proto
