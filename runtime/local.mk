@@ -9,4 +9,5 @@ runtime_librt_a_SOURCES = \
 	runtime/spool.c runtime/spool.h \
 	runtime/maildir.c runtime/maildir.h \
 	runtime/plog.c runtime/plog.h \
-	runtime/smtp_proto.c runtime/smtp_proto.h
+	runtime/smtp_proto.c runtime/smtp_proto.h \
+	runtime/hostcount.c runtime/hostcount.h

@@ -3,3 +3,7 @@ check_PROGRAMS += tests/unit/test_smtp_proto
 tests_unit_test_smtp_proto_SOURCES = tests/unit/test_smtp_proto.c
 tests_unit_test_smtp_proto_LDADD = runtime/librt.a $(LIBBASTION)
 TESTS += tests/unit/test_smtp_proto
+check_PROGRAMS += tests/unit/test_hostcount
+tests_unit_test_hostcount_SOURCES = tests/unit/test_hostcount.c
+tests_unit_test_hostcount_LDADD = runtime/librt.a $(LIBBASTION)
+TESTS += tests/unit/test_hostcount
