@@ -1,1 +1,177 @@
+/*
+ * query: `policyc query TABLE ADDRESS|DOMAIN` says which rule decides
+ * for a client address, or which accept and outbound rules a domain
+ * gets, quoting the rule in source form with its source line: the
+ * question an administrator asks when a partner says "you refused us".
+ * The lookups are the table's own (lib/ptab_read.c), the very ones
+ * bastiond makes, so the answer cannot drift from the runtime's.
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "addr.h"
+#include "cmds.h"
+#include "limits.h"
+#include "ptab.h"
+#include "render.h"
+
+static void	query_usage(FILE *);
+static int	query_domain_check(const char *, char *, size_t);
+static void	query_address(const struct ptab *, const char *,
+		    const struct addr *);
+static void	query_domain(const struct ptab *, const char *,
+		    const char *);
+
+static void
+query_usage(FILE *fp)
+{
+	fprintf(fp, "usage: %s query TABLE ADDRESS|DOMAIN\n", progname);
+}
+
+int
+cmd_query(int argc, char **argv)
+{
+	struct ptab	 t;
+	struct addr	 a;
+	char		 err[LIM_ERRMSG], dom[LIM_DOMAIN + 1];
+	const char	*arg;
+	int		 i, isaddr, rc = 0;
+
+	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0';
+	    i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		}
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			query_usage(stdout);
+			return 0;
+		}
+		fprintf(stderr, "%s: query: unknown option %s\n", progname,
+		    argv[i]);
+		query_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (argc - i != 2) {
+		query_usage(stderr);
+		return EXIT_USAGE;
+	}
+	arg = argv[i + 1];
+
+	/* A host address, or failing that a domain name. */
+	isaddr = strchr(arg, '/') == NULL &&
+	    addr_parse(arg, strlen(arg), 0, &a, err, sizeof(err)) == 0;
+	if (!isaddr && query_domain_check(arg, dom, sizeof(dom)) == -1) {
+		fprintf(stderr, "%s: query: '%s' is neither an IP address "
+		    "nor a domain name\n", progname, arg);
+		return EXIT_USER;
+	}
+	if (ptab_open(&t, argv[i], err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s: %s\n", progname, argv[i], err);
+		return EXIT_USER;
+	}
+	if (isaddr)
+		query_address(&t, arg, &a);
+	else
+		query_domain(&t, arg, dom);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fprintf(stderr, "%s: query: write error: %s\n", progname,
+		    strerror(errno));
+		rc = EXIT_USER;
+	}
+	ptab_close(&t);
+	return rc;
+}
+
+/*
+ * A host name as the language spells domains: labels of 1..63 letters,
+ * digits and '-', not starting or ending with '-', at most LIM_DOMAIN
+ * in all, the last label not all digits.  The lower-case copy goes to
+ * out.
+ */
+static int
+query_domain_check(const char *s, char *out, size_t outsz)
+{
+	size_t	 n, i, lab = 0;
+	char	 c;
+
+	n = strlen(s);
+	if (n == 0 || n > LIM_DOMAIN || n >= outsz)
+		return -1;
+	for (i = 0; i < n; i++) {
+		c = s[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		out[i] = c;
+		if (c == '.') {
+			if (lab == 0 || out[i - 1] == '-')
+				return -1;
+			lab = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-'))
+			return -1;
+		if (c == '-' && lab == 0)
+			return -1;
+		if (++lab > LIM_LABEL)
+			return -1;
+	}
+	if (lab == 0 || out[n - 1] == '-')
+		return -1;
+	/* No top-level domain is all digits: 256.1.1.1 is a bad address. */
+	if (strspn(out + n - lab, "0123456789") == lab)
+		return -1;
+	out[n] = '\0';
+	return 0;
+}
+
+static void
+query_address(const struct ptab *t, const char *arg, const struct addr *a)
+{
+	const struct ptab_rule_rec	*r;
+	uint32_t			 ri, entry;
+
+	ri = ptab_host_lookup(t, a, &entry);
+	r = &t->rules[ri];
+	printf("%s: line %lu: ", arg, (unsigned long)r->line);
+	render_rule(stdout, t, ri);
+	if (ri == 0 || entry == PTAB_NONE)
+		printf(" (%sno host rule matches)\n",
+		    r->line == 0 ? "implicit; " : "");
+	else if (r->kind == PTAB_RULE_LIST) {
+		fputs(" (matched ", stdout);
+		render_entry(stdout, t, a->family, entry);
+		fputs(")\n", stdout);
+	} else
+		putchar('\n');
+}
+
+static void
+query_domain(const struct ptab *t, const char *arg, const char *dom)
+{
+	const struct ptab_domain_rec	*acc, *out;
+	size_t				 n = strlen(dom);
+
+	acc = ptab_accept_lookup(t, dom, n);
+	out = ptab_outbound_lookup(t, dom, n);
+	if (acc == NULL && out == NULL) {
+		printf("%s: no rule: not accepted here, and no outbound "
+		    "route\n", arg);
+		return;
+	}
+	if (acc != NULL) {
+		printf("%s: line %lu: ", arg, (unsigned long)acc->line);
+		render_accept(stdout, t, acc);
+		putchar('\n');
+	}
+	if (out != NULL) {
+		printf("%s: line %lu: ", arg, (unsigned long)out->line);
+		render_outbound(stdout, t, out);
+		putchar('\n');
+	}
+}

@@ -1,2 +1,3 @@
 # doc/: manual pages and the table format.
 dist_man_MANS += doc/policyc.1 doc/bastion.policy.5
+EXTRA_DIST += doc/spool-format.md

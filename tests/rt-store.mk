@@ -1,1 +1,42 @@
-# tests/rt-store.mk
+# tests/rt-store.mk: the spool, Maildir delivery and the protocol log
+# (runtime/spool.c, maildir.c, plog.c).
+RT_STORE_LIBS = runtime/librt.a lib/libbastion.a $(SODIUM_LIBS) $(BEARSSL_LIBS)
+
+check_PROGRAMS += tests/unit/spool_test
+tests_unit_spool_test_SOURCES = tests/unit/spool_test.c \
+	tests/unit/spool_testutil.h
+tests_unit_spool_test_LDADD = $(RT_STORE_LIBS)
+TESTS += tests/unit/spool_test
+
+check_PROGRAMS += tests/unit/spool_crash
+tests_unit_spool_crash_SOURCES = tests/unit/spool_crash.c \
+	tests/unit/spool_testutil.h
+tests_unit_spool_crash_LDADD = $(RT_STORE_LIBS)
+TESTS += tests/unit/spool_crash
+
+check_PROGRAMS += tests/unit/spool_enospc
+tests_unit_spool_enospc_SOURCES = tests/unit/spool_enospc.c \
+	tests/unit/spool_testutil.h
+tests_unit_spool_enospc_LDADD = $(RT_STORE_LIBS)
+TESTS += tests/unit/spool_enospc
+
+check_PROGRAMS += tests/unit/maildir_test
+tests_unit_maildir_test_SOURCES = tests/unit/maildir_test.c \
+	tests/unit/spool_testutil.h
+tests_unit_maildir_test_LDADD = $(RT_STORE_LIBS)
+TESTS += tests/unit/maildir_test
+
+check_PROGRAMS += tests/unit/plog_test
+tests_unit_plog_test_SOURCES = tests/unit/plog_test.c \
+	tests/unit/spool_testutil.h
+tests_unit_plog_test_LDADD = $(RT_STORE_LIBS)
+TESTS += tests/unit/plog_test
+
+check_PROGRAMS += tests/unit/plog_concurrent
+tests_unit_plog_concurrent_SOURCES = tests/unit/plog_concurrent.c \
+	tests/unit/spool_testutil.h
+tests_unit_plog_concurrent_LDADD = $(RT_STORE_LIBS)
+TESTS += tests/unit/plog_concurrent
+
+# doc/spool-format.md checked by an independent reader (needs spool_test).
+TESTS += tests/rt/spool_format.py
