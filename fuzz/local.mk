@@ -6,7 +6,7 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -std=c11 $(AM_CPPFLAGS) -I$(top_builddir) \
 	$(SODIUM_CFLAGS)
 FUZZ_LIB_SRC = $(filter %.c,$(lib_libbastion_a_SOURCES))
-FUZZ_TARGETS = fuzz/fuzz_policy fuzz/fuzz_ptab fuzz/fuzz_smtp
+FUZZ_TARGETS = fuzz/fuzz_policy fuzz/fuzz_ptab fuzz/fuzz_smtp fuzz/fuzz_sasl
 
 fuzz: $(FUZZ_TARGETS)
 .PHONY: fuzz
@@ -24,5 +24,9 @@ fuzz/fuzz_policy: $(srcdir)/fuzz/fuzz_policy.c grammar/parser.c grammar/lexer.c 
 fuzz/fuzz_smtp: $(srcdir)/fuzz/fuzz_smtp.c $(srcdir)/runtime/smtp_proto.c
 	@test -n "$(FUZZ_CC)" || { echo "make fuzz needs clang: install the Debian package 'clang'" >&2; exit 1; }
 	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^
+
+fuzz/fuzz_sasl: $(srcdir)/fuzz/fuzz_sasl.c $(srcdir)/runtime/sasl.c $(FUZZ_LIB_SRC:%=$(srcdir)/%)
+	@test -n "$(FUZZ_CC)" || { echo "make fuzz needs clang: install the Debian package 'clang'" >&2; exit 1; }
+	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(SODIUM_LIBS)
 
 CLEANFILES += $(FUZZ_TARGETS)

@@ -36,10 +36,10 @@ enum ptab_section {
 	PTAB_SEC_LISTENERS,	/* struct ptab_listener_rec[] */
 	PTAB_SEC_RULES,		/* struct ptab_rule_rec[]; [0] is default */
 	PTAB_SEC_LISTS,		/* struct ptab_list_rec[] */
-	PTAB_SEC_V4_INDEX,	/* uint32_t[65537], see below */
+	PTAB_SEC_V4_INDEX,	/* uint32_t[2^b + 1], see below */
 	PTAB_SEC_V4_KEYS,	/* uint32_t[], sorted prefix starts */
 	PTAB_SEC_V4_ENTRIES,	/* struct ptab_entry_rec[], parallel */
-	PTAB_SEC_V6_INDEX,	/* uint32_t[65537] */
+	PTAB_SEC_V6_INDEX,	/* uint32_t[2^b + 1] */
 	PTAB_SEC_V6_KEYS,	/* struct ptab_v6key[], sorted */
 	PTAB_SEC_V6_ENTRIES,	/* struct ptab_entry_rec[], parallel */
 	PTAB_SEC_USERS,		/* struct ptab_user_rec[], sorted by name */
@@ -64,7 +64,7 @@ struct ptab_header {
 
 /* The directory follows the header: nsections of these. */
 struct ptab_section_rec {
-	uint32_t	id;		/* enum ptab_section; each at most once */
+	uint32_t	id;		/* enum ptab_section; each once */
 	uint32_t	count;		/* records (bytes for STRINGS, BLOBS) */
 	uint32_t	offset;		/* from image start, 8-aligned */
 	uint32_t	length;		/* bytes; count * record size */
@@ -118,12 +118,15 @@ struct ptab_list_rec {
  * (parents always come earlier and contain their children, so the
  * chain is at most 32 or 128 steps and always ends).
  *
- * INDEX[h] is the number of keys whose top 16 bits are below h, for
- * h = 0..65536, so a lookup binary-searches only keys[INDEX[h] ..
- * INDEX[h+1]) and falls back to key INDEX[h]-1 when none there is
- * <= the address.
+ * INDEX has 2^b + 1 slots for some b in 0..16 (the writer picks b
+ * from the number of keys, so that a small table stays small; the
+ * reader takes b from the section's count).  INDEX[h] is the number of
+ * keys whose top b bits are below h, for h = 0..2^b, so a lookup
+ * binary-searches only keys[INDEX[h] .. INDEX[h+1]) and falls back to
+ * key INDEX[h]-1 when none there is <= the address.
  */
-#define PTAB_INDEX_SLOTS	65537
+#define PTAB_INDEX_MAXBITS	16
+#define PTAB_INDEX_SLOTS	65537	/* at most: 2^16 + 1 */
 
 struct ptab_entry_rec {
 	uint32_t	parent;		/* enclosing prefix's index, or NONE */
@@ -135,13 +138,13 @@ struct ptab_entry_rec {
 #define PTAB_MAX_RULES		0x00ffffffu
 
 struct ptab_v6key {
-	uint64_t	hi;		/* first 8 bytes, as a big-endian number */
-	uint64_t	lo;		/* last 8 bytes, as a big-endian number */
+	uint64_t	hi;		/* first 8 bytes, big-endian number */
+	uint64_t	lo;		/* last 8 bytes, big-endian number */
 };
 
 struct ptab_user_rec {
 	uint32_t	name;		/* string */
-	uint32_t	verifier;	/* string: SCRAM-SHA-256$... or $argon2id$ */
+	uint32_t	verifier;	/* string: SCRAM or argon2id */
 	uint32_t	line;
 	uint32_t	pad;		/* 0 */
 };
@@ -253,7 +256,20 @@ struct ptab_server_rec {
 	uint8_t		mechs[4];	/* enum ptab_mech, in order, 0-ended */
 	uint32_t	pad;		/* 0 */
 	uint32_t	line[PTAB_SET_MAX];
-};
+	uint32_t	pad2;		/* 0; makes the tail explicit */
+};					/* 144 bytes */
+
+/* The record sizes are part of the format: doc/table-format.md. */
+_Static_assert(sizeof(struct ptab_header) == 64, "ptab_header");
+_Static_assert(sizeof(struct ptab_section_rec) == 16, "ptab_section_rec");
+_Static_assert(sizeof(struct ptab_rule_rec) == 36, "ptab_rule_rec");
+_Static_assert(sizeof(struct ptab_list_rec) == 8, "ptab_list_rec");
+_Static_assert(sizeof(struct ptab_entry_rec) == 8, "ptab_entry_rec");
+_Static_assert(sizeof(struct ptab_v6key) == 16, "ptab_v6key");
+_Static_assert(sizeof(struct ptab_user_rec) == 16, "ptab_user_rec");
+_Static_assert(sizeof(struct ptab_domain_rec) == 32, "ptab_domain_rec");
+_Static_assert(sizeof(struct ptab_listener_rec) == 28, "ptab_listener_rec");
+_Static_assert(sizeof(struct ptab_server_rec) == 144, "ptab_server_rec");
 
 /* ---- Reader ---------------------------------------------------------- */
 
@@ -271,7 +287,7 @@ struct ptab {
 	uint32_t			 nrules;
 	const struct ptab_list_rec	*lists;
 	uint32_t			 nlists;
-	const uint32_t			*v4index;
+	const uint32_t			*v4index;	/* 2^b + 1 */
 	const uint32_t			*v4keys;
 	const struct ptab_entry_rec	*v4ent;
 	uint32_t			 nv4;
@@ -279,6 +295,8 @@ struct ptab {
 	const struct ptab_v6key		*v6keys;
 	const struct ptab_entry_rec	*v6ent;
 	uint32_t			 nv6;
+	uint8_t				 v4shift;	/* 16 - b */
+	uint8_t				 v6shift;
 	const struct ptab_user_rec	*users;
 	uint32_t			 nusers;
 	const struct ptab_domain_rec	*accept;
@@ -287,7 +305,7 @@ struct ptab {
 	uint32_t			 noutbound;
 	const uint8_t			*blobs;
 	uint32_t			 nblobs;
-	char				 sum[17];	/* checksum prefix, hex */
+	char				 sum[17];	/* checksum, 16 hex */
 };
 
 /*
@@ -388,7 +406,12 @@ typedef void ptab_conflict_fn(void *ctx, const struct addr *prefix,
 struct ptab_builder *ptab_builder_new(void);
 void	ptab_builder_free(struct ptab_builder *b);
 
-/* Each returns 0, or -1 on allocation failure or a full table. */
+/*
+ * Each returns 0, or -1 on allocation failure, a full table or a value
+ * the reader would refuse.  A numeric server setting of 0 means "left
+ * out" and gets its PTAB_DEF_* default; mechs[0] == 0 keeps the default
+ * "scram-sha-256 plain login".
+ */
 int	ptab_builder_server(struct ptab_builder *b,
 	    const struct ptab_server_in *s) __attribute__((warn_unused_result));
 int	ptab_builder_listener(struct ptab_builder *b,
@@ -401,11 +424,18 @@ int	ptab_builder_default(struct ptab_builder *b, uint32_t line,
 /* Returns the new list's index in *id. */
 int	ptab_builder_list(struct ptab_builder *b, const char *name,
 	    uint32_t line, uint32_t *id) __attribute__((warn_unused_result));
-/* Returns the new rule's index (>= 1) in *id. */
+/*
+ * Returns the new rule's index (>= 1) in *id.  An ADDR rule's own
+ * prefix goes in with it: no ptab_builder_prefix() call is needed.
+ */
 int	ptab_builder_rule(struct ptab_builder *b,
 	    const struct ptab_rule_in *r, uint32_t *id)
 	    __attribute__((warn_unused_result));
-/* A prefix (host bits clear) that rule id applies to. */
+/*
+ * A prefix that LIST rule id applies to (host bits are cleared, a
+ * mapped ::ffff:a.b.c.d/96+ is folded).  The same prefix twice for one
+ * rule is harmless; for an ADDR rule only its own prefix is accepted.
+ */
 int	ptab_builder_prefix(struct ptab_builder *b, uint32_t rule,
 	    const struct addr *prefix) __attribute__((warn_unused_result));
 int	ptab_builder_user(struct ptab_builder *b, const char *name,

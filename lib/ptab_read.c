@@ -1,2 +1,990 @@
-/* ptab_read: being written */
+/*
+ * ptab_read: map a compiled table, validate it once, and answer the
+ * lookups bastiond makes per connection and per recipient.
+ *
+ * The table arrives from disk and is treated as hostile: ptab_load()
+ * checks every offset, length, string reference, enum, index and
+ * ordering before anything points into it, in linear passes that touch
+ * each byte about once (a table of a million prefixes must load in a
+ * few milliseconds).  After that, the lookups trust the structure and
+ * allocate nothing: the longest-prefix match is a 16-bit index step, a
+ * short binary search and a walk up at most 33 or 129 parents.
+ */
 #include "config.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "limits.h"
+#include "ptab.h"
+
+#define PTAB_NSECTIONS	(PTAB_SEC_MAX - 1)
+
+static int	ptab_bad(char *, size_t, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+static int	ptab_check_dir(struct ptab *, char *, size_t);
+static int	ptab_check_strings(const struct ptab *, char *, size_t);
+static int	ptab_check_server(const struct ptab *, char *, size_t);
+static int	ptab_check_listeners(const struct ptab *, char *, size_t);
+static int	ptab_check_rules(const struct ptab *, char *, size_t);
+static int	ptab_check_v4(const struct ptab *, char *, size_t);
+static int	ptab_check_v6(const struct ptab *, char *, size_t);
+static int	ptab_check_users(const struct ptab *, char *, size_t);
+static int	ptab_check_domains(const struct ptab *,
+		    const struct ptab_domain_rec *, uint32_t, int, char *,
+		    size_t);
+static int	ptab_keycmp(const char *, size_t, const char *);
+static const struct ptab_domain_rec *ptab_domain_find(const struct ptab *,
+		    const struct ptab_domain_rec *, uint32_t, const char *,
+		    size_t);
+static const struct ptab_domain_rec *ptab_domain_lookup(const struct ptab *,
+		    const struct ptab_domain_rec *, uint32_t, const char *,
+		    size_t);
+static uint32_t	ptab_v4_lookup(const struct ptab *, uint32_t, uint32_t *);
+static uint32_t	ptab_v6_lookup(const struct ptab *, uint64_t, uint64_t,
+		    uint32_t *);
+
+static const char *const ptab_secname[PTAB_SEC_MAX] = {
+	[PTAB_SEC_STRINGS] = "STRINGS",
+	[PTAB_SEC_SERVER] = "SERVER",
+	[PTAB_SEC_LISTENERS] = "LISTENERS",
+	[PTAB_SEC_RULES] = "RULES",
+	[PTAB_SEC_LISTS] = "LISTS",
+	[PTAB_SEC_V4_INDEX] = "V4_INDEX",
+	[PTAB_SEC_V4_KEYS] = "V4_KEYS",
+	[PTAB_SEC_V4_ENTRIES] = "V4_ENTRIES",
+	[PTAB_SEC_V6_INDEX] = "V6_INDEX",
+	[PTAB_SEC_V6_KEYS] = "V6_KEYS",
+	[PTAB_SEC_V6_ENTRIES] = "V6_ENTRIES",
+	[PTAB_SEC_USERS] = "USERS",
+	[PTAB_SEC_ACCEPT] = "ACCEPT",
+	[PTAB_SEC_OUTBOUND] = "OUTBOUND",
+	[PTAB_SEC_BLOBS] = "BLOBS",
+};
+
+static const uint32_t ptab_recsize[PTAB_SEC_MAX] = {
+	[PTAB_SEC_STRINGS] = 1,
+	[PTAB_SEC_SERVER] = sizeof(struct ptab_server_rec),
+	[PTAB_SEC_LISTENERS] = sizeof(struct ptab_listener_rec),
+	[PTAB_SEC_RULES] = sizeof(struct ptab_rule_rec),
+	[PTAB_SEC_LISTS] = sizeof(struct ptab_list_rec),
+	[PTAB_SEC_V4_INDEX] = sizeof(uint32_t),
+	[PTAB_SEC_V4_KEYS] = sizeof(uint32_t),
+	[PTAB_SEC_V4_ENTRIES] = sizeof(struct ptab_entry_rec),
+	[PTAB_SEC_V6_INDEX] = sizeof(uint32_t),
+	[PTAB_SEC_V6_KEYS] = sizeof(struct ptab_v6key),
+	[PTAB_SEC_V6_ENTRIES] = sizeof(struct ptab_entry_rec),
+	[PTAB_SEC_USERS] = sizeof(struct ptab_user_rec),
+	[PTAB_SEC_ACCEPT] = sizeof(struct ptab_domain_rec),
+	[PTAB_SEC_OUTBOUND] = sizeof(struct ptab_domain_rec),
+	[PTAB_SEC_BLOBS] = 1,
+};
+
+/* ptab_mask32[l]: the network mask of an IPv4 prefix of length l. */
+static const uint32_t ptab_mask32[33] = {
+	0x00000000, 0x80000000, 0xc0000000, 0xe0000000, 0xf0000000,
+	0xf8000000, 0xfc000000, 0xfe000000, 0xff000000, 0xff800000,
+	0xffc00000, 0xffe00000, 0xfff00000, 0xfff80000, 0xfffc0000,
+	0xfffe0000, 0xffff0000, 0xffff8000, 0xffffc000, 0xffffe000,
+	0xfffff000, 0xfffff800, 0xfffffc00, 0xfffffe00, 0xffffff00,
+	0xffffff80, 0xffffffc0, 0xffffffe0, 0xfffffff0, 0xfffffff8,
+	0xfffffffc, 0xfffffffe, 0xffffffff
+};
+
+/* The mask of the top (or bottom) 64 bits of an IPv6 prefix of length l. */
+static inline uint64_t
+ptab_mask_hi(uint32_t l)
+{
+	if (l >= 64)
+		return ~(uint64_t)0;
+	return l == 0 ? 0 : ~(uint64_t)0 << (64 - l);
+}
+
+static inline uint64_t
+ptab_mask_lo(uint32_t l)
+{
+	if (l <= 64)
+		return 0;
+	return l >= 128 ? ~(uint64_t)0 : ~(uint64_t)0 << (128 - l);
+}
+
+static int
+ptab_bad(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* ---- Open and validate --------------------------------------------------- */
+
+int
+ptab_open(struct ptab *t, const char *path, char *err, size_t errlen)
+{
+	struct stat	 st;
+	void		*p;
+	int		 fd, flags;
+
+	memset(t, 0, sizeof(*t));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return ptab_bad(err, errlen, "cannot open: %s",
+		    strerror(errno));
+	if (fstat(fd, &st) == -1) {
+		close(fd);
+		return ptab_bad(err, errlen, "cannot stat: %s",
+		    strerror(errno));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return ptab_bad(err, errlen, "not a regular file");
+	}
+	if (st.st_size < PTAB_HEADER_SIZE) {
+		close(fd);
+		return ptab_bad(err, errlen, "the table is too short for a "
+		    "header (%lld bytes)", (long long)st.st_size);
+	}
+	if ((uint64_t)st.st_size > PTAB_MAX_SIZE) {
+		close(fd);
+		return ptab_bad(err, errlen, "the table is too large (%lld "
+		    "bytes)", (long long)st.st_size);
+	}
+	/*
+	 * MAP_PRIVATE: policyc replaces tables by rename, so the pages we
+	 * validated are the pages we use.  Populating up front moves the
+	 * page faults out of the first connections.
+	 */
+	flags = MAP_PRIVATE;
+#ifdef MAP_POPULATE
+	flags |= MAP_POPULATE;
+#endif
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, flags, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return ptab_bad(err, errlen, "cannot map: %s",
+		    strerror(errno));
+	if (ptab_load(t, p, (size_t)st.st_size, err, errlen) == -1) {
+		munmap(p, (size_t)st.st_size);
+		return -1;
+	}
+	t->mapped = 1;
+	return 0;
+}
+
+void
+ptab_close(struct ptab *t)
+{
+	if (t->mapped && t->base != NULL)
+		munmap((void *)(uintptr_t)t->base, t->size);
+	memset(t, 0, sizeof(*t));
+}
+
+int
+ptab_load(struct ptab *t, const void *buf, size_t len, char *err,
+    size_t errlen)
+{
+	static const uint8_t		 zero[PTAB_CHECKSUM_SIZE];
+	static const char		 hex[] = "0123456789abcdef";
+	crypto_generichash_state	 st;
+	uint8_t				 sum[PTAB_CHECKSUM_SIZE];
+	const struct ptab_header	*h = buf;
+	const size_t			 co = offsetof(struct ptab_header,
+					    checksum);
+	size_t				 i;
+
+	memset(t, 0, sizeof(*t));
+	if (((uintptr_t)buf & 7) != 0)
+		return ptab_bad(err, errlen, "the table is not 8-byte "
+		    "aligned in memory");
+	if (len < PTAB_HEADER_SIZE)
+		return ptab_bad(err, errlen, "the table is too short for a "
+		    "header (%zu bytes)", len);
+	if (memcmp(h->magic, PTAB_MAGIC, sizeof(h->magic)) != 0)
+		return ptab_bad(err, errlen, "not a bastion policy table "
+		    "(bad magic)");
+	if (h->version != PTAB_VERSION)
+		return ptab_bad(err, errlen, "table format version %u is not "
+		    "supported (this program reads version %u)", h->version,
+		    PTAB_VERSION);
+	if (h->header_size != PTAB_HEADER_SIZE)
+		return ptab_bad(err, errlen, "bad header size %u",
+		    h->header_size);
+	if (h->size != len)
+		return ptab_bad(err, errlen, "the header says %llu bytes but "
+		    "the table has %zu (truncated?)",
+		    (unsigned long long)h->size, len);
+	if (len > PTAB_MAX_SIZE || (len & 7) != 0)
+		return ptab_bad(err, errlen, "bad table size %zu", len);
+	if (h->flags != 0 || h->reserved != 0)
+		return ptab_bad(err, errlen, "unknown header flags 0x%x",
+		    h->flags | h->reserved);
+
+	/* The checksum field counts as zeros; hash around it, no copy. */
+	if (sodium_init() < 0)
+		return ptab_bad(err, errlen, "libsodium failed to start");
+	crypto_generichash_init(&st, NULL, 0, sizeof(sum));
+	crypto_generichash_update(&st, buf, co);
+	crypto_generichash_update(&st, zero, sizeof(zero));
+	crypto_generichash_update(&st, (const uint8_t *)buf + co +
+	    PTAB_CHECKSUM_SIZE, len - co - PTAB_CHECKSUM_SIZE);
+	crypto_generichash_final(&st, sum, sizeof(sum));
+	if (memcmp(sum, h->checksum, sizeof(sum)) != 0)
+		return ptab_bad(err, errlen, "bad checksum");
+
+	t->base = buf;
+	t->size = len;
+	t->hdr = h;
+	if (ptab_check_dir(t, err, errlen) == -1 ||
+	    ptab_check_strings(t, err, errlen) == -1 ||
+	    ptab_check_server(t, err, errlen) == -1 ||
+	    ptab_check_listeners(t, err, errlen) == -1 ||
+	    ptab_check_rules(t, err, errlen) == -1 ||
+	    ptab_check_v4(t, err, errlen) == -1 ||
+	    ptab_check_v6(t, err, errlen) == -1 ||
+	    ptab_check_users(t, err, errlen) == -1 ||
+	    ptab_check_domains(t, t->accept, t->naccept, 0, err,
+	    errlen) == -1 ||
+	    ptab_check_domains(t, t->outbound, t->noutbound, 1, err,
+	    errlen) == -1) {
+		memset(t, 0, sizeof(*t));
+		return -1;
+	}
+	for (i = 0; i < 8; i++) {
+		t->sum[2 * i] = hex[h->checksum[i] >> 4];
+		t->sum[2 * i + 1] = hex[h->checksum[i] & 0xf];
+	}
+	t->sum[16] = '\0';
+	return 0;
+}
+
+/*
+ * The directory: every section exactly once, in bounds, aligned, in
+ * ascending order without overlap, zero padding between, and a length
+ * that is exactly its count of records.
+ */
+static int
+ptab_check_dir(struct ptab *t, char *err, size_t errlen)
+{
+	const struct ptab_section_rec	*dir, *d;
+	const void			*sec[PTAB_SEC_MAX] = { NULL };
+	uint32_t			 count[PTAB_SEC_MAX] = { 0 };
+	uint64_t			 end, need, j;
+	size_t				 size = t->size;
+	uint32_t			 i, id, seen = 0;
+
+	if (t->hdr->nsections != PTAB_NSECTIONS)
+		return ptab_bad(err, errlen, "the directory has %u sections, "
+		    "not %u", t->hdr->nsections, PTAB_NSECTIONS);
+	if (size - PTAB_HEADER_SIZE < PTAB_NSECTIONS * sizeof(*d))
+		return ptab_bad(err, errlen, "the section directory runs "
+		    "past the end of the table");
+	dir = (const void *)(t->base + PTAB_HEADER_SIZE);
+	end = PTAB_HEADER_SIZE + PTAB_NSECTIONS * sizeof(*d);
+	for (i = 0; i < PTAB_NSECTIONS; i++) {
+		d = &dir[i];
+		id = d->id;
+		if (id == 0 || id >= PTAB_SEC_MAX)
+			return ptab_bad(err, errlen, "directory entry %u has "
+			    "unknown section id %u", i, id);
+		if (seen & (1u << id))
+			return ptab_bad(err, errlen, "section %u (%s) appears "
+			    "twice", id, ptab_secname[id]);
+		seen |= 1u << id;
+		if ((d->offset & 7) != 0)
+			return ptab_bad(err, errlen, "section %u (%s) is not "
+			    "8-byte aligned", id, ptab_secname[id]);
+		if (d->offset > size || size - d->offset < d->length)
+			return ptab_bad(err, errlen, "section %u (%s) runs "
+			    "past the end of the table", id,
+			    ptab_secname[id]);
+		if (d->offset < end)
+			return ptab_bad(err, errlen, "section %u (%s) overlaps "
+			    "what comes before it", id, ptab_secname[id]);
+		need = (uint64_t)d->count * ptab_recsize[id];
+		if (need != d->length)
+			return ptab_bad(err, errlen, "section %u (%s) is %u "
+			    "bytes long, but %u records take %llu", id,
+			    ptab_secname[id], d->length, d->count,
+			    (unsigned long long)need);
+		for (j = end; j < d->offset; j++)
+			if (t->base[j] != 0)
+				return ptab_bad(err, errlen, "nonzero padding "
+				    "before section %u (%s)", id,
+				    ptab_secname[id]);
+		end = (uint64_t)d->offset + d->length;
+		sec[id] = t->base + d->offset;
+		count[id] = d->count;
+	}
+	for (j = end; j < size; j++)
+		if (t->base[j] != 0)
+			return ptab_bad(err, errlen, "nonzero bytes after the "
+			    "last section");
+	/* As many distinct known ids as there are: all are present. */
+
+	if (count[PTAB_SEC_SERVER] != 1)
+		return ptab_bad(err, errlen, "section %u (SERVER) holds %u "
+		    "records, not 1", PTAB_SEC_SERVER,
+		    count[PTAB_SEC_SERVER]);
+	for (id = PTAB_SEC_V4_INDEX; id <= PTAB_SEC_V6_INDEX;
+	    id += PTAB_SEC_V6_INDEX - PTAB_SEC_V4_INDEX) {
+		/* 2^b + 1 slots, b <= 16. */
+		i = count[id];
+		if (i < 2 || i > PTAB_INDEX_SLOTS || ((i - 1) & (i - 2)) != 0)
+			return ptab_bad(err, errlen, "section %u (%s) holds %u "
+			    "slots, not a power of two plus one", id,
+			    ptab_secname[id], i);
+	}
+	if (count[PTAB_SEC_V4_KEYS] != count[PTAB_SEC_V4_ENTRIES])
+		return ptab_bad(err, errlen, "%u v4 keys but %u v4 entries",
+		    count[PTAB_SEC_V4_KEYS], count[PTAB_SEC_V4_ENTRIES]);
+	if (count[PTAB_SEC_V6_KEYS] != count[PTAB_SEC_V6_ENTRIES])
+		return ptab_bad(err, errlen, "%u v6 keys but %u v6 entries",
+		    count[PTAB_SEC_V6_KEYS], count[PTAB_SEC_V6_ENTRIES]);
+	if (count[PTAB_SEC_RULES] == 0)
+		return ptab_bad(err, errlen, "the table has no default rule");
+	if (count[PTAB_SEC_RULES] > PTAB_MAX_RULES + 1)
+		return ptab_bad(err, errlen, "too many rules (%u)",
+		    count[PTAB_SEC_RULES]);
+	if (count[PTAB_SEC_V4_KEYS] == PTAB_NONE ||
+	    count[PTAB_SEC_V6_KEYS] == PTAB_NONE)
+		return ptab_bad(err, errlen, "too many prefixes");
+
+	t->str = sec[PTAB_SEC_STRINGS];
+	t->strsize = count[PTAB_SEC_STRINGS];
+	t->server = sec[PTAB_SEC_SERVER];
+	t->listeners = sec[PTAB_SEC_LISTENERS];
+	t->nlisteners = count[PTAB_SEC_LISTENERS];
+	t->rules = sec[PTAB_SEC_RULES];
+	t->nrules = count[PTAB_SEC_RULES];
+	t->lists = sec[PTAB_SEC_LISTS];
+	t->nlists = count[PTAB_SEC_LISTS];
+	t->v4index = sec[PTAB_SEC_V4_INDEX];
+	t->v4keys = sec[PTAB_SEC_V4_KEYS];
+	t->v4ent = sec[PTAB_SEC_V4_ENTRIES];
+	t->nv4 = count[PTAB_SEC_V4_KEYS];
+	t->v6index = sec[PTAB_SEC_V6_INDEX];
+	t->v6keys = sec[PTAB_SEC_V6_KEYS];
+	t->v6ent = sec[PTAB_SEC_V6_ENTRIES];
+	t->nv6 = count[PTAB_SEC_V6_KEYS];
+	t->v4shift = PTAB_INDEX_MAXBITS;
+	for (i = count[PTAB_SEC_V4_INDEX] - 1; i > 1; i >>= 1)
+		t->v4shift--;
+	t->v6shift = PTAB_INDEX_MAXBITS;
+	for (i = count[PTAB_SEC_V6_INDEX] - 1; i > 1; i >>= 1)
+		t->v6shift--;
+	t->users = sec[PTAB_SEC_USERS];
+	t->nusers = count[PTAB_SEC_USERS];
+	t->accept = sec[PTAB_SEC_ACCEPT];
+	t->naccept = count[PTAB_SEC_ACCEPT];
+	t->outbound = sec[PTAB_SEC_OUTBOUND];
+	t->noutbound = count[PTAB_SEC_OUTBOUND];
+	t->blobs = sec[PTAB_SEC_BLOBS];
+	t->nblobs = count[PTAB_SEC_BLOBS];
+	return 0;
+}
+
+/* Every reference below is checked < strsize; this makes each one end. */
+static int
+ptab_check_strings(const struct ptab *t, char *err, size_t errlen)
+{
+	if (t->strsize == 0 || t->str[0] != '\0')
+		return ptab_bad(err, errlen, "the string section does not "
+		    "start with the empty string");
+	if (t->str[t->strsize - 1] != '\0')
+		return ptab_bad(err, errlen, "the string section does not "
+		    "end with a NUL");
+	return 0;
+}
+
+#define STRREF(x, ...) do {						\
+	if ((x) >= t->strsize)						\
+		return ptab_bad(err, errlen, __VA_ARGS__);		\
+} while (0)
+
+static int
+ptab_check_server(const struct ptab *t, char *err, size_t errlen)
+{
+	const struct ptab_server_rec	*s = t->server;
+	const uint32_t			 refs[] = { s->hostname, s->cert,
+					    s->key, s->trust, s->spool,
+					    s->log, s->runas };
+	size_t				 i;
+	int				 ended = 0;
+
+	for (i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
+		STRREF(refs[i], "server setting %zu has a bad string "
+		    "reference %u", i, refs[i]);
+	for (i = 0; i < sizeof(s->mechs); i++) {
+		if (s->mechs[i] > PTAB_MECH_SCRAM_SHA_256)
+			return ptab_bad(err, errlen, "unknown auth mechanism "
+			    "%u", s->mechs[i]);
+		if (s->mechs[i] == 0)
+			ended = 1;
+		else if (ended || i >= PTAB_MAX_MECHS ||
+		    memchr(s->mechs, s->mechs[i], i) != NULL)
+			return ptab_bad(err, errlen, "the auth mechanism list "
+			    "is malformed");
+	}
+	if (s->pad != 0 || s->pad2 != 0)
+		return ptab_bad(err, errlen, "nonzero padding in the server "
+		    "record");
+	return 0;
+}
+
+static int
+ptab_check_listeners(const struct ptab *t, char *err, size_t errlen)
+{
+	const struct ptab_listener_rec	*l;
+	uint32_t			 i;
+	size_t				 j;
+
+	for (i = 0; i < t->nlisteners; i++) {
+		l = &t->listeners[i];
+		if (l->family != ADDR_V4 && l->family != ADDR_V6)
+			return ptab_bad(err, errlen, "listener %u has unknown "
+			    "address family %u", i, l->family);
+		if (l->family == ADDR_V4)
+			for (j = 4; j < sizeof(l->addr); j++)
+				if (l->addr[j] != 0)
+					return ptab_bad(err, errlen, "listener "
+					    "%u: junk after the IPv4 address",
+					    i);
+		if (l->tls > 1 || (l->require & ~(PTAB_REQ_TLS |
+		    PTAB_REQ_AUTH)) != 0)
+			return ptab_bad(err, errlen, "listener %u has bad tls "
+			    "or require values", i);
+		if (l->port == 0)
+			return ptab_bad(err, errlen, "listener %u has port 0",
+			    i);
+		if (l->pad != 0 || l->pad2 != 0)
+			return ptab_bad(err, errlen, "nonzero padding in "
+			    "listener %u", i);
+	}
+	return 0;
+}
+
+static int
+ptab_check_rules(const struct ptab *t, char *err, size_t errlen)
+{
+	const struct ptab_rule_rec	*r;
+	struct addr			 a, m;
+	uint32_t			 i;
+	size_t				 j;
+
+	for (i = 0; i < t->nlists; i++)
+		STRREF(t->lists[i].name, "list %u has a bad name reference",
+		    i);
+	for (i = 0; i < t->nrules; i++) {
+		r = &t->rules[i];
+		if ((i == 0) != (r->kind == PTAB_RULE_DEFAULT))
+			return ptab_bad(err, errlen, i == 0 ? "rule 0 is not "
+			    "the default" : "rule %u is a second default", i);
+		if (r->kind > PTAB_RULE_LIST)
+			return ptab_bad(err, errlen, "rule %u has unknown kind "
+			    "%u", i, r->kind);
+		if (r->action > PTAB_ACT_DENY)
+			return ptab_bad(err, errlen, "rule %u has unknown "
+			    "action %u", i, r->action);
+		if ((r->require & ~(PTAB_REQ_TLS | PTAB_REQ_AUTH)) != 0 ||
+		    (r->flags & ~(PTAB_RULE_RELAY | PTAB_RULE_CLEARTEXT)) != 0)
+			return ptab_bad(err, errlen, "rule %u has unknown "
+			    "require or flag bits", i);
+		if (r->kind == PTAB_RULE_LIST ? r->list >= t->nlists :
+		    r->list != PTAB_NONE)
+			return ptab_bad(err, errlen, "rule %u has a bad list "
+			    "index %u", i, r->list);
+		STRREF(r->as_user, "rule %u has a bad account reference", i);
+		if (r->pad[0] != 0 || r->pad[1] != 0)
+			return ptab_bad(err, errlen, "nonzero padding in rule "
+			    "%u", i);
+		if (r->kind != PTAB_RULE_ADDR) {
+			if (r->family != 0 || r->plen != 0)
+				return ptab_bad(err, errlen, "rule %u has a "
+				    "prefix but is not an address rule", i);
+			for (j = 0; j < sizeof(r->prefix); j++)
+				if (r->prefix[j] != 0)
+					return ptab_bad(err, errlen, "rule %u "
+					    "has a prefix but is not an "
+					    "address rule", i);
+			continue;
+		}
+		if ((r->family != ADDR_V4 && r->family != ADDR_V6) ||
+		    r->plen > (r->family == ADDR_V4 ? 32 : 128))
+			return ptab_bad(err, errlen, "rule %u has a bad "
+			    "prefix", i);
+		memset(&a, 0, sizeof(a));
+		a.family = r->family;
+		a.len = r->plen;
+		memcpy(a.a, r->prefix, sizeof(a.a));
+		m = a;
+		addr_mask(&m);
+		if (memcmp(a.a, m.a, sizeof(a.a)) != 0)
+			return ptab_bad(err, errlen, "rule %u's prefix has "
+			    "host bits set", i);
+	}
+	return 0;
+}
+
+/*
+ * One pass over the v4 keys: each in range with host bits clear, the
+ * order strict, the rule real (and, for an address rule, its own
+ * prefix), the parent exactly the nearest enclosing prefix (a stack of
+ * the open prefixes finds it), and the index counting the keys.
+ */
+static int
+ptab_check_v4(const struct ptab *t, char *err, size_t errlen)
+{
+	const uint32_t			*keys = t->v4keys, *idx = t->v4index;
+	const struct ptab_entry_rec	*ent = t->v4ent;
+	const struct ptab_rule_rec	*r;
+	uint32_t			 skey[33], smask[33], sidx[33];
+	uint32_t			 n = t->nv4, nrules = t->nrules;
+	uint32_t			 shift = t->v4shift, sp = 0, i, k, l;
+	uint32_t			 rule, last = PTAB_NONE, pk = 0, pl = 0;
+	uint32_t			 h = 0;
+	uint32_t			 want, rk;
+
+	/* Locals, not t->...: the compiler cannot prove they stay put. */
+	for (i = 0; i < n; i++) {
+		k = keys[i];
+		l = PTAB_ENTRY_LEN(&ent[i]);
+		rule = PTAB_ENTRY_RULE(&ent[i]);
+		if (l > 32)
+			return ptab_bad(err, errlen, "v4 prefix %u has length "
+			    "%u", i, l);
+		if ((k & ~ptab_mask32[l]) != 0)
+			return ptab_bad(err, errlen, "v4 prefix %u has host "
+			    "bits set", i);
+		if (i > 0 && (k < pk || (k == pk && l <= pl)))
+			return ptab_bad(err, errlen, "v4 prefix %u is out of "
+			    "order", i);
+		/* Runs of one list rule are common: check a rule once. */
+		if (rule != last) {
+			if (rule == 0 || rule >= nrules)
+				return ptab_bad(err, errlen, "v4 prefix %u "
+				    "names rule %u, which is not a host rule",
+				    i, rule);
+			last = rule;
+		}
+		r = &t->rules[rule];
+		if (r->kind == PTAB_RULE_ADDR) {
+			rk = (uint32_t)r->prefix[0] << 24 |
+			    (uint32_t)r->prefix[1] << 16 |
+			    (uint32_t)r->prefix[2] << 8 | r->prefix[3];
+			if (r->family != ADDR_V4 || r->plen != l || rk != k)
+				return ptab_bad(err, errlen, "v4 prefix %u is "
+				    "not the prefix of its rule %u", i, rule);
+		}
+		while (sp > 0 && ((k ^ skey[sp - 1]) & smask[sp - 1]) != 0)
+			sp--;
+		want = sp > 0 ? sidx[sp - 1] : PTAB_NONE;
+		if (ent[i].parent != want)
+			return ptab_bad(err, errlen, "v4 prefix %u has the "
+			    "wrong parent", i);
+		if (sp == 33)
+			return ptab_bad(err, errlen, "v4 prefixes nest too "
+			    "deep");
+		skey[sp] = k;
+		smask[sp] = ptab_mask32[l];
+		sidx[sp++] = i;
+		for (; h <= ((k >> 16) >> shift); h++)
+			if (idx[h] != i)
+				return ptab_bad(err, errlen, "v4 index slot %u "
+				    "is wrong", h);
+		pk = k;
+		pl = l;
+	}
+	for (; h <= (0xffffu >> shift) + 1; h++)
+		if (idx[h] != n)
+			return ptab_bad(err, errlen, "v4 index slot %u is "
+			    "wrong", h);
+	return 0;
+}
+
+static int
+ptab_check_v6(const struct ptab *t, char *err, size_t errlen)
+{
+	const struct ptab_v6key		*keys = t->v6keys;
+	const uint32_t			*idx = t->v6index;
+	const struct ptab_entry_rec	*ent = t->v6ent;
+	const struct ptab_rule_rec	*r;
+	uint64_t			 shi[129], slo[129], mhi[129], mlo[129];
+	uint64_t			 hi, lo, khi, klo, phi = 0, plo = 0;
+	uint32_t			 sidx[129], n = t->nv6;
+	uint32_t			 nrules = t->nrules;
+	uint32_t			 shift = t->v6shift, sp = 0, i, l, rule;
+	uint32_t			 last = PTAB_NONE, pl = 0, h = 0, want;
+	size_t				 j;
+
+	for (i = 0; i < n; i++) {
+		khi = keys[i].hi;
+		klo = keys[i].lo;
+		l = PTAB_ENTRY_LEN(&ent[i]);
+		rule = PTAB_ENTRY_RULE(&ent[i]);
+		if (l > 128)
+			return ptab_bad(err, errlen, "v6 prefix %u has length "
+			    "%u", i, l);
+		if ((khi & ~ptab_mask_hi(l)) != 0 ||
+		    (klo & ~ptab_mask_lo(l)) != 0)
+			return ptab_bad(err, errlen, "v6 prefix %u has host "
+			    "bits set", i);
+		if (i > 0 && (khi < phi || (khi == phi && (klo < plo ||
+		    (klo == plo && l <= pl)))))
+			return ptab_bad(err, errlen, "v6 prefix %u is out of "
+			    "order", i);
+		if (rule != last) {
+			if (rule == 0 || rule >= nrules)
+				return ptab_bad(err, errlen, "v6 prefix %u "
+				    "names rule %u, which is not a host rule",
+				    i, rule);
+			last = rule;
+		}
+		r = &t->rules[rule];
+		if (r->kind == PTAB_RULE_ADDR) {
+			hi = lo = 0;
+			for (j = 0; j < 8; j++) {
+				hi = hi << 8 | r->prefix[j];
+				lo = lo << 8 | r->prefix[8 + j];
+			}
+			if (r->family != ADDR_V6 || r->plen != l ||
+			    hi != khi || lo != klo)
+				return ptab_bad(err, errlen, "v6 prefix %u is "
+				    "not the prefix of its rule %u", i, rule);
+		}
+		while (sp > 0 && (((khi ^ shi[sp - 1]) & mhi[sp - 1]) != 0 ||
+		    ((klo ^ slo[sp - 1]) & mlo[sp - 1]) != 0))
+			sp--;
+		want = sp > 0 ? sidx[sp - 1] : PTAB_NONE;
+		if (ent[i].parent != want)
+			return ptab_bad(err, errlen, "v6 prefix %u has the "
+			    "wrong parent", i);
+		if (sp == 129)
+			return ptab_bad(err, errlen, "v6 prefixes nest too "
+			    "deep");
+		shi[sp] = khi;
+		slo[sp] = klo;
+		mhi[sp] = ptab_mask_hi(l);
+		mlo[sp] = ptab_mask_lo(l);
+		sidx[sp++] = i;
+		for (; h <= ((khi >> 48) >> shift); h++)
+			if (idx[h] != i)
+				return ptab_bad(err, errlen, "v6 index slot %u "
+				    "is wrong", h);
+		phi = khi;
+		plo = klo;
+		pl = l;
+	}
+	for (; h <= (0xffffu >> shift) + 1; h++)
+		if (idx[h] != n)
+			return ptab_bad(err, errlen, "v6 index slot %u is "
+			    "wrong", h);
+	return 0;
+}
+
+static int
+ptab_check_users(const struct ptab *t, char *err, size_t errlen)
+{
+	const struct ptab_user_rec	*u;
+	uint32_t			 i;
+
+	for (i = 0; i < t->nusers; i++) {
+		u = &t->users[i];
+		STRREF(u->name, "user %u has a bad name reference", i);
+		STRREF(u->verifier, "user %u has a bad verifier reference", i);
+		if (u->pad != 0)
+			return ptab_bad(err, errlen, "nonzero padding in user "
+			    "%u", i);
+		if (t->str[u->name] == '\0' || (i > 0 &&
+		    strcmp(t->str + t->users[i - 1].name, t->str + u->name)
+		    >= 0))
+			return ptab_bad(err, errlen, "user %u is out of order",
+			    i);
+	}
+	return 0;
+}
+
+static int
+ptab_check_domains(const struct ptab *t, const struct ptab_domain_rec *d,
+    uint32_t n, int outbound, char *err, size_t errlen)
+{
+	const char	*what = outbound ? "outbound" : "accept";
+	uint32_t	 i;
+
+	for (i = 0; i < n; i++) {
+		STRREF(d[i].domain, "%s %u has a bad domain reference", what,
+		    i);
+		STRREF(d[i].target, "%s %u has a bad target reference", what,
+		    i);
+		STRREF(d[i].user, "%s %u has a bad user reference", what, i);
+		if (t->str[d[i].domain] == '\0' || (i > 0 &&
+		    strcmp(t->str + d[i - 1].domain, t->str + d[i].domain)
+		    >= 0))
+			return ptab_bad(err, errlen, "%s %u is out of order",
+			    what, i);
+		if (outbound ? d[i].delivery != PTAB_DELIVER_RELAY :
+		    (d[i].delivery != PTAB_DELIVER_MAILDIR &&
+		    d[i].delivery != PTAB_DELIVER_FORWARD))
+			return ptab_bad(err, errlen, "%s %u has bad delivery "
+			    "%u", what, i, d[i].delivery);
+		if (d[i].tls > PTAB_TLS_VERIFY ||
+		    d[i].mech > PTAB_MECH_SCRAM_SHA_256)
+			return ptab_bad(err, errlen, "%s %u has a bad tls "
+			    "level or mechanism", what, i);
+		if (d[i].pad[0] != 0 || d[i].pad[1] != 0 || d[i].pad[2] != 0)
+			return ptab_bad(err, errlen, "nonzero padding in %s "
+			    "%u", what, i);
+		if (d[i].secret == PTAB_NONE ? d[i].secret_len != 0 :
+		    (d[i].secret > t->nblobs ||
+		    t->nblobs - d[i].secret < d[i].secret_len))
+			return ptab_bad(err, errlen, "%s %u has a secret "
+			    "outside the blob section", what, i);
+	}
+	return 0;
+}
+
+#undef STRREF
+
+/* ---- Lookups ------------------------------------------------------------- */
+
+const char *
+ptab_str(const struct ptab *t, uint32_t off)
+{
+	if (t->str == NULL || off >= t->strsize)
+		return "";
+	return t->str + off;
+}
+
+/* Last key <= x, then up the parents to the first that contains x. */
+static uint32_t
+ptab_v4_lookup(const struct ptab *t, uint32_t x, uint32_t *entry)
+{
+	const struct ptab_entry_rec	*e;
+	uint32_t			 lo, hi, mid, i, h;
+
+	h = (x >> 16) >> t->v4shift;
+	lo = t->v4index[h];
+	hi = t->v4index[h + 1];
+	while (lo < hi) {
+		mid = lo + ((hi - lo) >> 1);
+		if (t->v4keys[mid] <= x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* lo is the first key above x; lo - 1 may sit in an earlier slot. */
+	for (i = lo - 1; lo > 0 && i != PTAB_NONE; i = e->parent) {
+		e = &t->v4ent[i];
+		if (((t->v4keys[i] ^ x) &
+		    ptab_mask32[PTAB_ENTRY_LEN(e)]) == 0) {
+			*entry = i;
+			return PTAB_ENTRY_RULE(e);
+		}
+	}
+	*entry = PTAB_NONE;
+	return 0;
+}
+
+static uint32_t
+ptab_v6_lookup(const struct ptab *t, uint64_t xhi, uint64_t xlo,
+    uint32_t *entry)
+{
+	const struct ptab_entry_rec	*e;
+	const struct ptab_v6key		*k;
+	uint32_t			 lo, hi, mid, i, l, h;
+
+	h = (uint32_t)(xhi >> 48) >> t->v6shift;
+	lo = t->v6index[h];
+	hi = t->v6index[h + 1];
+	while (lo < hi) {
+		mid = lo + ((hi - lo) >> 1);
+		k = &t->v6keys[mid];
+		if (k->hi < xhi || (k->hi == xhi && k->lo <= xlo))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo - 1; lo > 0 && i != PTAB_NONE; i = e->parent) {
+		e = &t->v6ent[i];
+		k = &t->v6keys[i];
+		l = PTAB_ENTRY_LEN(e);
+		if (((k->hi ^ xhi) & ptab_mask_hi(l)) == 0 &&
+		    ((k->lo ^ xlo) & ptab_mask_lo(l)) == 0) {
+			*entry = i;
+			return PTAB_ENTRY_RULE(e);
+		}
+	}
+	*entry = PTAB_NONE;
+	return 0;
+}
+
+uint32_t
+ptab_host_lookup(const struct ptab *t, const struct addr *a, uint32_t *entry)
+{
+	static const uint8_t	 mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+	const uint8_t		*p = a->a;
+	uint32_t		 dummy, x;
+	uint64_t		 hi, lo;
+	size_t			 i;
+
+	if (entry == NULL)
+		entry = &dummy;
+	*entry = PTAB_NONE;
+	if (t->v4index == NULL)
+		return 0;
+	if (a->family == ADDR_V6 && memcmp(p, mapped, sizeof(mapped)) == 0)
+		p += 12;
+	else if (a->family == ADDR_V6) {
+		hi = lo = 0;
+		for (i = 0; i < 8; i++) {
+			hi = hi << 8 | p[i];
+			lo = lo << 8 | p[8 + i];
+		}
+		return ptab_v6_lookup(t, hi, lo, entry);
+	} else if (a->family != ADDR_V4)
+		return 0;
+	x = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+	return ptab_v4_lookup(t, x, entry);
+}
+
+void
+ptab_entry_addr(const struct ptab *t, int family, uint32_t i,
+    struct addr *out)
+{
+	const struct ptab_v6key	*k;
+	uint32_t		 x;
+	size_t			 j;
+
+	memset(out, 0, sizeof(*out));
+	if (family == ADDR_V4 && i < t->nv4) {
+		x = t->v4keys[i];
+		out->family = ADDR_V4;
+		out->len = (uint8_t)PTAB_ENTRY_LEN(&t->v4ent[i]);
+		out->a[0] = (uint8_t)(x >> 24);
+		out->a[1] = (uint8_t)(x >> 16);
+		out->a[2] = (uint8_t)(x >> 8);
+		out->a[3] = (uint8_t)x;
+	} else if (family == ADDR_V6 && i < t->nv6) {
+		k = &t->v6keys[i];
+		out->family = ADDR_V6;
+		out->len = (uint8_t)PTAB_ENTRY_LEN(&t->v6ent[i]);
+		for (j = 0; j < 8; j++) {
+			out->a[j] = (uint8_t)(k->hi >> (56 - 8 * j));
+			out->a[8 + j] = (uint8_t)(k->lo >> (56 - 8 * j));
+		}
+	}
+}
+
+/*
+ * Compare the n bytes at k with the string s in strcmp order (bytes
+ * unsigned, a proper prefix first), without reading s past its NUL.
+ */
+static int
+ptab_keycmp(const char *k, size_t n, const char *s)
+{
+	size_t		 i;
+	unsigned char	 a, b;
+
+	for (i = 0; i < n; i++) {
+		a = (unsigned char)k[i];
+		b = (unsigned char)s[i];
+		if (b == '\0' || a != b)
+			return b == '\0' ? 1 : a < b ? -1 : 1;
+	}
+	return s[n] == '\0' ? 0 : -1;
+}
+
+static const struct ptab_domain_rec *
+ptab_domain_find(const struct ptab *t, const struct ptab_domain_rec *d,
+    uint32_t n, const char *k, size_t len)
+{
+	uint32_t	 lo = 0, hi = n, mid;
+	int		 c;
+
+	while (lo < hi) {
+		mid = lo + ((hi - lo) >> 1);
+		c = ptab_keycmp(k, len, t->str + d[mid].domain);
+		if (c == 0)
+			return &d[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* Exact, then ".y.z" from the longest suffix, then "*". */
+static const struct ptab_domain_rec *
+ptab_domain_lookup(const struct ptab *t, const struct ptab_domain_rec *d,
+    uint32_t n, const char *domain, size_t len)
+{
+	const struct ptab_domain_rec	*r;
+	char				 buf[LIM_DOMAIN + 1];
+	size_t				 i;
+
+	if (n == 0)
+		return NULL;
+	/* No real domain is longer; such a name can only match "*". */
+	if (domain != NULL && len <= LIM_DOMAIN) {
+		for (i = 0; i < len; i++)
+			buf[i] = (domain[i] >= 'A' && domain[i] <= 'Z') ?
+			    (char)(domain[i] - 'A' + 'a') : domain[i];
+		if ((r = ptab_domain_find(t, d, n, buf, len)) != NULL)
+			return r;
+		for (i = 1; i < len; i++)
+			if (buf[i] == '.' &&
+			    (r = ptab_domain_find(t, d, n, buf + i,
+			    len - i)) != NULL)
+				return r;
+	}
+	return ptab_domain_find(t, d, n, "*", 1);
+}
+
+const struct ptab_domain_rec *
+ptab_accept_lookup(const struct ptab *t, const char *domain, size_t len)
+{
+	return ptab_domain_lookup(t, t->accept, t->naccept, domain, len);
+}
+
+const struct ptab_domain_rec *
+ptab_outbound_lookup(const struct ptab *t, const char *domain, size_t len)
+{
+	return ptab_domain_lookup(t, t->outbound, t->noutbound, domain, len);
+}
+
+const struct ptab_user_rec *
+ptab_user_lookup(const struct ptab *t, const char *name, size_t len)
+{
+	uint32_t	 lo = 0, hi = t->nusers, mid;
+	int		 c;
+
+	if (name == NULL && len > 0)
+		return NULL;
+	while (lo < hi) {
+		mid = lo + ((hi - lo) >> 1);
+		c = ptab_keycmp(name, len, t->str + t->users[mid].name);
+		if (c == 0)
+			return &t->users[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}

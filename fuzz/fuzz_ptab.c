@@ -1,0 +1,132 @@
+/*
+ * fuzz_ptab: libFuzzer entry for the table reader.  The input is a
+ * table image; its checksum is recomputed first, or nearly every
+ * mutation would stop at "bad checksum" and the fuzzer would never
+ * reach the structural checks.  A table that loads is then used as
+ * bastiond and the tools use it: host lookups, domain and user
+ * lookups, and a walk over every record and string.
+ *
+ * Seeds: fuzz/seeds/ptab (tests/unit/gen_ptab_seeds writes them).
+ *	make fuzz && ./fuzz/fuzz_ptab fuzz/seeds/ptab
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "addr.h"
+#include "ptab.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static volatile unsigned	 sink;
+
+static void
+fuzz_lookups(const struct ptab *t, const uint8_t *data, size_t size)
+{
+	static const char *const doms[] = {
+		"sf.example", "a.b.sf.example", "ny.example", "example", "*",
+		"", ".example", "A.B.EXAMPLE",
+	};
+	const struct ptab_domain_rec	*d;
+	struct addr			 a;
+	uint32_t			 i, r, e;
+	size_t				 k, n;
+	char				 name[300];
+
+	/* Addresses: the input's tail read as v4, v6 and v4-mapped. */
+	for (k = 0; k < 3; k++) {
+		memset(&a, 0, sizeof(a));
+		n = size < 16 ? size : 16;
+		memcpy(a.a, data + size - n, n);
+		a.family = k == 0 ? ADDR_V4 : ADDR_V6;
+		if (k == 0)
+			memset(a.a + 4, 0, 12);
+		if (k == 2) {
+			memset(a.a, 0, 10);
+			a.a[10] = a.a[11] = 0xff;
+		}
+		a.len = k == 0 ? 32 : 128;
+		r = ptab_host_lookup(t, &a, &e);
+		sink += t->rules[r].line + t->rules[r].action;
+		sink += (unsigned char)ptab_str(t, t->rules[r].as_user)[0];
+		if (e != PTAB_NONE) {
+			ptab_entry_addr(t, a.family == ADDR_V4 || k == 2 ?
+			    ADDR_V4 : ADDR_V6, e, &a);
+			sink += a.len;
+		}
+	}
+	/* Every prefix's own first address finds something. */
+	for (i = 0; i < t->nv4; i++) {
+		ptab_entry_addr(t, ADDR_V4, i, &a);
+		sink += ptab_host_lookup(t, &a, &e);
+	}
+	for (i = 0; i < t->nv6; i++) {
+		ptab_entry_addr(t, ADDR_V6, i, &a);
+		sink += ptab_host_lookup(t, &a, &e);
+	}
+
+	/* Domains: fixed ones, and the input's head as a name. */
+	n = size < sizeof(name) ? size : sizeof(name);
+	memcpy(name, data, n);
+	for (k = 0; k <= sizeof(doms) / sizeof(doms[0]); k++) {
+		const char	*q = k < sizeof(doms) / sizeof(doms[0]) ?
+				    doms[k] : name;
+		size_t		 ql = k < sizeof(doms) / sizeof(doms[0]) ?
+				    strlen(doms[k]) : n;
+
+		if ((d = ptab_accept_lookup(t, q, ql)) != NULL)
+			sink += (unsigned char)ptab_str(t, d->target)[0];
+		if ((d = ptab_outbound_lookup(t, q, ql)) != NULL &&
+		    d->secret != PTAB_NONE && d->secret_len > 0)
+			sink += t->blobs[d->secret + d->secret_len - 1];
+		if (ptab_user_lookup(t, q, ql) != NULL)
+			sink++;
+	}
+
+	/* Everything dump prints. */
+	for (i = 0; i < t->nrules; i++)
+		sink += strlen(ptab_str(t, t->rules[i].as_user));
+	for (i = 0; i < t->nlists; i++)
+		sink += strlen(ptab_str(t, t->lists[i].name));
+	for (i = 0; i < t->nusers; i++)
+		sink += strlen(ptab_str(t, t->users[i].name)) +
+		    strlen(ptab_str(t, t->users[i].verifier));
+	for (i = 0; i < t->naccept; i++)
+		sink += strlen(ptab_str(t, t->accept[i].domain));
+	for (i = 0; i < t->noutbound; i++)
+		sink += strlen(ptab_str(t, t->outbound[i].user));
+	sink += strlen(ptab_str(t, t->server->hostname)) +
+	    strlen(ptab_str(t, t->server->runas)) + t->server->line[0];
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct ptab		 t;
+	struct ptab_header	*h;
+	uint8_t			*buf;
+	char			 err[256];
+
+	if (sodium_init() < 0)
+		abort();
+	/* malloc is suitably aligned, as a mapped file would be. */
+	if ((buf = malloc(size ? size : 1)) == NULL)
+		return 0;
+	memcpy(buf, data, size);
+	if (size >= sizeof(*h)) {
+		h = (struct ptab_header *)buf;
+		memset(h->checksum, 0, sizeof(h->checksum));
+		crypto_generichash(h->checksum, sizeof(h->checksum), buf,
+		    size, NULL, 0);
+	}
+	if (ptab_load(&t, buf, size, err, sizeof(err)) == 0) {
+		fuzz_lookups(&t, data, size);
+		ptab_close(&t);
+	} else if (err[0] == '\0')
+		abort();		/* every refusal has a reason */
+	free(buf);
+	return 0;
+}
