@@ -7,7 +7,6 @@ policyc_SOURCES = \
 	compiler/diag.c compiler/diag.h \
 	compiler/compile.c compiler/compile.h \
 	compiler/sema.c compiler/emit.c \
-	compiler/render.c compiler/render.h \
 	compiler/dump.c compiler/query.c compiler/diff.c \
 	compiler/keys.c
 policyc_LDADD = grammar/libgrammar.a $(LIBBASTION)

@@ -6,6 +6,7 @@ lib_libbastion_a_SOURCES = \
 	lib/b64.c lib/b64.h \
 	lib/limits.h \
 	lib/ptab.h lib/ptab_read.c lib/ptab_write.c \
+	lib/render.c lib/render.h \
 	lib/scram.c lib/scram.h \
 	lib/seal.c lib/seal.h \
 	lib/verifier.c lib/verifier.h

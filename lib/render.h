@@ -2,7 +2,8 @@
  * render: the records of a compiled table written back as policy
  * source, one statement at a time.  `policyc dump` prints whole
  * policies with it, `policyc query` and `policyc diff` quote the rules
- * that decide, so that the source form is spelled in one place.
+ * that decide, and bastiond's protocol log names them the same way, so
+ * that the source form is spelled in one place.
  *
  * The spellings are the canonical ones of the dump form (see the
  * language spec): `require LEVEL` always printed for an allowing rule,
