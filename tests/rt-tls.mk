@@ -1,1 +1,11 @@
-# tests/rt-tls.mk
+# tests/rt-tls.mk: the TLS layer (runtime/tls.c, runtime/pem.c).  The
+# certificates are made by tests/certs/make-certs.sh at test time.
+check_PROGRAMS += tests/unit/tls-unit tests/rt/tls-tool
+tests_unit_tls_unit_SOURCES = tests/unit/tls-unit.c
+tests_unit_tls_unit_LDADD = runtime/librt.a lib/libbastion.a \
+	$(SODIUM_LIBS) $(BEARSSL_LIBS)
+tests_rt_tls_tool_SOURCES = tests/rt/tls-tool.c
+tests_rt_tls_tool_LDADD = runtime/librt.a lib/libbastion.a \
+	$(SODIUM_LIBS) $(BEARSSL_LIBS)
+TESTS += tests/rt/tls-unit.sh tests/rt/pem-load.sh \
+	tests/rt/tls-openssl.sh tests/rt/tls-python.py
