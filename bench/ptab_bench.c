@@ -28,7 +28,7 @@
 #include <sodium.h>
 
 #include "addr.h"
-#include "limits.h"
+#include "bastion_limits.h"
 #include "ptab.h"
 
 /* Every iteration count, so the whole run stays bounded. */

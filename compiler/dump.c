@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "cmds.h"
-#include "limits.h"
+#include "bastion_limits.h"
 #include "ptab.h"
 #include "render.h"
 

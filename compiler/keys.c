@@ -22,7 +22,7 @@
 
 #include "b64.h"
 #include "cmds.h"
-#include "limits.h"
+#include "bastion_limits.h"
 #include "seal.h"
 #include "verifier.h"
 

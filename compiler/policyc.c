@@ -14,7 +14,7 @@
 
 #include "cmds.h"
 #include "compile.h"
-#include "limits.h"
+#include "bastion_limits.h"
 #include "ptab.h"
 
 const char *progname = "policyc";

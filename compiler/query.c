@@ -14,7 +14,7 @@
 
 #include "addr.h"
 #include "cmds.h"
-#include "limits.h"
+#include "bastion_limits.h"
 #include "ptab.h"
 #include "render.h"
 

@@ -4,7 +4,7 @@ noinst_LIBRARIES += lib/libbastion.a
 lib_libbastion_a_SOURCES = \
 	lib/addr.c lib/addr.h \
 	lib/b64.c lib/b64.h \
-	lib/limits.h \
+	lib/bastion_limits.h \
 	lib/ptab.h lib/ptab_read.c lib/ptab_write.c \
 	lib/render.c lib/render.h \
 	lib/scram.c lib/scram.h \

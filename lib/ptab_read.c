@@ -24,7 +24,7 @@
 
 #include <sodium.h>
 
-#include "limits.h"
+#include "bastion_limits.h"
 #include "ptab.h"
 
 #define PTAB_NSECTIONS	(PTAB_SEC_MAX - 1)

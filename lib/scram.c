@@ -15,7 +15,7 @@
 #include <sodium.h>
 
 #include "b64.h"
-#include "limits.h"
+#include "bastion_limits.h"
 #include "scram.h"
 
 enum {

@@ -45,7 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "limits.h"
+#include "bastion_limits.h"
 
 #define SCRAM_MECH		"SCRAM-SHA-256"
 #define SCRAM_KEY_SIZE		32	/* SHA-256 output */

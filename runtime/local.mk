@@ -10,4 +10,9 @@ runtime_librt_a_SOURCES = \
 	runtime/maildir.c runtime/maildir.h \
 	runtime/plog.c runtime/plog.h \
 	runtime/smtp_proto.c runtime/smtp_proto.h \
-	runtime/hostcount.c runtime/hostcount.h
+	runtime/hostcount.c runtime/hostcount.h \
+	runtime/server.h runtime/session.c runtime/queue.c
+
+sbin_PROGRAMS = bastiond
+bastiond_SOURCES = runtime/bastiond.c
+bastiond_LDADD = runtime/librt.a $(LIBBASTION) $(BEARSSL_LIBS)

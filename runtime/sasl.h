@@ -69,7 +69,7 @@
 #include <stdint.h>
 
 #include "b64.h"
-#include "limits.h"
+#include "bastion_limits.h"
 #include "scram.h"
 #include "smtp_proto.h"
 #include "verify.h"

@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "limits.h"
+#include "bastion_limits.h"
 #include "spool.h"
 
 /* Writer states; 0 so that a zeroed writer is inert. */

@@ -31,7 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "limits.h"
+#include "bastion_limits.h"
 #include "tls.h"
 
 #define TOOL_WAIT_MS	10000	/* per wait: a stuck peer fails */

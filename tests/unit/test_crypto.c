@@ -18,7 +18,7 @@
 #include <sodium.h>
 
 #include "b64.h"
-#include "limits.h"
+#include "bastion_limits.h"
 #include "scram.h"
 #include "seal.h"
 #include "verifier.h"

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "limits.h"
+#include "bastion_limits.h"
 #include "tls.h"
 
 #define U_PATH		512

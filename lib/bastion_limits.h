@@ -2,8 +2,8 @@
  * limits: every fixed bound of bastion in one place, so that a reader
  * can see at a glance what input sizes the code accepts.
  */
-#ifndef BASTION_LIMITS_H
-#define BASTION_LIMITS_H
+#ifndef BASTION_BASTION_LIMITS_H
+#define BASTION_BASTION_LIMITS_H
 
 /* Policy source. */
 #define LIM_SOURCE_SIZE		(256u * 1024 * 1024)	/* one file, bytes */

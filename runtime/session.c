@@ -1,0 +1,1428 @@
+/*
+ * session: one inbound SMTP session, from accept to close, driven by
+ * the event loop.  The policy is applied here: the host rule that
+ * decides for the client, joined with the listener's floor, says
+ * whether the client is refused, must STARTTLS first, must AUTH before
+ * MAIL, and may relay.
+ *
+ * Memory: a session is one fixed-size allocation made at accept; the
+ * SASL state, the spool writer and the TLS engine are allocated the
+ * first time the session needs them and kept until it ends, so an idle
+ * session stays small and handling commands allocates nothing.
+ *
+ * Input is framed strictly (smtp_proto.c): only CRLF ends a line, and
+ * bare CR or LF, NUL and over-long lines are answered, never repaired.
+ * Replies are queued in a fixed output buffer; when it runs low the
+ * session stops reading commands until the client takes its replies,
+ * so a client that pipelines without reading cannot grow anything.
+ */
+#define _GNU_SOURCE	/* accept4(2) */
+#include "config.h"
+
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "bastion_limits.h"
+#include "server.h"
+#include "smtp_proto.h"
+#include "tls.h"
+
+enum state {
+	S_HANDSHAKE,	/* implicit TLS: handshake before the greeting */
+	S_CMD,		/* reading commands */
+	S_DATA,		/* reading the message */
+	S_AUTH,		/* AUTH: waiting for the client's response */
+	S_VERIFY,	/* AUTH: the password is being checked */
+	S_AUTHDELAY,	/* AUTH failed: the reply waits on a timer */
+	S_STARTTLS,	/* 220 sent; TLS starts once it is flushed */
+	S_CLOSING	/* flush what is queued, then close */
+};
+
+/* What the session allocates on first use and keeps. */
+struct session_auth {
+	struct sasl		sasl;
+	struct verify_job	job;
+};
+
+struct session {
+	struct server		*srv;
+	struct listener		*lst;
+	struct table		*tb;
+	struct session		*prev, *next;
+	int			 fd;
+	enum state		 state;
+	int			 dead;		/* free at the end of the turn */
+	int			 busy;		/* inside a callback */
+	int			 counted;	/* in srv->hosts */
+	int			 discard;	/* dropping up to the next LF */
+	int			 quit_after;	/* SIGTERM: 421 when mail is in */
+	char			 id[17];
+	struct addr		 peer;
+	char			 remote[PLOG_ENDPOINT_SIZE];
+	/* The policy for this client. */
+	uint32_t		 rule;
+	uint8_t			 action, require, flags;
+	const char		*as_user;
+	/* Protocol state. */
+	int			 helo;		/* 0, SMTP_HELO or SMTP_EHLO */
+	int			 authed;
+	int			 as_refused;	/* AUTH named another account */
+	unsigned		 errors, authfail;
+	char			 heloname[SMTP_DOMAIN_MAX + 1];
+	char			 user[LIM_USERNAME + 1];
+	char			 delayed[128];	/* reply held by S_AUTHDELAY */
+	/* The mail transaction. */
+	int			 intx;
+	uint32_t		 nrcpt;
+	struct smtp_data	 data;
+	struct spool_writer	*w;
+	struct session_auth	*auth;
+	struct tls_conn		*tls;
+	struct loop_timer	 timer;
+	uint64_t		 line_start;	/* ms: first byte of a command */
+	size_t			 inlen, outlen;
+	char			 in[SESSION_IN_SIZE];
+	char			 out[SESSION_OUT_SIZE];
+};
+
+static void	on_io(struct loop *, int, int, void *);
+static void	on_timer(struct loop *, void *);
+static void	on_verified(void *, int);
+static int	session_new(struct listener *, int, struct sockaddr *,
+		    socklen_t);
+static void	session_free(struct session *);
+static void	session_close(struct session *, const char *);
+static void	session_drop(struct session *, const char *);
+static void	session_done(struct session *);
+static void	greet(struct session *);
+static void	reply(struct session *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static void	logline(struct session *, int, const char *, size_t);
+static void	slogf(struct session *, int, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+static void	decide(struct session *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static void	do_read(struct session *);
+static void	do_write(struct session *);
+static void	update_interest(struct session *);
+static void	process(struct session *);
+static void	command(struct session *, const char *, size_t);
+static void	data_input(struct session *);
+static void	data_end(struct session *);
+static void	tx_reset(struct session *);
+static void	start_tls(struct session *);
+static void	tls_ready(struct session *);
+static void	auth_result(struct session *, int, const char *);
+static int	auth_offered(const struct session *);
+static int	out_room(const struct session *);
+static void	arm(struct session *, uint32_t);
+
+static void	cmd_helo(struct session *, struct smtp_cmd *);
+static void	cmd_mail(struct session *, struct smtp_cmd *);
+static void	cmd_rcpt(struct session *, struct smtp_cmd *);
+static void	cmd_data(struct session *, struct smtp_cmd *);
+static void	cmd_rset(struct session *, struct smtp_cmd *);
+static void	cmd_noop(struct session *, struct smtp_cmd *);
+static void	cmd_quit(struct session *, struct smtp_cmd *);
+static void	cmd_vrfy(struct session *, struct smtp_cmd *);
+static void	cmd_help(struct session *, struct smtp_cmd *);
+static void	cmd_starttls(struct session *, struct smtp_cmd *);
+static void	cmd_auth(struct session *, struct smtp_cmd *);
+static void	cmd_unimpl(struct session *, struct smtp_cmd *);
+
+/*
+ * The command table: which verbs may come before STARTTLS on a client
+ * that must use TLS (RFC 3207 and DESIGN.md), and who handles each.
+ */
+static const struct {
+	int	  pre_tls;
+	void	(*fn)(struct session *, struct smtp_cmd *);
+} commands[SMTP_NVERBS] = {
+	[SMTP_HELO] =		{ 1, cmd_helo },
+	[SMTP_EHLO] =		{ 1, cmd_helo },
+	[SMTP_MAIL] =		{ 0, cmd_mail },
+	[SMTP_RCPT] =		{ 0, cmd_rcpt },
+	[SMTP_DATA] =		{ 0, cmd_data },
+	[SMTP_RSET] =		{ 1, cmd_rset },
+	[SMTP_NOOP] =		{ 1, cmd_noop },
+	[SMTP_QUIT] =		{ 1, cmd_quit },
+	[SMTP_VRFY] =		{ 0, cmd_vrfy },
+	[SMTP_EXPN] =		{ 0, cmd_unimpl },
+	[SMTP_HELP] =		{ 0, cmd_help },
+	[SMTP_STARTTLS] =	{ 1, cmd_starttls },
+	[SMTP_AUTH] =		{ 0, cmd_auth },
+	[SMTP_BDAT] =		{ 0, cmd_unimpl },
+};
+
+/* ---- accept and free ------------------------------------------------ */
+
+/* The listener is readable: take the waiting connections. */
+void
+session_accept(struct listener *l)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl;
+	int			 fd, i;
+
+	for (i = 0; i < SERVER_ACCEPT_BURST; i++) {
+		sl = sizeof(ss);
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != ECONNABORTED && errno != EINTR)
+				server_log(l->srv, LOG_WARNING, "accept on %s:"
+				    " %s", l->local, strerror(errno));
+			return;
+		}
+		if (session_new(l, fd, (struct sockaddr *)&ss, sl) == -1)
+			close(fd);
+	}
+}
+
+/* Write a refusal without a session (limits): best effort, then close. */
+static void
+refuse_raw(struct server *srv, struct listener *l, int fd,
+    const char *remote, const char *text)
+{
+	char	 line[256];
+	int	 n;
+
+	n = snprintf(line, sizeof(line), "%s\r\n", text);
+	if (!l->tls && n > 0)
+		(void)write(fd, line, (size_t)n);
+	plog_write(&srv->log, NULL, "-", l->local, remote, PLOG_OUT, text,
+	    strlen(text));
+	plog_write(&srv->log, NULL, "-", l->local, remote, PLOG_DISCONNECT,
+	    "refused", 7);
+}
+
+static int
+session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
+{
+	struct server		*srv = l->srv;
+	const struct ptab	*t = &srv->table->t;
+	const struct ptab_rule_rec *r;
+	struct session		*s;
+	struct addr		 peer;
+	char			 remote[PLOG_ENDPOINT_SIZE], err[LIM_ERRMSG];
+	uint32_t		 ent;
+
+	memset(&peer, 0, sizeof(peer));
+	if (sa->sa_family == AF_INET) {
+		peer.family = ADDR_V4;
+		peer.len = 32;
+		memcpy(peer.a, &((struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		peer.family = ADDR_V6;
+		peer.len = 128;
+		memcpy(peer.a, &((struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		addr_unmap(&peer);
+	} else
+		return -1;
+	plog_endpoint(sa, sl, remote, sizeof(remote));
+
+	if (srv->stopping) {
+		refuse_raw(srv, l, fd, remote,
+		    "421 4.3.2 Service shutting down");
+		return -1;
+	}
+	if (srv->nsessions >= t->server->max_conns) {
+		refuse_raw(srv, l, fd, remote,
+		    "421 4.7.0 Too many connections, try again later");
+		return -1;
+	}
+	if (hostcount_add(&srv->hosts, &peer, t->server->max_conns_host) != 1) {
+		refuse_raw(srv, l, fd, remote,
+		    "421 4.7.0 Too many connections from your address");
+		return -1;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		hostcount_del(&srv->hosts, &peer);
+		server_log(srv, LOG_ERR, "out of memory for a session");
+		return -1;
+	}
+	s->srv = srv;
+	s->lst = l;
+	s->fd = fd;
+	s->peer = peer;
+	s->counted = 1;
+	memcpy(s->remote, remote, sizeof(remote));
+	s->tb = srv->table;
+	table_ref(s->tb);
+	snprintf(s->id, sizeof(s->id), "%08x%08x",
+	    (unsigned)(srv->sid_next >> 32) ^ srv->sid_salt,
+	    (unsigned)srv->sid_next);
+	srv->sid_next++;
+	loop_timer_init(&s->timer, on_timer, s);
+	s->next = srv->sessions;
+	if (s->next != NULL)
+		s->next->prev = s;
+	srv->sessions = s;
+	srv->nsessions++;
+
+	if (loop_fd_add(&srv->loop, fd, LOOP_READ, on_io, s) != 0) {
+		server_log(srv, LOG_ERR, "cannot watch a session: %s",
+		    loop_error(&srv->loop));
+		s->fd = -1;	/* the caller closes it */
+		session_free(s);
+		return -1;
+	}
+	slogf(s, PLOG_CONNECT, "%s%s", l->tls ? "implicit TLS" : "SMTP",
+	    l->require ? " (listener floor)" : "");
+
+	/* The policy: most specific host rule, joined with the floor. */
+	s->rule = ptab_host_lookup(t, &peer, &ent);
+	r = &t->rules[s->rule];
+	s->action = r->action;
+	s->require = r->require | l->require;
+	s->flags = r->flags;
+	s->as_user = r->as_user ? ptab_str(t, r->as_user) : NULL;
+	if (s->action == PTAB_ACT_DENY)
+		decide(s, "deny");
+	else
+		decide(s, "admit, require %s%s%s",
+		    (s->require & (PTAB_REQ_TLS | PTAB_REQ_AUTH)) ==
+		    (PTAB_REQ_TLS | PTAB_REQ_AUTH) ? "auth+tls" :
+		    (s->require & PTAB_REQ_TLS) ? "tls" :
+		    (s->require & PTAB_REQ_AUTH) ? "auth" : "none",
+		    (s->flags & PTAB_RULE_RELAY) ? ", may relay" : "",
+		    s->as_user ? ", one account" : "");
+
+	if (l->tls) {
+		if ((s->tls = tls_server_new(srv->creds, err,
+		    sizeof(err))) == NULL) {
+			session_drop(s, err);
+			session_done(s);
+			return 0;
+		}
+		s->state = S_HANDSHAKE;
+		arm(s, t->server->to_command);
+		update_interest(s);
+		return 0;
+	}
+	greet(s);
+	session_done(s);
+	return 0;
+}
+
+/* After a callback: free a dead session, else fix the loop interest. */
+static void
+session_done(struct session *s)
+{
+	if (s->dead)
+		session_free(s);
+	else
+		update_interest(s);
+}
+
+static void
+session_free(struct session *s)
+{
+	struct server	*srv = s->srv;
+
+	if (s->fd != -1) {
+		loop_fd_del(&srv->loop, s->fd);
+		close(s->fd);
+	}
+	loop_timer_cancel(&srv->loop, &s->timer);
+	if (s->auth != NULL) {
+		verify_cancel(&s->auth->job);
+		sasl_reset(&s->auth->sasl);
+		sodium_free(s->auth);
+	}
+	if (s->w != NULL) {
+		spool_abort(s->w);
+		free(s->w);
+	}
+	if (s->tls != NULL)
+		tls_free(s->tls);
+	if (s->counted)
+		hostcount_del(&srv->hosts, &s->peer);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		srv->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	srv->nsessions--;
+	table_unref(s->tb);
+	sodium_memzero(s->in, sizeof(s->in));
+	free(s);
+	if (srv->stopping && srv->nsessions == 0)
+		loop_stop(&srv->loop);
+}
+
+/* Close after what is queued has been written. */
+static void
+session_close(struct session *s, const char *why)
+{
+	if (s->state == S_CLOSING)
+		return;
+	slogf(s, PLOG_DISCONNECT, "%s", why);
+	s->state = S_CLOSING;
+	loop_timer_cancel(&s->srv->loop, &s->timer);
+	/* A client that does not read its last reply gets no time. */
+	arm(s, 10);
+	do_write(s);
+}
+
+/* Close now, dropping anything queued. */
+static void
+session_drop(struct session *s, const char *why)
+{
+	if (s->state != S_CLOSING)
+		slogf(s, PLOG_DISCONNECT, "%s", why);
+	s->state = S_CLOSING;
+	s->dead = 1;
+}
+
+/* ---- the protocol log ----------------------------------------------- */
+
+static void
+logline(struct session *s, int dir, const char *text, size_t len)
+{
+	plog_write(&s->srv->log, NULL, s->id, s->lst->local, s->remote, dir,
+	    text, len);
+}
+
+static void
+slogf(struct session *s, int dir, const char *fmt, ...)
+{
+	char	 buf[PLOG_TEXT_MAX];
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	logline(s, dir, buf, (size_t)n < sizeof(buf) ? (size_t)n :
+	    sizeof(buf) - 1);
+}
+
+/*
+ * A decision line: the verdict, then which rule made it, from which
+ * source line, and the table's checksum prefix, so that an audit can
+ * tie every verdict to a policy.
+ */
+static void
+decide(struct session *s, const char *fmt, ...)
+{
+	const struct ptab	*t = &s->tb->t;
+	char			 what[256], buf[PLOG_TEXT_MAX];
+	va_list			 ap;
+	size_t			 n;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	n = (size_t)snprintf(buf, sizeof(buf), "%s: ", what);
+	if (n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	n += plog_decision(buf + n, sizeof(buf) - n, t->rules[s->rule].line,
+	    s->tb->rule_text[s->rule], t->sum);
+	logline(s, PLOG_DECISION, buf, n);
+}
+
+/* ---- output ---------------------------------------------------------- */
+
+static int
+out_room(const struct session *s)
+{
+	return (int)(sizeof(s->out) - s->outlen);
+}
+
+/*
+ * Queue one reply line (CRLF added) and log it.  A reply that does not
+ * fit means the client stopped reading: process() never runs a command
+ * without room for its reply, so this only cuts a client that ignores
+ * us, and it is dropped.
+ */
+static void
+reply(struct session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n, room = out_room(s);
+
+	if (room < 3) {
+		session_drop(s, "output buffer full");
+		return;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(s->out + s->outlen, (size_t)room - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= room - 2) {
+		session_drop(s, "output buffer full");
+		return;
+	}
+	if (strncmp(s->out + s->outlen, "334 ", 4) == 0)
+		logline(s, PLOG_OUT, "334 ****", 8);
+	else
+		logline(s, PLOG_OUT, s->out + s->outlen, (size_t)n);
+	s->outlen += (size_t)n;
+	memcpy(s->out + s->outlen, "\r\n", 2);
+	s->outlen += 2;
+}
+
+static void
+do_write(struct session *s)
+{
+	ssize_t	 n;
+
+	while (s->outlen > 0 && !s->dead) {
+		if (s->tls != NULL)
+			n = tls_write(s->tls, s->fd, s->out, s->outlen);
+		else
+			n = send(s->fd, s->out, s->outlen, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == EINTR)
+				continue;
+			session_drop(s, s->tls && tls_error(s->tls) ?
+			    tls_error(s->tls) : "write error");
+			return;
+		}
+		memmove(s->out, s->out + n, s->outlen - (size_t)n);
+		s->outlen -= (size_t)n;
+	}
+	if (s->tls != NULL && !s->dead && tls_flush(s->tls, s->fd) == -1 &&
+	    errno != EAGAIN) {
+		session_drop(s, tls_error(s->tls) ? tls_error(s->tls) :
+		    "write error");
+		return;
+	}
+	if (s->outlen == 0 && s->state == S_CLOSING && !s->dead) {
+		if (s->tls != NULL)
+			(void)tls_close(s->tls, s->fd);
+		s->dead = 1;
+	}
+	if (s->outlen == 0 && s->state == S_STARTTLS && !s->dead)
+		start_tls(s);
+}
+
+/* Ask the loop for exactly the events the session can use now. */
+static void
+update_interest(struct session *s)
+{
+	int	 mask = 0;
+
+	if (s->dead)
+		return;
+	if (s->tls != NULL) {
+		unsigned ev = tls_events(s->tls);
+		if (ev & TLS_EV_READ)
+			mask |= LOOP_READ;
+		if (ev & TLS_EV_WRITE)
+			mask |= LOOP_WRITE;
+		/* No room for input: reading would only spin. */
+		if (s->inlen == sizeof(s->in) && tls_handshake_done(s->tls) &&
+		    !(ev & TLS_EV_WRITE))
+			mask &= ~LOOP_READ;
+	} else {
+		if (s->inlen < sizeof(s->in) && s->state != S_CLOSING)
+			mask |= LOOP_READ;
+		if (s->outlen > 0)
+			mask |= LOOP_WRITE;
+	}
+	if (loop_fd_set(&s->srv->loop, s->fd, mask) != 0)
+		session_drop(s, "cannot watch the socket");
+}
+
+/* ---- input ----------------------------------------------------------- */
+
+static void
+on_io(struct loop *L, int fd, int events, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)L;
+	(void)fd;
+	if (s->state == S_HANDSHAKE) {
+		int r = tls_handshake(s->tls, s->fd);
+		if (r == 1)
+			tls_ready(s);
+		else if (r == -1)
+			session_drop(s, tls_error(s->tls) ? tls_error(s->tls) :
+			    "TLS handshake failed");
+		session_done(s);
+		return;
+	}
+	if (events & LOOP_WRITE || s->tls != NULL)
+		do_write(s);
+	if (!s->dead && (events & LOOP_READ))
+		do_read(s);
+	if (!s->dead)
+		process(s);
+	if (!s->dead)
+		do_write(s);
+	session_done(s);
+}
+
+static void
+do_read(struct session *s)
+{
+	ssize_t	 n;
+	int	 rounds;
+
+	/* TLS may hold decrypted bytes; a few rounds drain them. */
+	for (rounds = 0; rounds < 4 && s->inlen < sizeof(s->in); rounds++) {
+		if (s->state == S_CLOSING || s->state == S_STARTTLS)
+			return;
+		if (s->tls != NULL)
+			n = tls_read(s->tls, s->fd, s->in + s->inlen,
+			    sizeof(s->in) - s->inlen);
+		else
+			n = recv(s->fd, s->in + s->inlen,
+			    sizeof(s->in) - s->inlen, 0);
+		if (n == 0) {
+			session_drop(s, s->state == S_DATA ?
+			    "connection lost during DATA" :
+			    "connection closed by client");
+			return;
+		}
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == EINTR)
+				continue;
+			session_drop(s, s->tls && tls_error(s->tls) ?
+			    tls_error(s->tls) : strerror(errno));
+			return;
+		}
+		if (s->inlen == 0 && s->state != S_DATA)
+			s->line_start = loop_now(&s->srv->loop);
+		s->inlen += (size_t)n;
+		if (s->tls == NULL)
+			return;
+	}
+}
+
+static void
+consume(struct session *s, size_t n)
+{
+	memmove(s->in, s->in + n, s->inlen - n);
+	s->inlen -= n;
+	if (s->inlen > 0 && s->state != S_DATA)
+		s->line_start = loop_now(&s->srv->loop);
+}
+
+/* One more protocol error; too many end the session. */
+static int
+error_count(struct session *s)
+{
+	if (++s->errors < SESSION_MAX_ERRORS)
+		return 0;
+	reply(s, "421 4.7.0 %s Too many errors, closing",
+	    ptab_str(&s->tb->t, s->tb->t.server->hostname));
+	session_close(s, "too many errors");
+	return 1;
+}
+
+/* Handle whatever complete input there is, as far as the state allows. */
+static void
+process(struct session *s)
+{
+	enum smtp_line	 r;
+	size_t		 len, used;
+	const char	*lf;
+
+	while (!s->dead && s->inlen > 0) {
+		if (s->state == S_DATA) {
+			data_input(s);
+			continue;
+		}
+		if (s->state != S_CMD && s->state != S_AUTH)
+			return;
+		if (s->discard) {
+			/* The rest of a refused line: up to its LF. */
+			lf = memchr(s->in, '\n', s->inlen);
+			consume(s, lf ? (size_t)(lf - s->in) + 1 : s->inlen);
+			if (lf != NULL)
+				s->discard = 0;
+			continue;
+		}
+		/* Room for a multi-line reply (EHLO) before each command. */
+		if (out_room(s) < 512)
+			return;
+		r = smtp_line_scan(s->in, s->inlen, sizeof(s->in), &len, &used);
+		switch (r) {
+		case SMTP_LINE_MORE:
+			return;
+		case SMTP_LINE_OK:
+			break;
+		case SMTP_LINE_LONG:
+			len = 0;
+			break;
+		default:
+			slogf(s, PLOG_IN, "%s", r == SMTP_LINE_NUL ?
+			    "<line with NUL>" : "<line with bare CR or LF>");
+			reply(s, "500 5.5.2 %s", r == SMTP_LINE_NUL ?
+			    "NUL characters are not allowed" :
+			    "Bare CR or LF not allowed: lines end with CRLF");
+			if (used > 0)
+				consume(s, used);
+			else {
+				s->discard = 1;
+				consume(s, s->inlen);
+			}
+			if (s->state == S_AUTH) {
+				sasl_reset(&s->auth->sasl);
+				s->state = S_CMD;
+			}
+			if (error_count(s))
+				return;
+			continue;
+		}
+		if (r == SMTP_LINE_LONG || (s->state == S_CMD &&
+		    len + 2 > SMTP_CMD_LINE_MAX &&
+		    !(len >= 5 && strncasecmp(s->in, "AUTH ", 5) == 0))) {
+			slogf(s, PLOG_IN, "<line too long>");
+			reply(s, "500 5.5.2 Line too long");
+			if (r == SMTP_LINE_LONG) {
+				s->discard = 1;
+				consume(s, s->inlen);
+			} else
+				consume(s, used);
+			if (s->state == S_AUTH) {
+				sasl_reset(&s->auth->sasl);
+				s->state = S_CMD;
+			}
+			if (error_count(s))
+				return;
+			continue;
+		}
+		s->in[len] = '\0';	/* over the CR: handy for parsing */
+		if (s->state == S_AUTH) {
+			char	 rep[SASL_REPLY_MAX];
+			int	 st;
+
+			logline(s, PLOG_IN, "****", 4);
+			st = sasl_step(&s->auth->sasl, s->in, len, rep,
+			    sizeof(rep));
+			sodium_memzero(s->in, len);
+			consume(s, used);
+			auth_result(s, st, rep);
+			continue;
+		}
+		command(s, s->in, len);
+		if (!s->dead && s->state != S_STARTTLS)
+			consume(s, used);
+	}
+}
+
+/* ---- commands -------------------------------------------------------- */
+
+static void
+command(struct session *s, const char *line, size_t len)
+{
+	struct smtp_cmd	 cmd;
+	const char	*rep;
+	char		 masked[PLOG_TEXT_MAX];
+	size_t		 ml;
+
+	ml = plog_masked_auth(line, len, masked, sizeof(masked));
+	logline(s, PLOG_IN, masked, ml);
+	arm(s, s->tb->t.server->to_command);
+	if (smtp_cmd_parse(line, len, &cmd, &rep) != 0) {
+		reply(s, "%s", rep);
+		(void)error_count(s);
+		return;
+	}
+	if ((s->require & PTAB_REQ_TLS) && s->tls == NULL &&
+	    !commands[cmd.verb].pre_tls) {
+		reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+		(void)error_count(s);
+		return;
+	}
+	commands[cmd.verb].fn(s, &cmd);
+}
+
+static void
+greet(struct session *s)
+{
+	const struct ptab	*t = &s->tb->t;
+	const char		*host = ptab_str(t, t->server->hostname);
+
+	if (*host == '\0')
+		host = s->srv->hostname;
+	if (s->action == PTAB_ACT_DENY) {
+		reply(s, "554 5.7.1 %s No SMTP service for you here", host);
+		session_close(s, "denied by policy");
+		return;
+	}
+	/*
+	 * A client that talks before the greeting is not waiting for us
+	 * (RFC 5321 4.3.1): typically a spam engine that pipelines blind.
+	 * Refuse it now, while its bytes are still unread.
+	 */
+	if (s->tls == NULL) {
+		char	 c;
+		if (recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+			slogf(s, PLOG_IN, "<data before the greeting>");
+			reply(s, "554 5.5.1 %s Protocol error: talking before "
+			    "the greeting", host);
+			session_close(s, "talked before the greeting");
+			return;
+		}
+	}
+	reply(s, "220 %s ESMTP bastion", host);
+	s->state = S_CMD;
+	arm(s, t->server->to_command);
+}
+
+static const char *
+hostname_of(const struct session *s)
+{
+	const struct ptab	*t = &s->tb->t;
+	const char		*host = ptab_str(t, t->server->hostname);
+
+	return *host ? host : s->srv->hostname;
+}
+
+static int
+auth_offered(const struct session *s)
+{
+	const struct ptab	*t = &s->tb->t;
+
+	return t->nusers > 0 && t->server->mechs[0] != PTAB_MECH_NONE &&
+	    (s->tls != NULL || (s->flags & PTAB_RULE_CLEARTEXT));
+}
+
+static void
+cmd_helo(struct session *s, struct smtp_cmd *c)
+{
+	const struct ptab	*t = &s->tb->t;
+	char			 mechs[64];
+	size_t			 i, n = 0;
+
+	tx_reset(s);
+	memcpy(s->heloname, c->arg, c->arglen);
+	s->heloname[c->arglen] = '\0';
+	s->helo = c->verb;
+	if (c->verb == SMTP_HELO) {
+		reply(s, "250 %s", hostname_of(s));
+		return;
+	}
+	reply(s, "250-%s Hello %s", hostname_of(s), s->heloname);
+	reply(s, "250-PIPELINING");
+	reply(s, "250-SIZE %llu",
+	    (unsigned long long)t->server->max_msgsize);
+	reply(s, "250-8BITMIME");
+	if (s->srv->creds != NULL && s->tls == NULL)
+		reply(s, "250-STARTTLS");
+	if (auth_offered(s) && !s->authed) {
+		mechs[0] = '\0';
+		for (i = 0; i < 4 && t->server->mechs[i] != PTAB_MECH_NONE;
+		    i++)
+			n += (size_t)snprintf(mechs + n, sizeof(mechs) - n,
+			    " %s", sasl_mech_name(t->server->mechs[i]));
+		reply(s, "250-AUTH%s", mechs);
+	}
+	reply(s, "250-ENHANCEDSTATUSCODES");
+	reply(s, "250 HELP");
+}
+
+static void
+tx_reset(struct session *s)
+{
+	if (s->w != NULL && s->intx)
+		spool_abort(s->w);
+	s->intx = 0;
+	s->nrcpt = 0;
+}
+
+static void
+cmd_mail(struct session *s, struct smtp_cmd *c)
+{
+	const struct ptab	*t = &s->tb->t;
+	struct spool_env	 env;
+	char			 sender[SMTP_PATH_MAX + 1];
+	char			 err[LIM_ERRMSG];
+
+	if (s->helo == 0) {
+		reply(s, "503 5.5.1 Send HELO or EHLO first");
+		return;
+	}
+	if (s->intx) {
+		reply(s, "503 5.5.1 Nested MAIL command");
+		return;
+	}
+	if ((s->require & PTAB_REQ_AUTH) && !s->authed) {
+		reply(s, "530 5.7.0 Authentication required");
+		return;
+	}
+	if (c->has_size && c->size > t->server->max_msgsize) {
+		reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		return;
+	}
+	if (s->w == NULL && (s->w = calloc(1, sizeof(*s->w))) == NULL) {
+		reply(s, "452 4.3.1 Insufficient system resources");
+		return;
+	}
+	memcpy(sender, c->path, c->pathlen);
+	sender[c->pathlen] = '\0';
+	memset(&env, 0, sizeof(env));
+	env.session = s->id;
+	env.client = s->remote;
+	env.helo = s->heloname;
+	env.auth = s->authed ? s->user : NULL;
+	env.sender = sender;
+	env.size = c->has_size ? c->size : 0;
+	env.limit = t->server->max_msgsize;
+	env.body = c->body == SMTP_BODY_8BITMIME ? SPOOL_BODY_8BITMIME :
+	    SPOOL_BODY_7BIT;
+	if (spool_begin(&s->srv->spool, s->w, &env) != 0) {
+		server_log(s->srv, LOG_ERR, "spool: cannot begin a message: "
+		    "%s", strerror(spool_error(s->w)));
+		spool_abort(s->w);
+		memset(s->w, 0, sizeof(*s->w));
+		reply(s, "451 4.3.0 Temporary failure, try again later");
+		return;
+	}
+	(void)err;
+	s->intx = 1;
+	s->nrcpt = 0;
+	reply(s, "250 2.1.0 Sender OK");
+}
+
+static void
+cmd_rcpt(struct session *s, struct smtp_cmd *c)
+{
+	const struct ptab		*t = &s->tb->t;
+	const struct ptab_domain_rec	*d;
+	const char			*domain;
+	size_t				 dlen;
+
+	if (!s->intx) {
+		reply(s, "503 5.5.1 Need MAIL command first");
+		return;
+	}
+	if (s->nrcpt >= t->server->max_rcpts) {
+		reply(s, "452 4.5.3 Too many recipients");
+		return;
+	}
+	if (c->atpos < c->pathlen) {
+		domain = c->path + c->atpos + 1;
+		dlen = c->pathlen - c->atpos - 1;
+	} else {
+		/* <postmaster> alone is ours (RFC 5321 4.5.1). */
+		domain = hostname_of(s);
+		dlen = strlen(domain);
+	}
+	d = ptab_accept_lookup(t, domain, dlen);
+	if (d != NULL) {
+		slogf(s, PLOG_DECISION, "RCPT %.*s: accept, line %u, table %s",
+		    (int)c->pathlen, c->path, d->line, t->sum);
+	} else if ((s->flags & PTAB_RULE_RELAY) || s->authed) {
+		decide(s, "RCPT %.*s: relay (%s)", (int)c->pathlen, c->path,
+		    s->authed ? "authenticated" : "relay host");
+	} else {
+		decide(s, "RCPT %.*s: relay denied", (int)c->pathlen,
+		    c->path);
+		reply(s, "554 5.7.1 <%.*s>: Relay access denied",
+		    (int)c->pathlen, c->path);
+		return;
+	}
+	if (spool_rcpt(s->w, c->path, c->pathlen, NULL, 0) != 0) {
+		if (spool_error(s->w) == 0)
+			reply(s, "452 4.5.3 Too many recipients");
+		else
+			reply(s, "451 4.3.0 Temporary failure, try again "
+			    "later");
+		return;
+	}
+	s->nrcpt++;
+	reply(s, "250 2.1.5 Recipient OK");
+}
+
+static void
+cmd_data(struct session *s, struct smtp_cmd *c)
+{
+	const struct ptab	*t = &s->tb->t;
+	char			 hdr[1024], date[64];
+	time_t			 now = time(NULL);
+	struct tm		 tm;
+	int			 n;
+
+	(void)c;
+	if (!s->intx) {
+		reply(s, "503 5.5.1 Need MAIL command first");
+		return;
+	}
+	if (s->nrcpt == 0) {
+		reply(s, "554 5.5.1 No valid recipients");
+		return;
+	}
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	/* RFC 5321 4.4 trace header; "with" per RFC 3848. */
+	n = snprintf(hdr, sizeof(hdr),
+	    "Received: from %s (%s)\r\n\tby %s (bastion) with %s%s%s\r\n"
+	    "\tid %s%s%s%s;\r\n\t%s\r\n",
+	    s->heloname, s->remote, hostname_of(s),
+	    s->helo == SMTP_EHLO ? "ESMTP" : "SMTP",
+	    s->tls ? "S" : "", s->authed ? "A" : "", s->w->id,
+	    s->tls ? " (" : "", s->tls ? tls_suite_name(s->tls) : "",
+	    s->tls ? ")" : "", date);
+	if (n > 0 && (size_t)n < sizeof(hdr))
+		(void)spool_body(s->w, hdr, (size_t)n);
+	smtp_data_init(&s->data, t->server->max_msgsize);
+	s->state = S_DATA;
+	arm(s, t->server->to_data);
+	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+/* Body bytes: unstuff, spool, and find the end. */
+static void
+data_input(struct session *s)
+{
+	char	 body[SESSION_IN_SIZE + 1];
+	size_t	 used, outn;
+	int	 done;
+
+	used = smtp_data_feed(&s->data, s->in, s->inlen, body, &outn, &done);
+	if (outn > 0)
+		(void)spool_body(s->w, body, outn);
+	consume(s, used);
+	if (done)
+		data_end(s);
+}
+
+static void
+data_end(struct session *s)
+{
+	const struct ptab	*t = &s->tb->t;
+	char			 id[SPOOL_ID_SIZE], err[LIM_ERRMSG];
+	int			 e;
+
+	s->state = S_CMD;
+	arm(s, t->server->to_command);
+	if (s->data.flags != 0) {
+		spool_abort(s->w);
+		s->intx = 0;
+		if (s->data.flags & SMTP_DATA_BARE)
+			reply(s, "550 5.6.0 Message refused: bare CR or LF in "
+			    "the message (lines end with CRLF)");
+		else if (s->data.flags & SMTP_DATA_NUL)
+			reply(s, "550 5.6.0 Message refused: NUL character");
+		else if (s->data.flags & SMTP_DATA_LONG)
+			reply(s, "500 5.5.2 Message refused: line longer than "
+			    "%d characters", SMTP_TEXT_LINE_MAX - 2);
+		else
+			reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		decide(s, "message refused (%s)",
+		    (s->data.flags & SMTP_DATA_BARE) ? "bare CR or LF" :
+		    (s->data.flags & SMTP_DATA_NUL) ? "NUL" :
+		    (s->data.flags & SMTP_DATA_LONG) ? "line too long" :
+		    "too big");
+	} else if (spool_commit(s->w, id, err, sizeof(err)) != 0) {
+		e = spool_error(s->w);
+		s->intx = 0;
+		server_log(s->srv, LOG_ERR, "spool: %s", err);
+		if (e == EMSGSIZE)
+			reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		else if (e == ENOSPC || e == EDQUOT || e == EFBIG)
+			reply(s, "452 4.3.1 Insufficient system storage");
+		else
+			reply(s, "451 4.3.0 Temporary failure, try again "
+			    "later");
+	} else {
+		s->intx = 0;
+		slogf(s, PLOG_DECISION, "queued as %s, %llu bytes, %u "
+		    "recipient%s", id,
+		    (unsigned long long)s->data.size, s->nrcpt,
+		    s->nrcpt == 1 ? "" : "s");
+		reply(s, "250 2.0.0 Ok: queued as %s", id);
+		queue_committed(&s->srv->queue, id);
+	}
+	s->nrcpt = 0;
+	if (s->quit_after) {
+		reply(s, "421 4.3.2 %s Service shutting down",
+		    hostname_of(s));
+		session_close(s, "shutdown");
+	}
+}
+
+static void
+cmd_rset(struct session *s, struct smtp_cmd *c)
+{
+	(void)c;
+	tx_reset(s);
+	reply(s, "250 2.0.0 Ok");
+	if (s->quit_after) {
+		reply(s, "421 4.3.2 %s Service shutting down",
+		    hostname_of(s));
+		session_close(s, "shutdown");
+	}
+}
+
+static void
+cmd_noop(struct session *s, struct smtp_cmd *c)
+{
+	(void)c;
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void
+cmd_quit(struct session *s, struct smtp_cmd *c)
+{
+	(void)c;
+	tx_reset(s);
+	reply(s, "221 2.0.0 %s Bye", hostname_of(s));
+	session_close(s, "QUIT");
+}
+
+static void
+cmd_vrfy(struct session *s, struct smtp_cmd *c)
+{
+	(void)c;
+	reply(s, "252 2.5.0 Cannot VRFY user, but will accept message and "
+	    "attempt delivery");
+}
+
+static void
+cmd_help(struct session *s, struct smtp_cmd *c)
+{
+	(void)c;
+	reply(s, "214 2.0.0 See RFC 5321: EHLO HELO MAIL RCPT DATA RSET "
+	    "NOOP QUIT VRFY HELP STARTTLS AUTH");
+}
+
+static void
+cmd_unimpl(struct session *s, struct smtp_cmd *c)
+{
+	(void)c;
+	reply(s, "502 5.5.1 Command not implemented");
+}
+
+/* ---- STARTTLS -------------------------------------------------------- */
+
+static void
+cmd_starttls(struct session *s, struct smtp_cmd *c)
+{
+	(void)c;
+	if (s->tls != NULL) {
+		reply(s, "503 5.5.1 TLS already active");
+		return;
+	}
+	if (s->srv->creds == NULL) {
+		reply(s, "454 4.7.0 TLS not available");
+		return;
+	}
+	if (s->intx) {
+		reply(s, "503 5.5.1 STARTTLS not allowed during a mail "
+		    "transaction");
+		return;
+	}
+	reply(s, "220 2.0.0 Ready to start TLS");
+	s->state = S_STARTTLS;
+}
+
+/*
+ * The 220 is out: anything the client sent after STARTTLS was sent in
+ * the clear before TLS existed and must not be taken as if it came
+ * through TLS (RFC 3207 4.2; the classic STARTTLS injection).
+ */
+static void
+start_tls(struct session *s)
+{
+	char	 err[LIM_ERRMSG];
+	size_t	 crlf = 0;
+	const char *lf;
+
+	/* The STARTTLS line itself is still in the buffer. */
+	lf = memchr(s->in, '\n', s->inlen);
+	if (lf != NULL)
+		crlf = (size_t)(lf - s->in) + 1;
+	if (s->inlen > crlf) {
+		slogf(s, PLOG_DECISION, "discarded %zu bytes sent after "
+		    "STARTTLS in the clear", s->inlen - crlf);
+	}
+	sodium_memzero(s->in, s->inlen);
+	s->inlen = 0;
+	if ((s->tls = tls_server_new(s->srv->creds, err, sizeof(err))) ==
+	    NULL) {
+		session_drop(s, err);
+		return;
+	}
+	s->state = S_HANDSHAKE;
+	arm(s, s->tb->t.server->to_command);
+}
+
+/* The handshake is complete: greet (implicit TLS) or start afresh. */
+static void
+tls_ready(struct session *s)
+{
+	slogf(s, PLOG_DECISION, "TLS established: %s %s%s%s",
+	    tls_version_name(s->tls), tls_suite_name(s->tls),
+	    *tls_sni(s->tls) ? ", SNI " : "", tls_sni(s->tls));
+	if (s->lst->tls && s->helo == 0 && s->errors == 0 &&
+	    s->outlen == 0 && s->state == S_HANDSHAKE && !s->authed &&
+	    s->heloname[0] == '\0') {
+		s->state = S_CMD;
+		greet(s);
+		return;
+	}
+	/* RFC 3207 4.2: forget what was learned before TLS. */
+	s->state = S_CMD;
+	s->helo = 0;
+	s->heloname[0] = '\0';
+	tx_reset(s);
+	arm(s, s->tb->t.server->to_command);
+}
+
+/* ---- AUTH ------------------------------------------------------------ */
+
+/* The table's verifier for user, honouring an `as` binding. */
+static const char *
+lookup_user(void *arg, const char *user, size_t len, size_t *vlen)
+{
+	struct session			*s = arg;
+	const struct ptab_user_rec	*u;
+	const char			*v;
+
+	if (s->as_user != NULL && (strlen(s->as_user) != len ||
+	    memcmp(s->as_user, user, len) != 0)) {
+		/* Fails like a wrong password; the log says why. */
+		s->as_refused = 1;
+		return NULL;
+	}
+	if ((u = ptab_user_lookup(&s->tb->t, user, len)) == NULL)
+		return NULL;
+	v = ptab_str(&s->tb->t, u->verifier);
+	*vlen = strlen(v);
+	return v;
+}
+
+static void
+cmd_auth(struct session *s, struct smtp_cmd *c)
+{
+	const struct ptab	*t = &s->tb->t;
+	char			 rep[SASL_REPLY_MAX];
+	const char		*sp;
+	size_t			 mlen, irlen = 0;
+	const char		*ir = NULL;
+	unsigned		 mechs = 0;
+	int			 i, st;
+
+	if (s->helo != SMTP_EHLO) {
+		reply(s, "503 5.5.1 Send EHLO first");
+		return;
+	}
+	if (s->authed) {
+		reply(s, "503 5.5.1 Already authenticated");
+		return;
+	}
+	if (s->intx) {
+		reply(s, "503 5.5.1 AUTH not allowed during a mail "
+		    "transaction");
+		return;
+	}
+	if (t->nusers == 0 || t->server->mechs[0] == PTAB_MECH_NONE) {
+		reply(s, "503 5.5.1 AUTH not available");
+		return;
+	}
+	if (!auth_offered(s)) {
+		reply(s, "538 5.7.11 Encryption required for requested "
+		    "authentication mechanism");
+		return;
+	}
+	if (s->auth == NULL) {
+		if ((s->auth = sodium_malloc(sizeof(*s->auth))) == NULL) {
+			reply(s, "454 4.7.0 Temporary authentication failure");
+			return;
+		}
+		memset(s->auth, 0, sizeof(*s->auth));
+		verify_job_init(&s->auth->job);
+	}
+	for (i = 0; i < 4 && t->server->mechs[i] != PTAB_MECH_NONE; i++)
+		mechs |= SASL_MECHBIT(t->server->mechs[i]);
+	sasl_init(&s->auth->sasl, &s->srv->sasl, mechs, lookup_user, s);
+	s->as_refused = 0;
+	sp = memchr(c->arg, ' ', c->arglen);
+	mlen = sp ? (size_t)(sp - c->arg) : c->arglen;
+	if (sp != NULL) {
+		ir = sp + 1;
+		irlen = c->arglen - mlen - 1;
+	}
+	st = sasl_start(&s->auth->sasl, c->arg, mlen, ir, irlen, rep,
+	    sizeof(rep));
+	if (ir != NULL)
+		sodium_memzero((char *)ir, irlen);
+	auth_result(s, st, rep);
+}
+
+static void
+auth_result(struct session *s, int st, const char *rep)
+{
+	struct server	*srv = s->srv;
+	char		 err[LIM_ERRMSG];
+	const char	*u;
+	char		*pw;
+	size_t		 ulen, vlen, pwlen;
+	const char	*v;
+
+	switch (st) {
+	case SASL_CHALLENGE:
+		s->state = S_AUTH;
+		reply(s, "%s", rep);
+		return;
+	case SASL_VERIFY:
+		s->state = S_VERIFY;
+		v = sasl_verifier(&s->auth->sasl, &vlen);
+		pw = sasl_password(&s->auth->sasl, &pwlen);
+		if (verify_start(&srv->verify, &s->auth->job, v, vlen, pw,
+		    pwlen, on_verified, s, err, sizeof(err)) != 0) {
+			server_log(srv, LOG_WARNING, "verify: %s", err);
+			sasl_reset(&s->auth->sasl);
+			s->state = S_CMD;
+			reply(s, "454 4.7.0 Temporary authentication failure");
+		}
+		return;
+	case SASL_OK:
+		u = sasl_user(&s->auth->sasl, &ulen);
+		if (ulen >= sizeof(s->user))
+			ulen = sizeof(s->user) - 1;
+		memcpy(s->user, u, ulen);
+		s->user[ulen] = '\0';
+		s->authed = 1;
+		s->state = S_CMD;
+		decide(s, "AUTH %s as %s: success",
+		    sasl_mech_name(s->auth->sasl.mech), s->user);
+		reply(s, "%s", rep);
+		sasl_reset(&s->auth->sasl);
+		return;
+	case SASL_FAIL:
+		s->authfail++;
+		u = sasl_user(&s->auth->sasl, &ulen);
+		decide(s, "AUTH %s as %.*s: failed%s (%u of %u)",
+		    sasl_mech_name(s->auth->sasl.mech), (int)ulen, u ? u : "",
+		    s->as_refused ? ": this host may use only its bound "
+		    "account" : "", s->authfail,
+		    s->tb->t.server->max_authfail);
+		sasl_reset(&s->auth->sasl);
+		/* The reply waits: guessing gets slower, nobody sleeps. */
+		snprintf(s->delayed, sizeof(s->delayed), "%s", rep);
+		s->state = S_AUTHDELAY;
+		arm(s, SESSION_AUTH_DELAY_MS / 1000 * s->authfail);
+		return;
+	case SASL_TEMP:
+		s->state = S_CMD;
+		reply(s, "%s", rep);
+		sasl_reset(&s->auth->sasl);
+		return;
+	case SASL_BAD:
+	default:
+		s->state = S_CMD;
+		reply(s, "%s", rep);
+		sasl_reset(&s->auth->sasl);
+		(void)error_count(s);
+		return;
+	}
+}
+
+static void
+on_verified(void *arg, int result)
+{
+	struct session	*s = arg;
+	char		 rep[SASL_REPLY_MAX];
+	int		 st;
+
+	st = sasl_verified(&s->auth->sasl, result, rep, sizeof(rep));
+	auth_result(s, st, rep);
+	if (!s->dead && s->state == S_CMD)
+		process(s);
+	if (!s->dead)
+		do_write(s);
+	session_done(s);
+}
+
+/* ---- timers and shutdown --------------------------------------------- */
+
+/* Arm the session timer: delay in seconds. */
+static void
+arm(struct session *s, uint32_t secs)
+{
+	if (loop_timer_arm(&s->srv->loop, &s->timer,
+	    (uint64_t)secs * 1000) != 0)
+		session_drop(s, "no timer left");
+}
+
+static void
+on_timer(struct loop *L, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)L;
+	switch (s->state) {
+	case S_AUTHDELAY:
+		s->state = S_CMD;
+		reply(s, "%s", s->delayed);
+		if (s->authfail >= s->tb->t.server->max_authfail) {
+			reply(s, "421 4.7.0 %s Too many authentication "
+			    "failures", hostname_of(s));
+			session_close(s, "too many authentication failures");
+		} else {
+			arm(s, s->tb->t.server->to_command);
+			process(s);
+		}
+		do_write(s);
+		break;
+	case S_CLOSING:
+		session_drop(s, "closing");
+		break;
+	default:
+		reply(s, "421 4.4.2 %s Timeout exceeded, closing",
+		    hostname_of(s));
+		session_close(s, s->state == S_DATA ? "timeout during DATA" :
+		    s->state == S_HANDSHAKE ? "timeout in the TLS handshake" :
+		    "timeout");
+		break;
+	}
+	session_done(s);
+}
+
+/*
+ * SIGTERM.  Sessions without a transaction get 421 now; those in one
+ * may finish it (then get 421), until the grace period ends (now = 1).
+ */
+void
+session_shutdown_all(struct server *srv, int now)
+{
+	struct session	*s, *next;
+
+	for (s = srv->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->state == S_CLOSING)
+			continue;
+		if (!now && (s->intx || s->state == S_DATA ||
+		    s->state == S_VERIFY || s->state == S_AUTHDELAY)) {
+			s->quit_after = 1;
+			continue;
+		}
+		if (s->state != S_HANDSHAKE && s->state != S_STARTTLS)
+			reply(s, "421 4.3.2 %s Service shutting down",
+			    hostname_of(s));
+		session_close(s, "shutdown");
+		if (!s->dead)
+			do_write(s);
+		session_done(s);
+	}
+}
