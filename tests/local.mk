@@ -4,6 +4,7 @@ AM_TESTS_ENVIRONMENT = \
 	top_srcdir='$(abs_top_srcdir)'; export top_srcdir; \
 	top_builddir='$(abs_top_builddir)'; export top_builddir; \
 	POLICYC='$(abs_top_builddir)/policyc'; export POLICYC; \
+	BASTIOND='$(abs_top_builddir)/bastiond'; export BASTIOND; \
 	FUZZ_CC='$(FUZZ_CC)'; export FUZZ_CC;
 EXTRA_DIST += tests
 
@@ -15,3 +16,4 @@ include tests/rt-loop.mk
 include tests/rt-tls.mk
 include tests/rt-store.mk
 include tests/rt-session.mk
+include tests/rt-integ.mk
