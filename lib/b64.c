@@ -16,8 +16,7 @@
 
 /*
  * Longest input either way.  Far above any use here, and it keeps every
- * length within a long without needing LONG_MAX (lib/limits.h shadows
- * the system <limits.h> on our include path).
+ * length within a long.
  */
 #define B64_MAX_IN	((size_t)1 << 30)
 
