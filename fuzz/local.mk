@@ -6,7 +6,8 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -std=c11 $(AM_CPPFLAGS) -I$(top_builddir) \
 	$(SODIUM_CFLAGS)
 FUZZ_LIB_SRC = $(filter %.c,$(lib_libbastion_a_SOURCES))
-FUZZ_TARGETS = fuzz/fuzz_policy fuzz/fuzz_ptab fuzz/fuzz_smtp fuzz/fuzz_sasl
+FUZZ_TARGETS = fuzz/fuzz_policy fuzz/fuzz_ptab fuzz/fuzz_smtp fuzz/fuzz_sasl \
+	fuzz/fuzz_b64
 
 fuzz: $(FUZZ_TARGETS)
 .PHONY: fuzz
@@ -28,5 +29,9 @@ fuzz/fuzz_smtp: $(srcdir)/fuzz/fuzz_smtp.c $(srcdir)/runtime/smtp_proto.c
 fuzz/fuzz_sasl: $(srcdir)/fuzz/fuzz_sasl.c $(srcdir)/runtime/sasl.c $(FUZZ_LIB_SRC:%=$(srcdir)/%)
 	@test -n "$(FUZZ_CC)" || { echo "make fuzz needs clang: install the Debian package 'clang'" >&2; exit 1; }
 	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(SODIUM_LIBS)
+
+fuzz/fuzz_b64: $(srcdir)/fuzz/fuzz_b64.c $(srcdir)/lib/b64.c
+	@test -n "$(FUZZ_CC)" || { echo "make fuzz needs clang: install the Debian package 'clang'" >&2; exit 1; }
+	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^
 
 CLEANFILES += $(FUZZ_TARGETS)
