@@ -935,7 +935,7 @@ ptab_domain_lookup(const struct ptab *t, const struct ptab_domain_rec *d,
     uint32_t n, const char *domain, size_t len)
 {
 	const struct ptab_domain_rec	*r;
-	char				 buf[LIM_DOMAIN + 1];
+	char				 buf[LIM_DOMAIN + 1] = { 0 };
 	size_t				 i;
 
 	if (n == 0)
