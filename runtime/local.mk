@@ -11,8 +11,10 @@ runtime_librt_a_SOURCES = \
 	runtime/plog.c runtime/plog.h \
 	runtime/smtp_proto.c runtime/smtp_proto.h \
 	runtime/hostcount.c runtime/hostcount.h \
-	runtime/server.h runtime/session.c runtime/queue.c
+	runtime/server.h runtime/session.c runtime/queue.c \
+	runtime/smtpc.c runtime/smtpc.h runtime/dns.c runtime/dns.h \
+	runtime/dsn.c runtime/dsn.h
 
 sbin_PROGRAMS = bastiond
 bastiond_SOURCES = runtime/bastiond.c
-bastiond_LDADD = runtime/librt.a $(LIBBASTION) $(BEARSSL_LIBS)
+bastiond_LDADD = runtime/librt.a $(LIBBASTION) $(BEARSSL_LIBS) $(CARES_LIBS)

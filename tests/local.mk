@@ -17,3 +17,4 @@ include tests/rt-tls.mk
 include tests/rt-store.mk
 include tests/rt-session.mk
 include tests/rt-integ.mk
+include tests/rt-out.mk

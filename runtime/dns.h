@@ -1,0 +1,3 @@
+#ifndef BASTION_DNS_H
+#define BASTION_DNS_H
+#endif

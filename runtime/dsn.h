@@ -1,0 +1,3 @@
+#ifndef BASTION_DSN_H
+#define BASTION_DSN_H
+#endif

@@ -1,0 +1,3 @@
+#ifndef BASTION_SMTPC_H
+#define BASTION_SMTPC_H
+#endif
