@@ -1,7 +1,10 @@
 # fuzz/: libFuzzer targets, built with clang by `make fuzz` from the
 # same sources the programs use.  tests/fuzz-smoke runs each over its
 # seed corpus for a few seconds.
-EXTRA_DIST += fuzz
+# Named one by one: a directory "fuzz" in EXTRA_DIST would make `dist`
+# depend on the phony target of the same name.
+EXTRA_DIST += fuzz/fuzz_policy.c fuzz/fuzz_ptab.c fuzz/fuzz_smtp.c \
+	fuzz/fuzz_sasl.c fuzz/fuzz_b64.c fuzz/seeds
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -std=c11 $(AM_CPPFLAGS) -I$(top_builddir) \
 	$(SODIUM_CFLAGS)
