@@ -2,7 +2,7 @@
 # runs bench/run.sh, which prints figures and never fails on a time
 # (bench/README.md says what each one means).  The program is not built
 # by plain `make`.
-EXTRA_DIST += bench/README.md bench/run.sh bench/gen.py bench/proc.py
+EXTRA_DIST += bench/README.md bench/run.sh bench/gen.py bench/proc.py bench/peer.sh
 
 EXTRA_PROGRAMS = bench/ptab_bench
 bench_ptab_bench_SOURCES = bench/ptab_bench.c
@@ -15,4 +15,25 @@ bench: bench/ptab_bench$(EXEEXT) policyc$(EXEEXT)
 	BENCH_PROG='$(abs_top_builddir)/bench/ptab_bench$(EXEEXT)' \
 	BENCH_SAN='$(SAN_CFLAGS)' \
 	$(SHELL) $(srcdir)/bench/run.sh
+	@$(MAKE) $(AM_MAKEFLAGS) bench-runtime
 .PHONY: bench
+
+# The runtime benchmark (issue 3): `make bench-runtime` runs bastiond on
+# the loopback under load (bench/rt_run.sh, bench/rt_bench.py;
+# bench/README.md, "The runtime benchmark").  `make bench` runs it after
+# the table benchmark.
+EXTRA_DIST += bench/rt_run.sh bench/rt_bench.py
+EXTRA_PROGRAMS += bench/rt_tlsclient
+bench_rt_tlsclient_SOURCES = bench/rt_tlsclient.c
+bench_rt_tlsclient_LDADD = runtime/librt.a $(LIBBASTION) $(BEARSSL_LIBS)
+CLEANFILES += bench/rt_tlsclient$(EXEEXT)
+
+bench-runtime: bench/rt_tlsclient$(EXEEXT) bastiond$(EXEEXT) \
+	    policyc$(EXEEXT)
+	@top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	POLICYC='$(abs_top_builddir)/policyc$(EXEEXT)' \
+	BASTIOND='$(abs_top_builddir)/bastiond$(EXEEXT)' \
+	BENCH_TLSCLIENT='$(abs_top_builddir)/bench/rt_tlsclient$(EXEEXT)' \
+	BENCH_SAN='$(SAN_CFLAGS)' \
+	$(SHELL) $(srcdir)/bench/rt_run.sh
+.PHONY: bench-runtime

@@ -47,11 +47,7 @@ bounded() {
 }
 
 # The cached postfix package, if any.
-peer_deb() {
-	for f in "$1"/postfix_*.deb; do
-		[ -f "$f" ] && echo "$f" && return
-	done
-}
+. "$top_srcdir/bench/peer.sh"
 
 [ -x "$POLICYC" ] || die "$POLICYC: not built (run make first)"
 [ -x "$BENCH_PROG" ] || die "$BENCH_PROG: not built (make bench builds it)"
@@ -113,28 +109,10 @@ echo
 postmap=${BENCH_POSTMAP:-}
 libdir=
 if [ -z "$postmap" ]; then
-	peer=${BENCH_PEER_DIR:-$top_srcdir/bench/.peer}
-	if ! mkdir -p "$peer" 2>/dev/null || [ ! -w "$peer" ]; then
-		peer=$top_builddir/bench/.peer
-		mkdir -p "$peer"
-	fi
-	if [ ! -x "$peer/root/usr/sbin/postmap" ]; then
-		deb=$(peer_deb "$peer")
-		if [ -z "$deb" ] && command -v apt-get >/dev/null 2>&1; then
-			echo "fetching Debian's postfix package into $peer"
-			(cd "$peer" && bounded apt-get -q download postfix) \
-			    >"$work/apt.log" 2>&1 ||
-			    sed 's/^/  | /' "$work/apt.log"
-			deb=$(peer_deb "$peer")
-		fi
-		if [ -n "$deb" ] && command -v dpkg >/dev/null 2>&1; then
-			dpkg -x "$deb" "$peer/root" ||
-			    echo "run.sh: dpkg -x $deb failed" >&2
-		fi
-	fi
-	if [ -x "$peer/root/usr/sbin/postmap" ]; then
-		postmap=$peer/root/usr/sbin/postmap
-		libdir=$peer/root/usr/lib/postfix
+	peer=$(peer_root postmap)
+	if [ -n "$peer" ]; then
+		postmap=$peer/usr/sbin/postmap
+		libdir=$peer/usr/lib/postfix
 	else
 		echo "postmap: not available (no network, apt-get or dpkg):"\
 		    "the postmap column is not measured"
