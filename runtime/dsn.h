@@ -1,3 +1,104 @@
+/*
+ * dsn: bounces (RFC 3464 delivery status notifications) and the retry
+ * schedule of the queue.
+ *
+ * A bounce is a new message in the spool, written through the spool
+ * writer like any received message: from the null sender "<>", to the
+ * failed message's envelope sender, a multipart/report (RFC 6522) with
+ * report-type=delivery-status and three parts:
+ *
+ *   1. text/plain: what happened, for a person;
+ *   2. message/delivery-status: Reporting-MTA, Arrival-Date, then per
+ *      failed recipient Final-Recipient, Action: failed, Status,
+ *      Remote-MTA (when a next hop answered), Diagnostic-Code: smtp;
+ *      with its reply (when there was one), Last-Attempt-Date;
+ *   3. text/rfc822-headers: the failed message's header section (RFC
+ *      6522 allows the headers alone; the body stays private), cut at
+ *      DSN_HEADERS_MAX bytes.
+ *
+ * Never bounce a bounce: a message whose envelope sender is empty gets
+ * no DSN (dsn_bounce() returns 0 and writes nothing; the caller logs
+ * and drops the recipients), which is what RFC 5321 6.1 and 3464
+ * ask, and what keeps two broken MTAs from bouncing forever.
+ *
+ * The retry schedule is pure arithmetic on the message's arrival time,
+ * so that it needs no state in the spool and survives restarts: the
+ * k-th retry is due at received + retry * (2^k - 1) (the gaps double:
+ * retry, 2 retry, 4 retry ...), a gap never longer than the lifetime,
+ * and a message is expired (bounce what is left) once lifetime has
+ * passed since it arrived.
+ *
+ * I/O: dsn_bounce() reads the failed message's header section with
+ * spool_body_read() and writes the bounce with the spool writer
+ * (blocking, bounded file I/O on the local disk, as every spool call).
+ * Nothing here allocates.
+ */
 #ifndef BASTION_DSN_H
 #define BASTION_DSN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spool.h"
+
+#define DSN_HEADERS_MAX		(64 * 1024)	/* original header bytes */
+#define DSN_REASON_MAX		512		/* one recipient's text */
+
+/* One failed recipient, as the queue knows it. */
+struct dsn_rcpt {
+	const char	*addr;		/* the recipient, without < > */
+	/*
+	 * RFC 3463 "5.1.1"; NULL: "5.0.0".  A 4.x.y (the last temporary
+	 * failure of an expired message, or 4.4.7) is reported as 5.x.y:
+	 * the action is "failed", which is final.
+	 */
+	const char	*status;
+	/*
+	 * The next hop's reply ("550 5.1.1 no such user") when there was
+	 * one: it becomes Diagnostic-Code: smtp; ...  NULL otherwise.
+	 */
+	const char	*reply;
+	/* Why, in words, when there was no reply (expiry, DNS): or NULL. */
+	const char	*reason;
+	const char	*remote_mta;	/* the next hop's name, or NULL */
+	int64_t		 last_attempt;	/* seconds since the epoch; 0: none */
+};
+
+/*
+ * Write a bounce for the n failed recipients r of message m (open,
+ * see spool_msg_open) into spool sp: Reporting-MTA is mta (our host
+ * name), now the time to date it (0: the clock).  Returns 1 with the
+ * bounce's queue id in id (deliver it like any queued message), 0 when
+ * m has the null sender and no bounce is due (nothing is written), or
+ * -1 with the reason in err (nothing is left in the spool).
+ */
+int	dsn_bounce(struct spool *sp, struct spool_msg *m, const char *mta,
+	    const struct dsn_rcpt *r, size_t n, int64_t now,
+	    char id[SPOOL_ID_SIZE], char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/*
+ * 1 when a message received at `received' has outlived the queue
+ * lifetime (seconds) at `now', else 0.  A lifetime of 0 never expires.
+ */
+int	dsn_expired(int64_t received, int64_t now, uint32_t lifetime);
+
+/*
+ * The delay before retry number attempt (1 for the first retry):
+ * retry * 2^(attempt - 1) seconds, never more than lifetime (when it
+ * is not 0), never 0, and without overflow for any attempt.
+ */
+uint64_t dsn_backoff(uint32_t retry, uint32_t lifetime, unsigned attempt);
+
+/*
+ * When the next attempt for a message received at `received' is due,
+ * after one that failed at `now': the first point of the schedule
+ * received + retry * (2^k - 1), k >= 1, later than now; but never
+ * after received + lifetime (the last attempt, after which the
+ * message is expired), and never before now + 1.  Seconds since the
+ * epoch.
+ */
+int64_t	dsn_next_retry(int64_t received, int64_t now, uint32_t retry,
+	    uint32_t lifetime);
+
 #endif

@@ -1,1 +1,1755 @@
+/*
+ * smtpc: the outbound SMTP client session (see smtpc.h for the
+ * contract).  One state machine per connection, driven by the event
+ * loop: pump() writes what is queued, reads what is there, and hands
+ * each complete reply line to line(), which assembles replies and
+ * dispatches them by state.
+ *
+ * Replies are matched to commands by counting: every command is one
+ * line handed to the socket (the body is not a command; its final
+ * "." is), and a reply may only begin once the command it answers has
+ * been written.  A reply that begins earlier was sent out of turn,
+ * which is how a confused or hostile next hop (or an injection in
+ * front of STARTTLS) would desynchronise the dialogue; it fails the
+ * session instead of being taken as the answer to something.
+ *
+ * Failures before MAIL FROM move on to the next address; after it,
+ * the results are final for this attempt.  Each failure path ends in
+ * fail(), each end in finish(), which releases everything and calls
+ * the caller back from a zero-delay timer, never from inside our own
+ * call stack.
+ */
 #include "config.h"
+
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "b64.h"
+#include "bastion_limits.h"
+#include "scram.h"
+#include "smtpc.h"
+#include "tls.h"
+
+enum state {
+	C_IDLE = 0,
+	C_CONNECT,	/* connect() in progress */
+	C_GREETING,	/* waiting for the 220 */
+	C_EHLO,
+	C_HELO,
+	C_STARTTLS,	/* waiting for the 220 to STARTTLS */
+	C_HANDSHAKE,	/* TLS handshake */
+	C_AUTH,
+	C_TX,		/* MAIL, RCPT, DATA and their replies */
+	C_BODY,		/* streaming the message */
+	C_DOT,		/* waiting for the reply to "." */
+	C_QUIT,
+	C_DONE
+};
+
+/* What the next hop's EHLO offered. */
+#define EXT_STARTTLS	0x0001
+#define EXT_PIPELINING	0x0002
+#define EXT_SIZE	0x0004
+#define EXT_8BITMIME	0x0008
+#define EXT_SMTPUTF8	0x0010
+#define EXT_AUTH_PLAIN	0x0100
+#define EXT_AUTH_LOGIN	0x0200
+#define EXT_AUTH_SCRAM	0x0400
+
+/* Room a command needs in the output buffer (a path is at most 256). */
+#define CMD_ROOM	600
+/* Body bytes read from the spool at a time (doubled at most by dots). */
+#define BODY_CHUNK	1024
+
+/* How a failure counts. */
+#define F_TEMP		0
+#define F_PERM		1
+
+/* The password and what is derived from it: locked memory, AUTH only. */
+struct smtpc_secret {
+	size_t			pwlen;
+	uint8_t			pw[SEAL_MAX_SECRET];
+	uint8_t			raw[LIM_USERNAME + SEAL_MAX_SECRET + 2];
+	char			b64[B64_ENCODED_SIZE(LIM_USERNAME +
+				    SEAL_MAX_SECRET + 2)];
+	char			msg[SCRAM_MSG_MAX + 1];
+	struct scram_client	scram;
+};
+
+static void	on_io(struct loop *, int, int, void *);
+static void	on_timer(struct loop *, void *);
+static void	on_kick(struct loop *, void *);
+static void	on_fin(struct loop *, void *);
+static void	connect_next(struct smtpc *);
+static void	connected(struct smtpc *);
+static void	pump(struct smtpc *);
+static int	do_read(struct smtpc *);
+static int	do_write(struct smtpc *);
+static void	interest(struct smtpc *);
+static void	input(struct smtpc *);
+static void	line(struct smtpc *, const char *, size_t);
+static void	dispatch(struct smtpc *, int);
+static void	ehlo_line(struct smtpc *, const char *, size_t);
+static void	after_ehlo(struct smtpc *);
+static void	start_tls(struct smtpc *);
+static void	tls_up(struct smtpc *);
+static void	auth_begin(struct smtpc *);
+static void	auth_reply(struct smtpc *, int);
+static void	tx_begin(struct smtpc *);
+static void	tx_fill(struct smtpc *);
+static void	tx_reply(struct smtpc *, int);
+static void	body_fill(struct smtpc *);
+static void	dot_reply(struct smtpc *, int);
+static void	quit(struct smtpc *);
+static int	cmd(struct smtpc *, const char *, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+static void	arm(struct smtpc *, uint32_t);
+static void	arm_reply(struct smtpc *);
+static void	fail(struct smtpc *, int, const char *, int, const char *,
+		    ...) __attribute__((format(printf, 5, 6)));
+static void	io_failed(struct smtpc *, const char *, int);
+static void	drop_conn(struct smtpc *, int);
+static void	finish(struct smtpc *);
+static void	wipe_secret(struct smtpc *);
+static void	set_result(struct smtpc *, struct smtpc_rcpt *, int,
+		    const char *, int, const char *);
+static void	settle(struct smtpc *, int, const char *, int,
+		    const char *);
+static void	settle_reply(struct smtpc *, int, int);
+static void	logline(struct smtpc *, int, const char *, size_t);
+static void	logfmt(struct smtpc *, int, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+static const char *peer_name(const struct smtpc *);
+static void	clean_text(char *, size_t);
+static size_t	room(const struct smtpc *);
+static int	needs_utf8(const struct smtpc *);
+
+void
+smtpc_timeouts_default(struct smtpc_timeouts *to)
+{
+	to->connect = 30 * 1000;
+	to->greeting = 5 * 60 * 1000;
+	to->command = 5 * 60 * 1000;
+	to->mail = 5 * 60 * 1000;
+	to->rcpt = 5 * 60 * 1000;
+	to->data_init = 2 * 60 * 1000;
+	to->data_block = 3 * 60 * 1000;
+	to->data_end = 10 * 60 * 1000;
+	to->quit = 60 * 1000;
+}
+
+void
+smtpc_route_from_ptab(struct smtpc_route *r, const struct ptab *t,
+    const struct ptab_domain_rec *d)
+{
+	memset(r, 0, sizeof(*r));
+	r->tls = d->tls;
+	r->mech = d->mech;
+	r->user = d->user != 0 ? ptab_str(t, d->user) : NULL;
+	/* ptab_load() checked that the blob lies inside BLOBS. */
+	if (d->secret != PTAB_NONE && d->secret_len > 0) {
+		r->secret = t->blobs + d->secret;
+		r->secret_len = d->secret_len;
+	}
+}
+
+const char *
+smtpc_result_name(int result)
+{
+	switch (result) {
+	case SMTPC_DELIVERED:
+		return "delivered";
+	case SMTPC_DEFERRED:
+		return "deferred";
+	case SMTPC_BOUNCED:
+		return "bounced";
+	default:
+		return "pending";
+	}
+}
+
+char *
+smtpc_reply_status(const char *text, size_t len, char *out)
+{
+	size_t	 i = 4, a, b;
+
+	snprintf(out, SMTPC_STATUS_MAX, "%c.0.0", len > 0 &&
+	    text[0] >= '2' && text[0] <= '5' ? text[0] : '4');
+	/* "NNN C.SSS.DDD" with C the reply's class (RFC 3463, 2034). */
+	if (len < 9 || text[3] != ' ' || text[4] != text[0] ||
+	    text[5] != '.')
+		return out;
+	for (i = 6, a = 0; i < len && text[i] >= '0' && text[i] <= '9'; i++)
+		a++;
+	if (a < 1 || a > 3 || i >= len || text[i] != '.')
+		return out;
+	for (i++, b = 0; i < len && text[i] >= '0' && text[i] <= '9'; i++)
+		b++;
+	if (b < 1 || b > 3 || (i < len && text[i] != ' '))
+		return out;
+	memcpy(out, text + 4, i - 4);
+	out[i - 4] = '\0';
+	return out;
+}
+
+const char *
+smtpc_peer_name(const struct smtpc *c)
+{
+	if (c->hops == NULL || c->tries == 0)
+		return "";
+	return peer_name(c);
+}
+
+/* ---- start and end --------------------------------------------------- */
+
+int
+smtpc_start(struct smtpc *c, const struct smtpc_config *cf,
+    const struct smtpc_route *rt, const struct dns_result *hops,
+    struct spool_msg *m, struct smtpc_rcpt *rc, size_t nrc,
+    smtpc_done_fn *done, void *arg, char *err, size_t errlen)
+{
+	size_t	 i;
+
+	if (cf == NULL || cf->loop == NULL || rt == NULL || hops == NULL ||
+	    m == NULL || rc == NULL || nrc == 0 || done == NULL) {
+		snprintf(err, errlen, "smtpc_start: bad arguments");
+		return -1;
+	}
+	memset(c, 0, sizeof(*c));
+	c->cf = cf;
+	if (cf->to != NULL)
+		c->to = *cf->to;
+	else
+		smtpc_timeouts_default(&c->to);
+	c->rt = rt;
+	c->hops = hops;
+	c->m = m;
+	c->rc = rc;
+	c->nrc = nrc;
+	c->done = done;
+	c->arg = arg;
+	c->fd = -1;
+	snprintf(c->local, sizeof(c->local), "-");
+	snprintf(c->remote, sizeof(c->remote), "-");
+	loop_timer_init(&c->timer, on_timer, c);
+	loop_timer_init(&c->kick, on_kick, c);
+	loop_timer_init(&c->fin, on_fin, c);
+	for (i = 0; i < nrc; i++) {
+		rc[i].result = SMTPC_PENDING;
+		rc[i].from_peer = 0;
+		rc[i].accepted = 0;
+		rc[i].status[0] = '\0';
+		rc[i].text[0] = '\0';
+	}
+	if (hops->status != DNS_OK || hops->naddr == 0) {
+		settle(c, hops->status == DNS_PERMFAIL ? SMTPC_BOUNCED :
+		    SMTPC_DEFERRED, hops->dsn[0] ? hops->dsn : "4.4.3", 0,
+		    hops->reason[0] ? hops->reason : "no address to deliver "
+		    "to");
+		finish(c);
+	} else if (rt->mech != PTAB_MECH_NONE &&
+	    rt->tls < PTAB_TLS_REQUIRED) {
+		/* policyc refuses this; a table made elsewhere might not. */
+		settle(c, SMTPC_DEFERRED, "4.7.0", 0, "the route has "
+		    "credentials but does not require TLS: not sending them");
+		finish(c);
+	} else if (rt->tls >= PTAB_TLS_REQUIRED && cf->creds == NULL) {
+		settle(c, SMTPC_DEFERRED, "4.7.5", 0, "the route requires TLS "
+		    "but the client has no TLS setup");
+		finish(c);
+	} else
+		connect_next(c);
+	if (c->ended && !loop_timer_armed(&c->fin)) {
+		snprintf(err, errlen, "smtpc_start: no timer left in the loop");
+		return -1;
+	}
+	return 0;
+}
+
+void
+smtpc_abort(struct smtpc *c, const char *reason)
+{
+	if (c->ended) {
+		/* If the callback is due, it no longer is. */
+		if (loop_timer_armed(&c->fin))
+			loop_timer_cancel(c->cf->loop, &c->fin);
+		return;
+	}
+	drop_conn(c, 0);
+	settle(c, SMTPC_DEFERRED, "4.3.2", 0, reason != NULL ? reason :
+	    "delivery aborted");
+	loop_timer_cancel(c->cf->loop, &c->timer);
+	loop_timer_cancel(c->cf->loop, &c->kick);
+	c->ended = 1;
+	c->state = C_DONE;
+}
+
+/*
+ * The session is over: release everything, make sure no recipient is
+ * left pending, and call back on the next turn.
+ */
+static void
+finish(struct smtpc *c)
+{
+	if (c->ended)
+		return;
+	drop_conn(c, c->state == C_QUIT);
+	settle(c, SMTPC_DEFERRED, c->rstatus[0] ? c->rstatus : "4.4.2",
+	    c->reasonpeer, c->reason[0] ? c->reason : "the session ended "
+	    "without a result");
+	loop_timer_cancel(c->cf->loop, &c->timer);
+	loop_timer_cancel(c->cf->loop, &c->kick);
+	c->ended = 1;
+	c->state = C_DONE;
+	/* Only a full timer heap fails here; smtpc_start() reports it. */
+	(void)!loop_soon(c->cf->loop, &c->fin);
+}
+
+static void
+on_fin(struct loop *L, void *arg)
+{
+	struct smtpc	*c = arg;
+
+	(void)L;
+	c->done(c, c->arg);
+}
+
+/*
+ * Close the connection, if any: the socket, the TLS engine, the
+ * secret, the buffers.  polite: try to send TLS close_notify first.
+ */
+static void
+drop_conn(struct smtpc *c, int polite)
+{
+	wipe_secret(c);
+	if (c->fd != -1) {
+		loop_fd_del(c->cf->loop, c->fd);
+		if (c->tls != NULL && polite)
+			(void)tls_close(c->tls, c->fd);
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->tls != NULL) {
+		tls_free(c->tls);
+		c->tls = NULL;
+	}
+	loop_timer_cancel(c->cf->loop, &c->timer);
+	loop_timer_cancel(c->cf->loop, &c->kick);
+	sodium_memzero(c->in, sizeof(c->in));
+	sodium_memzero(c->out, sizeof(c->out));
+	c->inlen = c->outlen = 0;
+	c->conn++;
+}
+
+static void
+wipe_secret(struct smtpc *c)
+{
+	if (c->sec == NULL)
+		return;
+	scram_client_clear(&c->sec->scram);
+	/* sodium_free() zeroes the region before it lets it go. */
+	sodium_free(c->sec);
+	c->sec = NULL;
+}
+
+/*
+ * A failure of the connection: log it, close, and go on: with the
+ * next address if the transaction has not started, else with the
+ * results (every recipient still pending is deferred).  perm is for
+ * a 5xx greeting or HELO; status the RFC 3463 code; peer says whether
+ * the text is the next hop's reply.
+ */
+static void
+fail(struct smtpc *c, int perm, const char *status, int peer,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (c->ended)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
+	va_end(ap);
+	clean_text(c->reason, strlen(c->reason));
+	snprintf(c->rstatus, sizeof(c->rstatus), "%s", status);
+	if (!perm)
+		c->rstatus[0] = '4';
+	c->permfail = perm;
+	c->reasonpeer = peer;
+	logline(c, PLOG_DISCONNECT, c->reason, strlen(c->reason));
+	if (c->state == C_QUIT) {
+		/* The results are in; QUIT is a courtesy. */
+		c->reason[0] = '\0';
+		finish(c);
+		return;
+	}
+	drop_conn(c, 0);
+	if (c->txstarted) {
+		settle(c, SMTPC_DEFERRED, c->rstatus, peer, c->reason);
+		finish(c);
+		return;
+	}
+	if (!c->retrysame) {
+		c->hop++;
+		c->notls = 0;
+	}
+	c->retrysame = 0;
+	connect_next(c);
+}
+
+/* ---- connecting ------------------------------------------------------ */
+
+/* Connect to the next address, or settle the recipients if none is left. */
+static void
+connect_next(struct smtpc *c)
+{
+	const struct dns_addr	*a;
+	int			 fd, e;
+
+	while (c->hop < c->hops->naddr && c->tries < SMTPC_TRIES) {
+		a = &c->hops->addr[c->hop];
+		c->tries++;
+		c->state = C_CONNECT;
+		c->ext = 0;
+		c->esmtp = 0;
+		c->maxsize = 0;
+		c->expect = 0;
+		c->rcode = 0;
+		c->eof = 0;
+		c->ioerr = 0;
+		c->nsent = c->nreplies = 0;
+		c->qpos = c->wpos = 0;
+		c->cqhead = c->cqlen = 0;
+		c->starttls_refused = 0;
+		c->authed = 0;
+		snprintf(c->local, sizeof(c->local), "-");
+		if (plog_endpoint(&a->u.sa, a->len, c->remote,
+		    sizeof(c->remote)) == -1)
+			snprintf(c->remote, sizeof(c->remote), "?");
+		snprintf(c->hoptext, sizeof(c->hoptext), "%s [%s]",
+		    c->hops->hosts[a->host], c->remote);
+		fd = socket(a->u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (fd == -1) {
+			e = errno;
+			snprintf(c->reason, sizeof(c->reason), "socket: %s",
+			    strerror(e));
+			snprintf(c->rstatus, sizeof(c->rstatus), "4.4.1");
+			c->permfail = 0;
+			c->reasonpeer = 0;
+			logline(c, PLOG_DISCONNECT, c->reason,
+			    strlen(c->reason));
+			c->hop++;
+			continue;
+		}
+		if (connect(fd, &a->u.sa, a->len) == 0 ||
+		    errno == EINPROGRESS) {
+			if (loop_fd_add(c->cf->loop, fd, LOOP_WRITE, on_io, c)
+			    != 0) {
+				close(fd);
+				snprintf(c->reason, sizeof(c->reason),
+				    "cannot watch the socket: %s",
+				    loop_error(c->cf->loop));
+				snprintf(c->rstatus, sizeof(c->rstatus),
+				    "4.3.0");
+				c->permfail = 0;
+				c->reasonpeer = 0;
+				break;
+			}
+			c->fd = fd;
+			arm(c, c->to.connect);
+			return;
+		}
+		e = errno;
+		close(fd);
+		snprintf(c->reason, sizeof(c->reason), "connect to %s "
+		    "failed: %s", c->hoptext, strerror(e));
+		snprintf(c->rstatus, sizeof(c->rstatus), "4.4.1");
+		c->permfail = 0;
+		c->reasonpeer = 0;
+		logline(c, PLOG_DISCONNECT, c->reason, strlen(c->reason));
+		c->hop++;
+		c->notls = 0;
+	}
+	/* Every address failed: the last failure speaks for them all. */
+	if (c->reason[0] == '\0') {
+		snprintf(c->reason, sizeof(c->reason), "no address left to "
+		    "try");
+		snprintf(c->rstatus, sizeof(c->rstatus), "4.4.1");
+	}
+	settle(c, c->permfail ? SMTPC_BOUNCED : SMTPC_DEFERRED, c->rstatus,
+	    c->reasonpeer, c->reason);
+	finish(c);
+}
+
+/* connect() finished, well or not. */
+static void
+connected(struct smtpc *c)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl = sizeof(ss);
+	int			 e = 0;
+	socklen_t		 el = sizeof(e);
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &el) == -1)
+		e = errno;
+	if (e != 0) {
+		fail(c, F_TEMP, "4.4.1", 0, "connect to %s failed: %s",
+		    c->hoptext, strerror(e));
+		return;
+	}
+	if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) == 0)
+		(void)plog_endpoint((struct sockaddr *)&ss, sl, c->local,
+		    sizeof(c->local));
+	logfmt(c, PLOG_CONNECT, "connected to %s (try %u)%s", peer_name(c),
+	    c->tries, c->notls ? ", not trying TLS again" : "");
+	c->state = C_GREETING;
+	c->expect = 1;
+	arm(c, c->to.greeting);
+	interest(c);
+}
+
+/* ---- the loop's side ------------------------------------------------- */
+
+static void
+on_io(struct loop *L, int fd, int events, void *arg)
+{
+	struct smtpc	*c = arg;
+
+	(void)L;
+	(void)fd;
+	if (c->state == C_CONNECT) {
+		if (events & LOOP_WRITE)
+			connected(c);
+		return;
+	}
+	pump(c);
+}
+
+static void
+on_kick(struct loop *L, void *arg)
+{
+	(void)L;
+	pump(arg);
+}
+
+static void
+on_timer(struct loop *L, void *arg)
+{
+	struct smtpc	*c = arg;
+	const char	*what;
+
+	(void)L;
+	switch (c->state) {
+	case C_CONNECT:
+		fail(c, F_TEMP, "4.4.1", 0, "connect to %s timed out",
+		    c->hoptext);
+		return;
+	case C_GREETING:
+		what = "waiting for the greeting";
+		break;
+	case C_HANDSHAKE:
+		what = "in the TLS handshake";
+		break;
+	case C_TX:
+		what = c->txreply == 0 ? "waiting for the reply to MAIL" :
+		    c->txreply <= c->nrc ? "waiting for the reply to RCPT" :
+		    "waiting for the reply to DATA";
+		break;
+	case C_BODY:
+		what = "sending the message";
+		break;
+	case C_DOT:
+		what = c->outlen > 0 ? "sending the message" :
+		    "waiting for the reply to the end of the message";
+		break;
+	case C_QUIT:
+		finish(c);
+		return;
+	default:
+		what = "waiting for a reply";
+		break;
+	}
+	fail(c, F_TEMP, "4.4.2", 0, "timeout %s from %s", what, c->hoptext);
+}
+
+/*
+ * Move bytes both ways until nothing moves, handling replies as they
+ * complete.  A bounded number of rounds per call; TLS bytes left in
+ * the engine are picked up on the next turn.
+ */
+static void
+pump(struct smtpc *c)
+{
+	unsigned	 conn = c->conn;
+	int		 rounds, progress, r, w;
+
+	if (c->ended || c->busy)
+		return;
+	c->busy = 1;
+	for (rounds = 0; rounds < 16; rounds++) {
+		progress = 0;
+		if (c->state == C_HANDSHAKE) {
+			r = tls_handshake(c->tls, c->fd);
+			if (r == -1) {
+				io_failed(c, "TLS handshake", 0);
+				goto out;
+			}
+			if (r == 0)
+				break;
+			tls_up(c);
+			if (conn != c->conn || c->ended)
+				goto out;
+			progress = 1;
+		}
+		if (c->state == C_TX)
+			tx_fill(c);
+		else if (c->state == C_BODY)
+			body_fill(c);
+		if (conn != c->conn || c->ended)
+			goto out;
+		if ((w = do_write(c)) == -1)
+			goto out;
+		if ((r = do_read(c)) == -1)
+			goto out;
+		input(c);
+		if (conn != c->conn || c->ended)
+			goto out;
+		if (c->eof) {
+			/* Complete lines are handled; the rest is lost. */
+			if (c->state == C_QUIT)
+				finish(c);
+			else
+				io_failed(c, "read", c->ioerr);
+			goto out;
+		}
+		progress |= w | r;
+		if (!progress)
+			break;
+	}
+	if (c->tls != NULL && tls_pending(c->tls) > 0 &&
+	    c->state != C_HANDSHAKE)
+		(void)!loop_soon(c->cf->loop, &c->kick);
+	else if (rounds == 16)
+		(void)!loop_soon(c->cf->loop, &c->kick);
+	interest(c);
+out:
+	c->busy = 0;
+}
+
+/* Read what the socket (or the TLS engine) has.  1 read, 0 not, -1 gone. */
+static int
+do_read(struct smtpc *c)
+{
+	ssize_t	 n;
+	int	 i, got = 0;
+
+	if (c->fd == -1 || c->state == C_HANDSHAKE || c->eof)
+		return 0;
+	for (i = 0; i < 4 && c->inlen < sizeof(c->in); i++) {
+		if (c->tls != NULL)
+			n = tls_read(c->tls, c->fd, c->in + c->inlen,
+			    sizeof(c->in) - c->inlen);
+		else
+			n = recv(c->fd, c->in + c->inlen,
+			    sizeof(c->in) - c->inlen, 0);
+		if (n > 0) {
+			c->inlen += (size_t)n;
+			got = 1;
+			if (c->tls == NULL)
+				break;
+			continue;
+		}
+		if (n == 0) {
+			c->eof = 1;
+			break;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			break;
+		if (errno == EINTR)
+			continue;
+		c->eof = 1;
+		c->ioerr = errno;
+		break;
+	}
+	return got;
+}
+
+/* Write what is queued.  1 wrote, 0 not, -1 the connection failed. */
+static int
+do_write(struct smtpc *c)
+{
+	ssize_t	 n;
+	int	 wrote = 0;
+
+	if (c->fd == -1 || c->state == C_HANDSHAKE)
+		return 0;
+	while (c->outlen > 0) {
+		if (c->tls != NULL)
+			n = tls_write(c->tls, c->fd, c->out, c->outlen);
+		else
+			n = send(c->fd, c->out, c->outlen, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			io_failed(c, "write", errno);
+			return -1;
+		}
+		memmove(c->out, c->out + n, c->outlen - (size_t)n);
+		c->outlen -= (size_t)n;
+		/* Wipe what moved out: AUTH responses pass through here. */
+		sodium_memzero(c->out + c->outlen, (size_t)n);
+		c->wpos += (uint64_t)n;
+		while (c->cqlen > 0 && c->cmdend[c->cqhead] <= c->wpos) {
+			c->cqhead = (c->cqhead + 1) % SMTPC_CMDQ;
+			c->cqlen--;
+			c->nsent++;
+		}
+		wrote = 1;
+	}
+	if (c->tls != NULL && tls_flush(c->tls, c->fd) == -1 &&
+	    errno != EAGAIN) {
+		io_failed(c, "write", errno);
+		return -1;
+	}
+	if (wrote && (c->state == C_BODY || c->state == C_DOT)) {
+		/* 4.5.3.2.5/6: each block has its time, then the dot. */
+		if (c->state == C_BODY || c->outlen > 0)
+			arm(c, c->to.data_block);
+		else
+			arm(c, c->to.data_end);
+	}
+	return wrote;
+}
+
+/* A read or write failed, or the peer closed: say why, in its words. */
+static void
+io_failed(struct smtpc *c, const char *what, int err)
+{
+	const char	*te = c->tls != NULL ? tls_error(c->tls) : NULL;
+	int		 hs = c->tls != NULL && !tls_handshake_done(c->tls);
+
+	if (hs && c->rt->tls == PTAB_TLS_OPPORTUNISTIC) {
+		/*
+		 * Opportunistic TLS that fails in the handshake: the
+		 * same address again, in clear (see smtpc.h).
+		 */
+		c->notls = 1;
+		c->retrysame = 1;
+		fail(c, F_TEMP, "4.7.5", 0, "TLS handshake with %s failed: "
+		    "%s; trying again without TLS", c->hoptext, te != NULL ?
+		    te : "connection closed");
+		return;
+	}
+	if (hs) {
+		fail(c, F_TEMP, "4.7.5", 0, "TLS handshake with %s failed: %s",
+		    c->hoptext, te != NULL ? te : "connection closed");
+		return;
+	}
+	if (te != NULL)
+		fail(c, F_TEMP, "4.4.2", 0, "TLS %s error with %s: %s", what,
+		    c->hoptext, te);
+	else if (err != 0)
+		fail(c, F_TEMP, "4.4.2", 0, "%s error with %s: %s", what,
+		    c->hoptext, strerror(err));
+	else
+		fail(c, F_TEMP, "4.4.2", 0, "connection closed by %s%s",
+		    c->hoptext, c->rcode != 0 || c->inlen > 0 ?
+		    " in the middle of a reply" : "");
+}
+
+/* Ask the loop for exactly the events the connection can use now. */
+static void
+interest(struct smtpc *c)
+{
+	unsigned	 ev;
+	int		 mask = 0;
+
+	if (c->fd == -1 || c->ended)
+		return;
+	if (c->state == C_CONNECT)
+		mask = LOOP_WRITE;
+	else if (c->tls != NULL) {
+		ev = tls_events(c->tls);
+		if (ev & TLS_EV_READ)
+			mask |= LOOP_READ;
+		if (ev & TLS_EV_WRITE)
+			mask |= LOOP_WRITE;
+	} else {
+		if (!c->eof)
+			mask |= LOOP_READ;
+		if (c->outlen > 0)
+			mask |= LOOP_WRITE;
+	}
+	if (loop_fd_set(c->cf->loop, c->fd, mask) != 0)
+		fail(c, F_TEMP, "4.3.0", 0, "cannot watch the socket: %s",
+		    loop_error(c->cf->loop));
+}
+
+/* ---- replies --------------------------------------------------------- */
+
+/* Split the input into lines and hand them on. */
+static void
+input(struct smtpc *c)
+{
+	char		 buf[SMTPC_LINE_MAX + 1];
+	const char	*lf;
+	unsigned	 conn = c->conn;
+	size_t		 len, used;
+
+	while (c->inlen > 0 && conn == c->conn && !c->ended) {
+		if (c->state == C_HANDSHAKE)
+			return;
+		lf = memchr(c->in, '\n', c->inlen);
+		if (lf == NULL) {
+			if (c->inlen >= SMTPC_LINE_MAX)
+				fail(c, F_TEMP, "4.5.0", 0, "reply line from "
+				    "%s longer than %d bytes", c->hoptext,
+				    SMTPC_LINE_MAX);
+			return;
+		}
+		used = (size_t)(lf - c->in) + 1;
+		len = used - 1;
+		if (len > 0 && c->in[len - 1] == '\r')
+			len--;
+		if (used > SMTPC_LINE_MAX) {
+			fail(c, F_TEMP, "4.5.0", 0, "reply line from %s longer "
+			    "than %d bytes", c->hoptext, SMTPC_LINE_MAX);
+			return;
+		}
+		/*
+		 * Take the line out first: handling it may start TLS,
+		 * which throws away whatever follows it.
+		 */
+		memcpy(buf, c->in, len);
+		buf[len] = '\0';
+		memmove(c->in, c->in + used, c->inlen - used);
+		c->inlen -= used;
+		line(c, buf, len);
+	}
+}
+
+/* One reply line: check it, log it, gather it, and act on the last. */
+static void
+line(struct smtpc *c, const char *s, size_t len)
+{
+	char	 show[80];
+	size_t	 i, n, tlen;
+	int	 code, sep;
+
+	for (i = 0; i < 3 && i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			break;
+	sep = len > 3 ? s[3] : ' ';
+	if (i < 3 || s[0] < '2' || s[0] > '5' || s[1] > '5' ||
+	    (sep != ' ' && sep != '-') || memchr(s, '\0', len) != NULL) {
+		n = len < sizeof(show) - 1 ? len : sizeof(show) - 1;
+		memcpy(show, s, n);
+		show[n] = '\0';
+		clean_text(show, n);
+		logline(c, PLOG_IN, s, len);
+		fail(c, F_TEMP, "4.5.0", 0, "malformed reply from %s: \"%s\"",
+		    c->hoptext, show);
+		return;
+	}
+	code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+	if (c->rcode == 0) {
+		/* A new reply: was anything asked? */
+		if (c->expect <= 0 || c->nreplies >= c->nsent + 1) {
+			logline(c, PLOG_IN, s, len);
+			n = len < sizeof(show) - 1 ? len : sizeof(show) - 1;
+			memcpy(show, s, n);
+			show[n] = '\0';
+			clean_text(show, n);
+			fail(c, F_TEMP, "4.5.0", 0, "reply out of turn from "
+			    "%s: \"%s\"", c->hoptext, show);
+			return;
+		}
+		c->nreplies++;
+		c->rcode = code;
+		c->rlines = 0;
+		c->rbytes = 0;
+		c->rtextlen = 0;
+	} else if (code != c->rcode) {
+		logline(c, PLOG_IN, s, len);
+		fail(c, F_TEMP, "4.5.0", 0, "malformed reply from %s: codes %d "
+		    "and %d in one reply", c->hoptext, c->rcode, code);
+		return;
+	}
+	c->rlines++;
+	c->rbytes += len + 2;
+	if (c->rlines <= SMTPC_LOG_LINES) {
+		if (code == 334 && c->state == C_AUTH)
+			logline(c, PLOG_IN, "334 ****", 8);
+		else
+			logline(c, PLOG_IN, s, len);
+	}
+	if (c->rlines > SMTPC_REPLY_LINES || c->rbytes > SMTPC_REPLY_BYTES) {
+		fail(c, F_TEMP, "4.5.0", 0, "reply from %s too long (over %d "
+		    "lines or %d bytes)", c->hoptext, SMTPC_REPLY_LINES,
+		    SMTPC_REPLY_BYTES);
+		return;
+	}
+	/* Keep "NNN text text ..." as far as it fits. */
+	if (c->rlines == 1) {
+		memcpy(c->rtext, s, 3);
+		c->rtextlen = 3;
+	}
+	if (len > 4 && c->rtextlen < sizeof(c->rtext) - 2) {
+		tlen = len - 4;
+		if (tlen > sizeof(c->rtext) - 2 - c->rtextlen)
+			tlen = sizeof(c->rtext) - 2 - c->rtextlen;
+		c->rtext[c->rtextlen++] = ' ';
+		memcpy(c->rtext + c->rtextlen, s + 4, tlen);
+		clean_text(c->rtext + c->rtextlen, tlen);
+		c->rtextlen += tlen;
+	}
+	c->rtext[c->rtextlen] = '\0';
+	if (c->state == C_EHLO && c->rlines > 1 && len > 4)
+		ehlo_line(c, s + 4, len - 4);
+	/* A challenge may not fit rtext: keep it whole for auth_reply. */
+	if (c->state == C_AUTH && c->sec != NULL && code == 334 &&
+	    c->rlines == 1) {
+		tlen = len > 4 ? len - 4 : 0;
+		if (tlen >= sizeof(c->sec->b64))
+			tlen = 0;	/* cannot be; b64 holds a line */
+		memcpy(c->sec->b64, s + 4, tlen);
+		c->sec->b64[tlen] = '\0';
+	}
+	if (sep == '-')
+		return;
+	if (c->rlines > SMTPC_LOG_LINES)
+		logfmt(c, PLOG_IN, "(%u more lines)", c->rlines -
+		    SMTPC_LOG_LINES);
+	c->rcode = 0;
+	c->expect--;
+	dispatch(c, code);
+	if (!c->ended && c->expect > 0)
+		arm_reply(c);
+}
+
+/* A complete reply: what it means depends on what it answers. */
+static void
+dispatch(struct smtpc *c, int code)
+{
+	int	 cls = code / 100;
+	char	 st[SMTPC_STATUS_MAX];
+
+	smtpc_reply_status(c->rtext, c->rtextlen, st);
+	if (code == 421 && c->state != C_QUIT) {
+		/* Service closing: whatever we were doing is over. */
+		fail(c, F_TEMP, st, 1, "%s", c->rtext);
+		return;
+	}
+	switch (c->state) {
+	case C_GREETING:
+		if (cls == 2) {
+			c->state = C_EHLO;
+			c->ext = 0;
+			(void)cmd(c, NULL, "EHLO %s", c->cf->helo);
+			arm(c, c->to.command);
+		} else
+			fail(c, cls == 5 ? F_PERM : F_TEMP, st, 1, "%s",
+			    c->rtext);
+		break;
+	case C_EHLO:
+		if (cls == 2) {
+			c->esmtp = 1;
+			after_ehlo(c);
+		} else if (cls == 5) {
+			/* An old server: HELO, and no extensions. */
+			c->ext = 0;
+			c->maxsize = 0;
+			c->state = C_HELO;
+			(void)cmd(c, NULL, "HELO %s", c->cf->helo);
+			arm(c, c->to.command);
+		} else
+			fail(c, F_TEMP, st, 1, "%s", c->rtext);
+		break;
+	case C_HELO:
+		if (cls == 2) {
+			c->esmtp = 0;
+			c->ext = 0;
+			after_ehlo(c);
+		} else
+			fail(c, cls == 5 ? F_PERM : F_TEMP, st, 1, "%s",
+			    c->rtext);
+		break;
+	case C_STARTTLS:
+		if (code == 220) {
+			start_tls(c);
+		} else if (c->rt->tls == PTAB_TLS_OPPORTUNISTIC) {
+			logfmt(c, PLOG_DECISION, "STARTTLS refused, going on "
+			    "without TLS (opportunistic)");
+			c->starttls_refused = 1;
+			after_ehlo(c);
+		} else
+			fail(c, F_TEMP, "4.7.5", 1, "TLS is required, but "
+			    "STARTTLS was refused: %s", c->rtext);
+		break;
+	case C_AUTH:
+		auth_reply(c, code);
+		break;
+	case C_TX:
+		tx_reply(c, code);
+		break;
+	case C_DOT:
+		dot_reply(c, code);
+		break;
+	case C_QUIT:
+		finish(c);
+		break;
+	default:
+		fail(c, F_TEMP, "4.5.0", 1, "unexpected reply: %s", c->rtext);
+		break;
+	}
+}
+
+/* An EHLO keyword line: what the next hop offers. */
+static void
+ehlo_line(struct smtpc *c, const char *s, size_t n)
+{
+	size_t		 k, i, j;
+	uint64_t	 v;
+
+	for (k = 0; k < n && s[k] != ' ' && s[k] != '='; k++)
+		;
+#define KW(w)	(k == sizeof(w) - 1 && strncasecmp(s, w, k) == 0)
+	if (KW("STARTTLS"))
+		c->ext |= EXT_STARTTLS;
+	else if (KW("PIPELINING"))
+		c->ext |= EXT_PIPELINING;
+	else if (KW("8BITMIME"))
+		c->ext |= EXT_8BITMIME;
+	else if (KW("SMTPUTF8"))
+		c->ext |= EXT_SMTPUTF8;
+	else if (KW("SIZE")) {
+		c->ext |= EXT_SIZE;
+		v = 0;
+		for (i = k + 1; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+			if (v > (UINT64_MAX - 9) / 10) {
+				v = 0;	/* absurd: as good as no limit */
+				break;
+			}
+			v = v * 10 + (uint64_t)(s[i] - '0');
+		}
+		c->maxsize = v;
+	} else if (KW("AUTH")) {
+		for (i = k; i < n; i = j) {
+			while (i < n && (s[i] == ' ' || s[i] == '='))
+				i++;
+			for (j = i; j < n && s[j] != ' '; j++)
+				;
+#define MECH(w)	(j - i == sizeof(w) - 1 && strncasecmp(s + i, w, j - i) == 0)
+			if (MECH("PLAIN"))
+				c->ext |= EXT_AUTH_PLAIN;
+			else if (MECH("LOGIN"))
+				c->ext |= EXT_AUTH_LOGIN;
+			else if (MECH(SCRAM_MECH))
+				c->ext |= EXT_AUTH_SCRAM;
+#undef MECH
+		}
+	}
+#undef KW
+}
+
+/* EHLO or HELO succeeded: TLS, AUTH or the transaction. */
+static void
+after_ehlo(struct smtpc *c)
+{
+	int	 lvl = c->rt->tls;
+	unsigned bit;
+
+	if (c->tls == NULL && !c->starttls_refused) {
+		if (lvl >= PTAB_TLS_REQUIRED) {
+			if (!(c->ext & EXT_STARTTLS)) {
+				fail(c, F_TEMP, "4.7.4", 0, "TLS is required, "
+				    "but %s does not offer STARTTLS",
+				    c->hoptext);
+				return;
+			}
+		}
+		if (lvl >= PTAB_TLS_REQUIRED ||
+		    (lvl == PTAB_TLS_OPPORTUNISTIC &&
+		    (c->ext & EXT_STARTTLS) && !c->notls &&
+		    c->cf->creds != NULL)) {
+			c->state = C_STARTTLS;
+			(void)cmd(c, NULL, "STARTTLS");
+			arm(c, c->to.command);
+			return;
+		}
+	}
+	if (c->rt->mech != PTAB_MECH_NONE && !c->authed) {
+		bit = c->rt->mech == PTAB_MECH_PLAIN ? EXT_AUTH_PLAIN :
+		    c->rt->mech == PTAB_MECH_LOGIN ? EXT_AUTH_LOGIN :
+		    EXT_AUTH_SCRAM;
+		if (c->tls == NULL) {
+			fail(c, F_TEMP, "4.7.0", 0, "not sending credentials "
+			    "to %s without TLS", c->hoptext);
+			return;
+		}
+		if (!(c->ext & bit)) {
+			fail(c, F_TEMP, "4.7.0", 0, "%s does not offer AUTH %s",
+			    c->hoptext, c->rt->mech == PTAB_MECH_PLAIN ?
+			    "PLAIN" : c->rt->mech == PTAB_MECH_LOGIN ?
+			    "LOGIN" : SCRAM_MECH);
+			return;
+		}
+		auth_begin(c);
+		return;
+	}
+	tx_begin(c);
+}
+
+/* ---- TLS ------------------------------------------------------------- */
+
+/*
+ * The 220 to STARTTLS is in.  Whatever came after it in the clear
+ * was sent before TLS protects anything: an attacker's injection or a
+ * broken server, never a reply (RFC 3207 4.2).  Drop it.
+ */
+static void
+start_tls(struct smtpc *c)
+{
+	char	 err[LIM_ERRMSG];
+	int	 level;
+
+	if (c->inlen > 0) {
+		logfmt(c, PLOG_DECISION, "discarded %zu bytes sent after the "
+		    "220 to STARTTLS", c->inlen);
+		sodium_memzero(c->in, c->inlen);
+		c->inlen = 0;
+	}
+	level = c->rt->tls == PTAB_TLS_VERIFY ? TLS_LEVEL_VERIFY :
+	    TLS_LEVEL_REQUIRED;
+	c->tls = tls_client_new(c->cf->creds, peer_name(c), level, err,
+	    sizeof(err));
+	if (c->tls == NULL) {
+		fail(c, F_TEMP, "4.7.5", 0, "TLS setup for %s: %s", c->hoptext,
+		    err);
+		return;
+	}
+	c->state = C_HANDSHAKE;
+	arm(c, c->to.command);
+}
+
+/* The handshake is done: EHLO again, knowing nothing (RFC 3207 4.2). */
+static void
+tls_up(struct smtpc *c)
+{
+	logfmt(c, PLOG_DECISION, "TLS established with %s: %s %s%s",
+	    peer_name(c), tls_version_name(c->tls), tls_suite_name(c->tls),
+	    c->rt->tls == PTAB_TLS_VERIFY ? ", certificate verified" : "");
+	c->ext = 0;
+	c->maxsize = 0;
+	c->esmtp = 0;
+	c->state = C_EHLO;
+	(void)cmd(c, NULL, "EHLO %s", c->cf->helo);
+	arm(c, c->to.command);
+}
+
+/* ---- AUTH ------------------------------------------------------------ */
+
+/* Open the secret and send the first AUTH line. */
+static void
+auth_begin(struct smtpc *c)
+{
+	struct smtpc_secret	*s;
+	char			 err[LIM_ERRMSG];
+	const char		*user = c->rt->user != NULL ? c->rt->user : "";
+	size_t			 ulen = strlen(user), n;
+	long			 r;
+
+	if (c->cf->key == NULL || c->rt->secret == NULL) {
+		fail(c, F_TEMP, "4.7.0", 0, "no %s to open the route's "
+		    "password with", c->cf->key == NULL ? "key" : "sealed "
+		    "secret");
+		return;
+	}
+	if (ulen > LIM_USERNAME) {
+		fail(c, F_TEMP, "4.7.0", 0, "SASL user name too long");
+		return;
+	}
+	if ((s = c->sec = sodium_malloc(sizeof(*s))) == NULL) {
+		fail(c, F_TEMP, "4.3.0", 0, "out of locked memory for AUTH");
+		return;
+	}
+	r = seal_open(c->cf->key, c->rt->secret, c->rt->secret_len, s->pw,
+	    sizeof(s->pw), err, sizeof(err));
+	if (r < 0) {
+		fail(c, F_TEMP, "4.7.0", 0, "cannot open the route's password: "
+		    "%s", err);
+		return;
+	}
+	s->pwlen = (size_t)r;
+	c->state = C_AUTH;
+	c->authstep = 1;
+	switch (c->rt->mech) {
+	case PTAB_MECH_PLAIN:
+		/* RFC 4616: authzid NUL authcid NUL passwd. */
+		s->raw[0] = '\0';
+		memcpy(s->raw + 1, user, ulen);
+		s->raw[1 + ulen] = '\0';
+		memcpy(s->raw + 2 + ulen, s->pw, s->pwlen);
+		n = 2 + ulen + s->pwlen;
+		if (b64_encode(s->raw, n, s->b64, sizeof(s->b64)) < 0) {
+			fail(c, F_TEMP, "4.3.0", 0, "AUTH PLAIN: no room");
+			return;
+		}
+		(void)cmd(c, "AUTH PLAIN ****", "AUTH PLAIN %s", s->b64);
+		break;
+	case PTAB_MECH_LOGIN:
+		(void)cmd(c, NULL, "AUTH LOGIN");
+		break;
+	default:
+		scram_client_init(&s->scram);
+		r = scram_client_start(&s->scram, user, ulen, s->msg,
+		    sizeof(s->msg), err, sizeof(err));
+		if (r < 0 || b64_encode((uint8_t *)s->msg, (size_t)r, s->b64,
+		    sizeof(s->b64)) < 0) {
+			fail(c, F_TEMP, "4.7.0", 0, "SCRAM: %s", r < 0 ? err :
+			    "no room");
+			return;
+		}
+		(void)cmd(c, "AUTH " SCRAM_MECH " ****", "AUTH %s %s",
+		    SCRAM_MECH, s->b64);
+		break;
+	}
+	arm(c, c->to.command);
+}
+
+/*
+ * The iteration count a SCRAM server-first message asks for, or 0 if
+ * it has none we can read (scram_client_respond() then says why).
+ */
+static unsigned long
+scram_iter(const char *m, size_t n)
+{
+	unsigned long	 v = 0;
+	size_t		 i;
+
+	for (i = 0; i + 2 < n; i++) {
+		if ((i == 0 || m[i - 1] == ',') && m[i] == 'i' &&
+		    m[i + 1] == '=') {
+			for (i += 2; i < n && m[i] >= '0' && m[i] <= '9'; i++) {
+				if (v > 100000000)
+					return v;
+				v = v * 10 + (unsigned long)(m[i] - '0');
+			}
+			return v;
+		}
+	}
+	return 0;
+}
+
+static void
+auth_reply(struct smtpc *c, int code)
+{
+	struct smtpc_secret	*s = c->sec;
+	char			 err[LIM_ERRMSG], st[SMTPC_STATUS_MAX];
+	const char		*user = c->rt->user != NULL ? c->rt->user : "";
+	const char		*ch;
+	long			 n, r;
+	int			 mech = c->rt->mech;
+
+	if (code / 100 == 2) {
+		if (mech == PTAB_MECH_SCRAM_SHA_256 && c->authstep != 3) {
+			/* RFC 5802: the server must prove itself. */
+			fail(c, F_TEMP, "4.7.0", 0, "%s accepted SCRAM "
+			    "authentication without proving it knows the "
+			    "password", c->hoptext);
+			return;
+		}
+		logfmt(c, PLOG_DECISION, "authenticated as %s", user);
+		wipe_secret(c);
+		c->authed = 1;
+		tx_begin(c);
+		return;
+	}
+	if (code != 334) {
+		smtpc_reply_status(c->rtext, c->rtextlen, st);
+		fail(c, F_TEMP, st, 1, "authentication failed: %s", c->rtext);
+		return;
+	}
+	/* A challenge: "334 BASE64", kept whole by line(). */
+	ch = s->b64;
+	if (mech == PTAB_MECH_LOGIN && c->authstep <= 2) {
+		if (c->authstep == 1)
+			n = b64_encode((const uint8_t *)user, strlen(user),
+			    s->b64, sizeof(s->b64));
+		else
+			n = b64_encode(s->pw, s->pwlen, s->b64,
+			    sizeof(s->b64));
+		if (n < 0) {
+			fail(c, F_TEMP, "4.3.0", 0, "AUTH LOGIN: no room");
+			return;
+		}
+		c->authstep++;
+		(void)cmd(c, "****", "%s", s->b64);
+		arm(c, c->to.command);
+		return;
+	}
+	if (mech == PTAB_MECH_SCRAM_SHA_256 && c->authstep <= 2) {
+		n = b64_decode(ch, strlen(ch), (uint8_t *)s->msg,
+		    sizeof(s->msg) - 1);
+		sodium_memzero(s->b64, sizeof(s->b64));
+		if (n < 0) {
+			fail(c, F_TEMP, "4.7.0", 0, "SCRAM: bad base64 in the "
+			    "challenge from %s", c->hoptext);
+			return;
+		}
+		s->msg[n] = '\0';
+		if (c->authstep == 1) {
+			if (scram_iter(s->msg, (size_t)n) >
+			    SMTPC_SCRAM_ITER_MAX) {
+				fail(c, F_TEMP, "4.7.0", 0, "SCRAM: %s asks "
+				    "for more than %d iterations", c->hoptext,
+				    SMTPC_SCRAM_ITER_MAX);
+				return;
+			}
+			/* Copy: respond() reads msg while writing b64. */
+			r = scram_client_respond(&s->scram, s->msg, (size_t)n,
+			    (const char *)s->pw, s->pwlen, (char *)s->raw,
+			    sizeof(s->raw), err, sizeof(err));
+			if (r < 0 || b64_encode(s->raw, (size_t)r, s->b64,
+			    sizeof(s->b64)) < 0) {
+				fail(c, F_TEMP, "4.7.0", 0, "SCRAM with %s: %s",
+				    c->hoptext, r < 0 ? err : "no room");
+				return;
+			}
+			c->authstep = 2;
+			(void)cmd(c, "****", "%s", s->b64);
+		} else {
+			if (scram_client_verify(&s->scram, s->msg, (size_t)n,
+			    err, sizeof(err)) != 1) {
+				fail(c, F_TEMP, "4.7.0", 0, "SCRAM: %s did not "
+				    "prove it knows the password: %s",
+				    c->hoptext, err);
+				return;
+			}
+			c->authstep = 3;
+			/* RFC 4954 4: an empty response to the last one. */
+			(void)cmd(c, "****", "%s", "");
+		}
+		arm(c, c->to.command);
+		return;
+	}
+	fail(c, F_TEMP, "4.7.0", 1, "unexpected AUTH challenge from %s",
+	    c->hoptext);
+}
+
+/* ---- the transaction ------------------------------------------------- */
+
+/* 1 if the envelope needs SMTPUTF8: a non-ASCII byte in an address. */
+static int
+needs_utf8(const struct smtpc *c)
+{
+	const unsigned char	*p;
+	size_t			 i;
+
+	if (!(c->m->flags & SPOOL_F_SMTPUTF8))
+		return 0;
+	for (p = (const unsigned char *)c->m->sender; *p; p++)
+		if (*p >= 0x80)
+			return 1;
+	for (i = 0; i < c->nrc; i++)
+		for (p = (const unsigned char *)c->rc[i].addr; *p; p++)
+			if (*p >= 0x80)
+				return 1;
+	return 0;
+}
+
+/* Ready for MAIL: refuse here what the next hop said it cannot take. */
+static void
+tx_begin(struct smtpc *c)
+{
+	char	 text[SMTPC_TEXT_MAX];
+
+	if ((c->ext & EXT_SIZE) && c->maxsize > 0 &&
+	    c->m->body_len > c->maxsize) {
+		snprintf(text, sizeof(text), "message of %llu bytes exceeds "
+		    "the %llu bytes %s accepts (SIZE)",
+		    (unsigned long long)c->m->body_len,
+		    (unsigned long long)c->maxsize, peer_name(c));
+		settle(c, SMTPC_BOUNCED, "5.3.4", 0, text);
+		quit(c);
+		return;
+	}
+	if (needs_utf8(c) && !(c->ext & EXT_SMTPUTF8)) {
+		snprintf(text, sizeof(text), "the addresses need SMTPUTF8, "
+		    "which %s does not offer", peer_name(c));
+		settle(c, SMTPC_BOUNCED, "5.6.7", 0, text);
+		quit(c);
+		return;
+	}
+	c->state = C_TX;
+	c->txnext = 0;
+	c->txreply = 0;
+	c->naccepted = 0;
+	c->mailfailed = 0;
+	c->dotignore = 0;
+}
+
+/* Queue MAIL, RCPT... and DATA: all at once with PIPELINING. */
+static void
+tx_fill(struct smtpc *c)
+{
+	struct spool_msg	*m = c->m;
+	int			 pipe = (c->ext & EXT_PIPELINING) != 0;
+
+	while (c->state == C_TX && c->txnext <= c->nrc + 1 &&
+	    !c->mailfailed) {
+		if (!pipe && c->expect > 0)
+			break;
+		if (room(c) < CMD_ROOM || c->cqlen >= SMTPC_CMDQ)
+			break;
+		if (c->txnext == 0) {
+			char	 size[32] = "";
+
+			c->txstarted = 1;
+			if (c->ext & EXT_SIZE)
+				snprintf(size, sizeof(size), " SIZE=%llu",
+				    (unsigned long long)m->body_len);
+			if (cmd(c, NULL, "MAIL FROM:<%s>%s%s%s", m->sender,
+			    size, m->body != SPOOL_BODY_NONE && m->body !=
+			    SPOOL_BODY_7BIT && (c->ext & EXT_8BITMIME) ?
+			    " BODY=8BITMIME" : "",
+			    needs_utf8(c) ? " SMTPUTF8" : "") == -1)
+				return;
+		} else if (c->txnext <= c->nrc) {
+			if (cmd(c, NULL, "RCPT TO:<%s>",
+			    c->rc[c->txnext - 1].addr) == -1)
+				return;
+		} else {
+			if (!pipe && c->naccepted == 0) {
+				/* Nobody to send to. */
+				quit(c);
+				return;
+			}
+			if (cmd(c, NULL, "DATA") == -1)
+				return;
+		}
+		c->txnext++;
+		if (c->expect == 1)
+			arm_reply(c);
+	}
+}
+
+/* A reply in the transaction, matched to its command by position. */
+static void
+tx_reply(struct smtpc *c, int code)
+{
+	size_t			 idx = c->txreply++;
+	struct smtpc_rcpt	*r;
+	char			 st[SMTPC_STATUS_MAX];
+	int			 cls = code / 100;
+
+	smtpc_reply_status(c->rtext, c->rtextlen, st);
+	if (idx == 0) {
+		if (cls != 2) {
+			c->mailfailed = 1;
+			settle_reply(c, code, 0);
+		}
+	} else if (idx <= c->nrc) {
+		r = &c->rc[idx - 1];
+		if (!c->mailfailed && r->result == SMTPC_PENDING) {
+			if (cls == 2) {
+				r->accepted = 1;
+				c->naccepted++;
+			} else
+				set_result(c, r, cls == 5 ? SMTPC_BOUNCED :
+				    SMTPC_DEFERRED, st, 1, c->rtext);
+		}
+	} else {
+		if (code == 354) {
+			if (c->mailfailed || c->naccepted == 0) {
+				/*
+				 * RFC 2920 3.1: DATA went with the group
+				 * and was accepted though nobody was:
+				 * end an empty message and ignore it.
+				 */
+				c->dotignore = 1;
+				c->state = C_DOT;
+				(void)cmd(c, NULL, ".");
+				arm(c, c->to.data_end);
+				return;
+			}
+			c->state = C_BODY;
+			c->bodyoff = 0;
+			c->bodysol = 1;
+			c->bodydone = 0;
+			arm(c, c->to.data_block);
+			return;
+		}
+		if (!c->mailfailed)
+			settle_reply(c, code, 1);
+		quit(c);
+		return;
+	}
+	if (c->state == C_TX && c->expect == 0 && (c->mailfailed ||
+	    (c->txnext > c->nrc && c->naccepted == 0 &&
+	    !(c->ext & EXT_PIPELINING))))
+		quit(c);
+}
+
+/* Stream the body: dot-stuffed, CRLF lines as spooled, then ".". */
+static void
+body_fill(struct smtpc *c)
+{
+	char	 buf[BODY_CHUNK];
+	size_t	 want, i;
+	ssize_t	 n;
+
+	while (c->state == C_BODY && !c->bodydone) {
+		if (room(c) < 2 * 64 + 8)
+			return;
+		want = (room(c) - 8) / 2;
+		if (want > sizeof(buf))
+			want = sizeof(buf);
+		n = spool_body_read(c->m, c->bodyoff, buf, want);
+		if (n < 0) {
+			fail(c, F_TEMP, "4.3.0", 0, "cannot read message %s "
+			    "from the spool", c->m->id);
+			return;
+		}
+		if (n == 0) {
+			if (!c->bodysol) {
+				/* Not CRLF-ended: "." must start a line. */
+				memcpy(c->out + c->outlen, "\r\n", 2);
+				c->outlen += 2;
+				c->qpos += 2;
+			}
+			logfmt(c, PLOG_OUT, "<message, %llu bytes>",
+			    (unsigned long long)c->bodyoff);
+			c->bodydone = 1;
+			c->state = C_DOT;
+			(void)cmd(c, NULL, ".");
+			return;
+		}
+		for (i = 0; i < (size_t)n; i++) {
+			/* RFC 5321 4.5.2: a leading dot is doubled. */
+			if (c->bodysol && buf[i] == '.') {
+				c->out[c->outlen++] = '.';
+				c->qpos++;
+			}
+			c->out[c->outlen++] = buf[i];
+			c->qpos++;
+			c->bodysol = buf[i] == '\n';
+		}
+		c->bodyoff += (uint64_t)n;
+	}
+}
+
+/* The reply to ".": the only thing that makes a delivery. */
+static void
+dot_reply(struct smtpc *c, int code)
+{
+	size_t	 i;
+	char	 st[SMTPC_STATUS_MAX];
+	int	 cls = code / 100;
+
+	if (c->dotignore) {
+		quit(c);
+		return;
+	}
+	smtpc_reply_status(c->rtext, c->rtextlen, st);
+	for (i = 0; i < c->nrc; i++) {
+		if (!c->rc[i].accepted || c->rc[i].result != SMTPC_PENDING)
+			continue;
+		if (code == 250)
+			set_result(c, &c->rc[i], SMTPC_DELIVERED, st, 1,
+			    c->rtext);
+		else
+			set_result(c, &c->rc[i], cls == 5 ? SMTPC_BOUNCED :
+			    SMTPC_DEFERRED, st, 1, c->rtext);
+	}
+	quit(c);
+}
+
+/* The results are in: say goodbye. */
+static void
+quit(struct smtpc *c)
+{
+	c->state = C_QUIT;
+	c->reason[0] = '\0';
+	c->expect = 0;
+	(void)cmd(c, NULL, "QUIT");
+	arm(c, c->to.quit);
+}
+
+/* ---- commands, timers, results, logs --------------------------------- */
+
+static size_t
+room(const struct smtpc *c)
+{
+	return sizeof(c->out) - c->outlen;
+}
+
+/*
+ * Queue one command line (CRLF added) and log it, as shown if shown is
+ * not NULL (AUTH).  Returns 0, or -1 when it does not fit (the session
+ * has failed then).
+ */
+static int
+cmd(struct smtpc *c, const char *shown, const char *fmt, ...)
+{
+	va_list	 ap;
+	size_t	 left = room(c);
+	int	 n;
+
+	if (c->cqlen >= SMTPC_CMDQ) {
+		fail(c, F_TEMP, "4.3.0", 0, "too many commands queued");
+		return -1;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(c->out + c->outlen, left, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n + 2 > left) {
+		sodium_memzero(c->out + c->outlen, left);
+		fail(c, F_TEMP, "4.3.0", 0, "command too long");
+		return -1;
+	}
+	if (shown != NULL)
+		logline(c, PLOG_OUT, shown, strlen(shown));
+	else
+		logline(c, PLOG_OUT, c->out + c->outlen, (size_t)n);
+	memcpy(c->out + c->outlen + n, "\r\n", 2);
+	c->outlen += (size_t)n + 2;
+	c->qpos += (uint64_t)n + 2;
+	c->cmdend[(c->cqhead + c->cqlen) % SMTPC_CMDQ] = c->qpos;
+	c->cqlen++;
+	c->expect++;
+	return 0;
+}
+
+static void
+arm(struct smtpc *c, uint32_t ms)
+{
+	if (loop_timer_arm(c->cf->loop, &c->timer, ms) != 0)
+		fail(c, F_TEMP, "4.3.0", 0, "no timer left in the loop");
+}
+
+/* Wait for the next reply due in the transaction, with its own time. */
+static void
+arm_reply(struct smtpc *c)
+{
+	if (c->state != C_TX)
+		return;
+	if (c->txreply == 0)
+		arm(c, c->to.mail);
+	else if (c->txreply <= c->nrc)
+		arm(c, c->to.rcpt);
+	else
+		arm(c, c->to.data_init);
+}
+
+/* Decide one recipient, and log it. */
+static void
+set_result(struct smtpc *c, struct smtpc_rcpt *r, int result,
+    const char *status, int peer, const char *text)
+{
+	r->result = (uint8_t)result;
+	r->from_peer = (uint8_t)(peer != 0);
+	snprintf(r->status, sizeof(r->status), "%s", status);
+	if (result == SMTPC_DEFERRED)
+		r->status[0] = '4';
+	else if (result == SMTPC_BOUNCED)
+		r->status[0] = '5';
+	snprintf(r->text, sizeof(r->text), "%s", text);
+	logfmt(c, PLOG_DECISION, "<%s>: %s (%s): %s", r->addr,
+	    smtpc_result_name(result), r->status, r->text);
+}
+
+/*
+ * Decide every recipient still pending, accepted by RCPT or not: no
+ * address, the connection lost in the middle, a message refused
+ * before MAIL.
+ */
+static void
+settle(struct smtpc *c, int result, const char *status, int peer,
+    const char *text)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->nrc; i++)
+		if (c->rc[i].result == SMTPC_PENDING)
+			set_result(c, &c->rc[i], result, status, peer, text);
+}
+
+/*
+ * A reply that decides for many: MAIL's (everyone pending) or DATA's
+ * (only_accepted: those RCPT took).
+ */
+static void
+settle_reply(struct smtpc *c, int code, int only_accepted)
+{
+	char	 st[SMTPC_STATUS_MAX];
+	size_t	 i;
+	int	 res = code / 100 == 5 ? SMTPC_BOUNCED : SMTPC_DEFERRED;
+
+	smtpc_reply_status(c->rtext, c->rtextlen, st);
+	for (i = 0; i < c->nrc; i++) {
+		if (c->rc[i].result != SMTPC_PENDING ||
+		    (only_accepted && !c->rc[i].accepted))
+			continue;
+		set_result(c, &c->rc[i], res, st, 1, c->rtext);
+	}
+}
+
+static void
+logline(struct smtpc *c, int dir, const char *text, size_t len)
+{
+	if (c->cf->log == NULL)
+		return;
+	(void)plog_write(c->cf->log, NULL, c->cf->sid, c->local, c->remote,
+	    dir, text, len);
+}
+
+static void
+logfmt(struct smtpc *c, int dir, const char *fmt, ...)
+{
+	char	 buf[PLOG_TEXT_MAX];
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	logline(c, dir, buf, (size_t)n < sizeof(buf) ? (size_t)n :
+	    sizeof(buf) - 1);
+}
+
+/* The name of the host being talked to (for TLS and messages). */
+static const char *
+peer_name(const struct smtpc *c)
+{
+	size_t	 h = c->hop < c->hops->naddr ? c->hop : c->hops->naddr - 1;
+
+	return c->hops->hosts[c->hops->addr[h].host];
+}
+
+/* Control bytes in text from the wire become '?'. */
+static void
+clean_text(char *s, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = '?';
+}
