@@ -358,6 +358,13 @@ reload(struct server *srv)
 	struct tls_server_creds	*creds = NULL;
 	char			 err[LIM_ERRMSG];
 
+	/*
+	 * The log first, whatever becomes of the table: SIGHUP is also how
+	 * a rotated log is let go, and the verdict on the table belongs in
+	 * the new file.
+	 */
+	if (plog_reopen(&srv->log, err, sizeof(err)) != 0)
+		server_log(srv, LOG_ERR, "reload: protocol log: %s", err);
 	if ((tb = table_load(srv, srv->table_path, err, sizeof(err))) ==
 	    NULL) {
 		server_log(srv, LOG_ERR, "reload: %s: %s; keeping table %s",
@@ -382,8 +389,6 @@ reload(struct server *srv)
 		srv->creds = creds;
 	}
 	table_unref(old);
-	if (plog_reopen(&srv->log, err, sizeof(err)) != 0)
-		server_log(srv, LOG_ERR, "reload: protocol log: %s", err);
 	server_log(srv, LOG_INFO, "reload: table %s", tb->t.sum);
 	{
 		char line[128];

@@ -70,6 +70,7 @@ struct session {
 	int			 counted;	/* in srv->hosts */
 	int			 discard;	/* dropping up to the next LF */
 	int			 quit_after;	/* SIGTERM: 421 when mail is in */
+	int			 more;		/* pump() stopped with work left */
 	char			 id[17];
 	struct addr		 peer;
 	char			 remote[PLOG_ENDPOINT_SIZE];
@@ -118,6 +119,7 @@ static void	decide(struct session *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	do_read(struct session *);
 static void	do_write(struct session *);
+static void	pump(struct session *, int);
 static void	update_interest(struct session *);
 static void	process(struct session *);
 static void	command(struct session *, const char *, size_t);
@@ -128,6 +130,7 @@ static void	start_tls(struct session *);
 static void	tls_ready(struct session *);
 static void	auth_result(struct session *, int, const char *);
 static int	auth_offered(const struct session *);
+static const char *hostname_of(const struct session *);
 static int	out_room(const struct session *);
 static void	arm(struct session *, uint32_t);
 
@@ -541,6 +544,8 @@ update_interest(struct session *s)
 		if (s->outlen > 0)
 			mask |= LOOP_WRITE;
 	}
+	if (s->more)
+		mask |= LOOP_WRITE;	/* comes at once: see pump() */
 	if (loop_fd_set(&s->srv->loop, s->fd, mask) != 0)
 		session_drop(s, "cannot watch the socket");
 }
@@ -556,23 +561,72 @@ on_io(struct loop *L, int fd, int events, void *arg)
 	(void)fd;
 	if (s->state == S_HANDSHAKE) {
 		int r = tls_handshake(s->tls, s->fd);
-		if (r == 1)
-			tls_ready(s);
-		else if (r == -1)
+
+		s->more = 0;	/* nothing to carry on before TLS is up */
+		if (r == -1)
 			session_drop(s, tls_error(s->tls) ? tls_error(s->tls) :
 			    "TLS handshake failed");
-		session_done(s);
-		return;
+		if (r != 1) {
+			session_done(s);
+			return;
+		}
+		/*
+		 * Done: the greeting of an implicit-TLS session is queued
+		 * now and must be sent, and the engine may already hold
+		 * the client's first command, which no event announces.
+		 */
+		tls_ready(s);
+		events |= LOOP_READ;
 	}
-	if (events & LOOP_WRITE || s->tls != NULL)
+	if (!s->dead && (events & LOOP_WRITE || s->tls != NULL))
 		do_write(s);
-	if (!s->dead && (events & LOOP_READ))
-		do_read(s);
 	if (!s->dead)
-		process(s);
-	if (!s->dead)
-		do_write(s);
+		pump(s, events & LOOP_READ);
 	session_done(s);
+}
+
+/*
+ * Read and handle input, then send the replies, as long as that moves
+ * something.  Two kinds of input wait without any socket event to say
+ * so, and would stall the session until the client sent more:
+ *  - commands left in the input buffer when process() stopped for
+ *    lack of room for their replies, which do_write() has just made;
+ *  - with TLS, decrypted bytes held by the engine, which decrypts a
+ *    whole record (up to 16 KiB) while the session takes at most the
+ *    room in its input buffer.
+ * So go round while a round consumes input.  A session that can do no
+ * more (its replies wait for the client to read, a password is being
+ * checked) comes back here when that changes: from on_io(),
+ * on_verified() or on_timer().  The rounds are bounded so that one
+ * client cannot hold the loop; if it still has work, s->more asks the
+ * loop for a writable event, which comes at once, to carry on.
+ */
+static void
+pump(struct session *s, int readable)
+{
+	size_t	 inlen, pending;
+	int	 i;
+
+	s->more = 0;
+	for (i = 0; i < 64 && !s->dead; i++) {
+		inlen = s->inlen;
+		pending = s->tls != NULL ? tls_pending(s->tls) : 0;
+		if (readable || pending > 0)
+			do_read(s);
+		if (!s->dead)
+			process(s);
+		if (!s->dead)
+			do_write(s);
+		if (s->dead || (s->inlen == 0 && (s->tls == NULL ||
+		    tls_pending(s->tls) == 0)))
+			return;
+		if (i > 0 && s->inlen == inlen && (s->tls == NULL ||
+		    tls_pending(s->tls) == pending))
+			return;		/* waiting for something else */
+		readable = 0;
+	}
+	if (!s->dead)
+		s->more = 1;
 }
 
 static void
@@ -629,8 +683,7 @@ error_count(struct session *s)
 {
 	if (++s->errors < SESSION_MAX_ERRORS)
 		return 0;
-	reply(s, "421 4.7.0 %s Too many errors, closing",
-	    ptab_str(&s->tb->t, s->tb->t.server->hostname));
+	reply(s, "421 4.7.0 %s Too many errors, closing", hostname_of(s));
 	session_close(s, "too many errors");
 	return 1;
 }
@@ -643,6 +696,17 @@ process(struct session *s)
 	size_t		 len, used;
 	const char	*lf;
 
+	/*
+	 * SIGTERM came while this session was busy without mail in flight
+	 * (a password being checked, a failed AUTH's delay): now that it is
+	 * back to commands it gets its 421, rather than holding the
+	 * shutdown for the whole grace period.
+	 */
+	if (s->quit_after && !s->intx && s->state == S_CMD) {
+		reply(s, "421 4.3.2 %s Service shutting down", hostname_of(s));
+		session_close(s, "shutdown");
+		return;
+	}
 	while (!s->dead && s->inlen > 0) {
 		if (s->state == S_DATA) {
 			data_input(s);
@@ -1347,10 +1411,8 @@ on_verified(void *arg, int result)
 
 	st = sasl_verified(&s->auth->sasl, result, rep, sizeof(rep));
 	auth_result(s, st, rep);
-	if (!s->dead && s->state == S_CMD)
-		process(s);
 	if (!s->dead)
-		do_write(s);
+		pump(s, 0);
 	session_done(s);
 }
 
@@ -1381,9 +1443,10 @@ on_timer(struct loop *L, void *arg)
 			session_close(s, "too many authentication failures");
 		} else {
 			arm(s, s->tb->t.server->to_command);
-			process(s);
+			pump(s, 0);
 		}
-		do_write(s);
+		if (!s->dead)
+			do_write(s);
 		break;
 	case S_CLOSING:
 		session_drop(s, "closing");

@@ -5,14 +5,19 @@ stopped by process id.  Clients are real ones (smtplib, ssl, swaks,
 openssl s_client) or raw sockets for scripted dialogues.  Everything
 talks to 127.0.0.0/8 or ::1 only, and every wait is bounded.
 """
+import base64
+import hashlib
+import hmac
 import os
 import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 TOP_SRCDIR = os.environ.get("top_srcdir", os.path.abspath(
@@ -23,18 +28,21 @@ BASTIOND = os.environ.get("BASTIOND", os.path.join(TOP_BUILDDIR, "bastiond"))
 
 failures = 0
 checks = 0
+_lock = threading.Lock()
 
 
 def check(cond, what, detail=""):
-    """Record one assertion; print it so the log shows what was seen."""
+    """Record one assertion; print it so the log shows what was seen.
+    Tests may call it from several client threads at once."""
     global failures, checks
-    checks += 1
-    if cond:
-        print("ok   %s" % what)
-    else:
-        failures += 1
-        print("FAIL %s %s" % (what, detail))
-    sys.stdout.flush()
+    with _lock:
+        checks += 1
+        if cond:
+            print("ok   %s" % what)
+        else:
+            failures += 1
+            print("FAIL %s %s" % (what, detail))
+        sys.stdout.flush()
     return cond
 
 
@@ -97,6 +105,9 @@ class Site:
             os.makedirs(os.path.dirname(p), exist_ok=True)
             with open(p, "w") as f:
                 f.write(text)
+        # The spool and the log live in var/, which bastiond does not
+        # create (only their last component).
+        os.makedirs(os.path.join(self.dir, "var"), exist_ok=True)
         self.keyfile = None
         if key:
             subprocess.run([POLICYC, "keygen", os.path.join(self.dir, "site")],
@@ -140,7 +151,8 @@ class Site:
                     with socket.socket(fam, socket.SOCK_STREAM) as s:
                         s.settimeout(1)
                         s.connect((host, port))
-                        s.recv(512)
+                    # Connected is enough: an implicit-TLS listener
+                    # says nothing until the handshake.
                     break
                 except OSError:
                     if time.time() > deadline:
@@ -199,8 +211,63 @@ class Site:
                 out.append(f.read())
         return out
 
+    def pid(self):
+        return self.proc.pid
+
+    def ctx(self):
+        """A client TLS context that trusts this site's test CA."""
+        return client_context(self.path("certs/ca.crt"))
+
+    def checksum(self):
+        """The table's checksum prefix, as bastiond -n prints it."""
+        r = subprocess.run([BASTIOND, "-n", "-t", self.table],
+                           capture_output=True, text=True, timeout=60)
+        m = re.search(r"\(([0-9a-f]{16})\)", r.stdout)
+        return m.group(1) if m else None
+
+    def wait_log(self, pattern, timeout=10, text=None):
+        """Wait until the protocol log (or text()) matches pattern."""
+        deadline = time.time() + timeout
+        while True:
+            got = text() if text else self.log()
+            m = re.search(pattern, got, re.M)
+            if m or time.time() > deadline:
+                return m
+            time.sleep(0.05)
+
+    def wait_mail(self, user, count, timeout=20):
+        """Wait until var/mail/USER/new holds count messages."""
+        deadline = time.time() + timeout
+        while True:
+            got = self.maildir(user)
+            if len(got) >= count or time.time() > deadline:
+                return got
+            time.sleep(0.05)
+
+    def rss_kib(self):
+        """bastiond's resident set size, in KiB."""
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def sanitizer_clean(self):
+        """No report from ASan, LSan or UBSan in bastiond's stderr."""
+        err = self.stderr()
+        bad = re.search(r"ERROR: (Address|Leak)Sanitizer|runtime error:|"
+                        r"SUMMARY: \w+Sanitizer", err)
+        return check(bad is None, "no sanitizer report from bastiond",
+                     err[max(0, bad.start() - 200):bad.start() + 3000]
+                     if bad else "")
+
     def cleanup(self):
-        self.stop()
+        running = self.proc is not None
+        rc = self.stop()
+        if running:
+            check(rc == 0, "bastiond stopped by SIGTERM exits 0",
+                  "(status %r)\n%s" % (rc, self.stderr()[-3000:]))
+        self.sanitizer_clean()
         if os.environ.get("KEEP_SITES"):
             print("kept", self.dir)
         else:
@@ -262,7 +329,129 @@ class Dialogue:
     def close(self):
         self.s.close()
 
+    def starttls(self, ctx, hostname="mx.test.example"):
+        """Send STARTTLS, expect 220, and go on inside TLS."""
+        rep = self.cmd("STARTTLS")
+        if not rep.startswith("220"):
+            return rep
+        self.tls_handshake(ctx, hostname)
+        return rep
+
+    def tls_handshake(self, ctx, hostname="mx.test.example"):
+        if self.buf:
+            raise RuntimeError("bytes after the 220: %r" % self.buf)
+        self.s = ctx.wrap_socket(self.s, server_hostname=hostname)
+
+    def quiet(self, timeout=1.0):
+        """Bytes the server sends within timeout (b'' if none)."""
+        got = self.buf
+        self.buf = b""
+        self.s.settimeout(timeout)
+        try:
+            while True:
+                d = self.s.recv(4096)
+                if not d:
+                    break
+                got += d
+        except (socket.timeout, ssl.SSLError, OSError):
+            pass
+        return got
+
+    def replies(self, n):
+        return [self.reply() for _ in range(n)]
+
 
 def expect(reply, pattern, what):
     return check(re.match(pattern, reply or "", re.S) is not None, what,
                  "(got %r)" % reply)
+
+
+_verifiers = {}
+
+
+def verifier(password, alg="scram-sha-256"):
+    """A verifier for password, from policyc passwd (cached)."""
+    key = (password, alg)
+    if key not in _verifiers:
+        r = subprocess.run([POLICYC, "passwd", "-a", alg],
+                           input=password + "\n", capture_output=True,
+                           text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError("policyc passwd: " + r.stderr)
+        _verifiers[key] = r.stdout.strip()
+    return _verifiers[key]
+
+
+def client_context(cafile):
+    """A client TLS context that verifies the chain and the name."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cafile)
+    return ctx
+
+
+def b64(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.b64encode(data).decode()
+
+
+def plain_token(user, password):
+    return b64("\0%s\0%s" % (user, password))
+
+
+def scram_sha256(send, user, password, nonce=None):
+    """
+    SCRAM-SHA-256 (RFC 5802, 7677) as a client, with nothing but
+    hashlib and hmac.  send(line) sends one command line and returns
+    the reply text.  Returns (final reply, server signature ok).
+    """
+    nonce = nonce or b64(os.urandom(18))
+    bare = "n=%s,r=%s" % (user.replace("=", "=3D").replace(",", "=2C"),
+                          nonce)
+    rep = send("AUTH SCRAM-SHA-256 " + b64("n,," + bare))
+    if not rep.startswith("334 "):
+        return rep, False
+    first = base64.b64decode(rep[4:]).decode()
+    attrs = dict(a.split("=", 1) for a in first.split(","))
+    if not attrs["r"].startswith(nonce):
+        return "bad server nonce: " + first, False
+    salt = base64.b64decode(attrs["s"])
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt,
+                                 int(attrs["i"]))
+    ckey = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored = hashlib.sha256(ckey).digest()
+    final_bare = "c=biws,r=" + attrs["r"]
+    auth_msg = ("%s,%s,%s" % (bare, first, final_bare)).encode()
+    csig = hmac.new(stored, auth_msg, hashlib.sha256).digest()
+    proof = bytes(a ^ b for a, b in zip(ckey, csig))
+    skey = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    ssig = hmac.new(skey, auth_msg, hashlib.sha256).digest()
+    rep = send(b64(final_bare + ",p=" + b64(proof)))
+    if not rep.startswith("334 "):
+        return rep, False
+    sfinal = base64.b64decode(rep[4:]).decode()
+    ok = sfinal == "v=" + b64(ssig)
+    return send(""), ok
+
+
+def body_of(stored):
+    """A Maildir file without the trace headers bastiond adds."""
+    lines = stored.split(b"\n")
+    i = 0
+    while i < len(lines) and (lines[i].startswith(b"Return-Path:") or
+                              lines[i].startswith(b"Received:") or
+                              lines[i][:1] in (b"\t", b" ")):
+        i += 1
+    return b"\n".join(lines[i:])
+
+
+def run(main):
+    """Run main(), count an exception as a failure, then finish()."""
+    global failures
+    try:
+        main()
+    except Exception:
+        import traceback
+        traceback.print_exc()
+        failures += 1
+    finish()
