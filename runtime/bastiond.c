@@ -51,6 +51,8 @@ static struct table *table_load(struct server *, const char *, char *,
 static int	listeners_open(struct server *, char *, size_t);
 static int	creds_load(struct server *, struct tls_server_creds **,
 		    char *, size_t);
+static int	client_creds_load(struct server *, struct tls_client_creds **,
+		    char *, size_t);
 static int	drop_privileges(struct server *, char *, size_t);
 static void	raise_nofile(struct server *, int *);
 static void	on_signal(struct loop *, int, void *);
@@ -176,6 +178,24 @@ creds_load(struct server *srv, struct tls_server_creds **creds, char *err,
 		return -1;
 	}
 	return tls_server_creds_load(cert, key, creds, err, errlen);
+}
+
+/* Outbound TLS: the `tls trust` anchors (none: only `verify` fails). */
+static int
+client_creds_load(struct server *srv, struct tls_client_creds **creds,
+    char *err, size_t errlen)
+{
+	const struct ptab	*t = &srv->table->t;
+	char			 trust[PATH_MAX];
+
+	if (t->server->trust == 0)
+		return tls_client_creds_load(NULL, creds, err, errlen);
+	if (server_path(srv, ptab_str(t, t->server->trust), trust,
+	    sizeof(trust)) != 0) {
+		snprintf(err, errlen, "trust path too long");
+		return -1;
+	}
+	return tls_client_creds_load(trust, creds, err, errlen);
 }
 
 static int
@@ -388,6 +408,18 @@ reload(struct server *srv)
 			tls_server_creds_unref(srv->creds);
 		srv->creds = creds;
 	}
+	{
+		struct tls_client_creds *cc = NULL;
+		if (client_creds_load(srv, &cc, err, sizeof(err)) != 0)
+			server_log(srv, LOG_ERR, "reload: %s; keeping the old "
+			    "trust anchors", err);
+		else {
+			/* Sessions under way hold their own reference. */
+			if (srv->client_creds != NULL)
+				tls_client_creds_unref(srv->client_creds);
+			srv->client_creds = cc;
+		}
+	}
 	table_unref(old);
 	server_log(srv, LOG_INFO, "reload: table %s", tb->t.sum);
 	{
@@ -433,6 +465,7 @@ on_signal(struct loop *L, int signo, void *arg)
 			srv->listeners[i].fd = -1;
 		}
 		queue_stop(&srv->queue);
+		relay_stop(&srv->relay);
 		session_shutdown_all(srv, 0);
 		if (srv->nsessions == 0)
 			loop_stop(L);
@@ -529,7 +562,9 @@ main(int argc, char **argv)
 		server_log(srv, LOG_ERR, "%s", err);
 		return EXIT_USER;
 	}
-	if (creds_load(srv, &srv->creds, err, sizeof(err)) != 0) {
+	if (creds_load(srv, &srv->creds, err, sizeof(err)) != 0 ||
+	    client_creds_load(srv, &srv->client_creds, err,
+	    sizeof(err)) != 0) {
 		server_log(srv, LOG_ERR, "%s", err);
 		return EXIT_USER;
 	}
@@ -635,6 +670,9 @@ main(int argc, char **argv)
 		}
 
 	queue_init(&srv->queue, srv);
+	if (relay_init(&srv->relay, srv, err, sizeof(err)) != 0)
+		server_log(srv, LOG_ERR, "resolver: %s; outbound mail waits "
+		    "in the queue", err);
 	n = spool_resume(&srv->spool, resume_cb, srv, err, sizeof(err));
 	if (n == -1)
 		server_log(srv, LOG_ERR, "spool: %s", err);
@@ -659,6 +697,7 @@ main(int argc, char **argv)
 
 	/* Stopped: nothing in flight is lost; tmp/ is cleaned at start. */
 	queue_stop(&srv->queue);
+	relay_free(&srv->relay);
 	loop_signal_close(&srv->loop, &srv->sig);
 	verify_free(&srv->verify);
 	if (srv->key != NULL)
@@ -666,6 +705,8 @@ main(int argc, char **argv)
 	sasl_ctx_clear(&srv->sasl);
 	if (srv->creds != NULL)
 		tls_server_creds_unref(srv->creds);
+	if (srv->client_creds != NULL)
+		tls_client_creds_unref(srv->client_creds);
 	table_unref(srv->table);
 	spool_close(&srv->spool);
 	server_log(srv, LOG_INFO, "stopped");

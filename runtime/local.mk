@@ -13,7 +13,7 @@ runtime_librt_a_SOURCES = \
 	runtime/hostcount.c runtime/hostcount.h \
 	runtime/server.h runtime/session.c runtime/queue.c \
 	runtime/smtpc.c runtime/smtpc.h runtime/dns.c runtime/dns.h \
-	runtime/dsn.c runtime/dsn.h
+	runtime/dsn.c runtime/dsn.h runtime/relay.c runtime/relay.h
 
 sbin_PROGRAMS = bastiond
 bastiond_SOURCES = runtime/bastiond.c

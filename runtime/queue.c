@@ -5,10 +5,10 @@
  * what is still pending.  One message is handled per loop turn, so a
  * long queue never holds the sessions up for long.
  *
- * Local delivery (`accept for ... deliver maildir`) happens here.  A
+ * Local delivery (`accept for ... deliver maildir`) happens here; a
  * recipient that must go elsewhere (`forward to`, relayed mail for
- * `outbound` routes) stays pending in the spool for the outbound
- * runner: nothing is dropped, and a restart finds it again.
+ * `outbound` routes) is handed to relay.c, and stays pending in the
+ * spool until a next hop has taken it: a restart finds it again.
  */
 #include "config.h"
 
@@ -159,7 +159,10 @@ on_run(struct loop *L, void *arg)
 		soon(q);
 }
 
-/* Deliver what can be delivered here of message id. */
+/*
+ * Deliver what can be delivered here of message id; hand the rest to
+ * the outbound side (relay.c), which also fails what has expired.
+ */
 static void
 deliver(struct queue *q, const char *id)
 {
@@ -168,10 +171,18 @@ deliver(struct queue *q, const char *id)
 	const struct ptab_domain_rec	*d;
 	struct spool_msg		 m;
 	struct spool_rcpt		 r;
+	struct dsn_rcpt			 fr[RELAY_RCPT_MAX];
+	uint64_t			 recs[RELAY_RCPT_MAX];
+	char				 reasons[RELAY_RCPT_MAX][LIM_ERRMSG];
+	char				 addrs[RELAY_RCPT_MAX][SPOOL_ADDR_MAX + 1];
 	char				 err[LIM_ERRMSG], merr[LIM_ERRMSG];
 	const char			*at, *domain;
 	int				 rc, pending = 0;
+	size_t				 nf = 0;
 
+	/* A message out with an outbound session is that session's. */
+	if (relay_busy(&srv->relay, id))
+		return;
 	rc = spool_msg_open(&srv->spool, &m, id, err, sizeof(err));
 	if (rc == 0)
 		return;		/* delivered meanwhile */
@@ -192,8 +203,7 @@ deliver(struct queue *q, const char *id)
 		    ptab_str(t, t->server->hostname) : srv->hostname);
 		d = ptab_accept_lookup(t, domain, strlen(domain));
 		if (d == NULL || d->delivery != PTAB_DELIVER_MAILDIR) {
-			/* For the outbound runner. */
-			pending++;
+			pending++;	/* for relay.c */
 			continue;
 		}
 		rc = maildir_deliver(&m, r.addr, ptab_str(t, d->target),
@@ -207,11 +217,16 @@ deliver(struct queue *q, const char *id)
 			}
 			qlog(q, id, "delivered <%s> to maildir (line %u)",
 			    r.addr, d->line);
-		} else if (rc == 0) {
-			if (spool_mark(&m, &r, SPOOL_FAILED, err,
-			    sizeof(err)) != 0)
-				pending++;
+		} else if (rc == 0 && nf < RELAY_RCPT_MAX) {
+			/* For good: it goes back to the sender below. */
 			qlog(q, id, "failed <%s>: %s", r.addr, merr);
+			snprintf(addrs[nf], sizeof(addrs[nf]), "%s", r.addr);
+			snprintf(reasons[nf], sizeof(reasons[nf]), "%s", merr);
+			memset(&fr[nf], 0, sizeof(fr[nf]));
+			fr[nf].addr = addrs[nf];
+			fr[nf].status = "5.2.0";
+			fr[nf].reason = reasons[nf];
+			recs[nf++] = r.off;
 		} else {
 			pending++;
 			qlog(q, id, "deferred <%s>: %s", r.addr, merr);
@@ -222,9 +237,13 @@ deliver(struct queue *q, const char *id)
 		spool_msg_close(&m);
 		return;
 	}
+	if (nf > 0 && relay_fail(srv, &m, fr, recs, nf) != 0)
+		pending++;
 	if (pending == 0) {
 		if (spool_msg_remove(&srv->spool, &m, err, sizeof(err)) != 0)
 			server_log(srv, LOG_ERR, "queue %s: %s", id, err);
-	} else
-		spool_msg_close(&m);
+		return;
+	}
+	spool_msg_close(&m);
+	(void)relay_start(&srv->relay, id);
 }

@@ -14,6 +14,7 @@
 #include "hostcount.h"
 #include "loop.h"
 #include "plog.h"
+#include "relay.h"
 #include "ptab.h"
 #include "sasl.h"
 #include "seal.h"
@@ -21,6 +22,7 @@
 #include "verify.h"
 
 struct tls_server_creds;
+struct tls_client_creds;
 struct session;
 
 /* Session buffers, sized once (see session.c for why these sizes). */
@@ -72,6 +74,7 @@ struct server {
 	char			 base[PATH_MAX];	/* the table's folder */
 	char			 hostname[256];
 	struct tls_server_creds	*creds;		/* NULL: no TLS */
+	struct tls_client_creds	*client_creds;	/* outbound; anchors */
 	struct plog		 log;
 	struct spool		 spool;
 	struct verify		 verify;
@@ -85,6 +88,7 @@ struct server {
 	uint64_t		 sid_next;
 	uint32_t		 sid_salt;
 	struct queue		 queue;
+	struct relay		 relay;
 	struct loop_timer	 grace;
 	int			 stopping;
 	int			 foreground;

@@ -1,0 +1,95 @@
+/*
+ * relay: the outbound half of the queue.  For a queued message with
+ * recipients that are not delivered here, it finds each one's route
+ * (`accept for ... forward to`, else the best `outbound` rule), looks
+ * the next hop up (dns.c), and hands the message to an outbound SMTP
+ * session (smtpc.c) per route, one route after another, inside the
+ * event loop.  Then it records each outcome in the spool: delivered,
+ * failed (with one RFC 3464 bounce to the sender), or left pending for
+ * a later attempt.
+ *
+ * Retry times need no state in memory: after a round that left a
+ * recipient pending, the queue file's modification time is set to the
+ * next attempt (dsn_next_retry: the route's `retry`, doubling, up to
+ * the queue lifetime), and a message whose file is dated in the future
+ * is not due.  A restart therefore keeps the schedule.
+ *
+ * A bounded pool of jobs (RELAY_JOBS) runs at once; each holds one
+ * message, so no message is delivered by two sessions at a time.
+ */
+#ifndef BASTION_RELAY_H
+#define BASTION_RELAY_H
+
+#include "dns.h"
+#include "dsn.h"
+#include "smtpc.h"
+#include "spool.h"
+
+#define RELAY_JOBS		16	/* outbound sessions at once */
+#define RELAY_RCPT_MAX		100	/* recipients in one session */
+#define RELAY_ROUTES_MAX	16	/* routes tried in one round */
+
+struct server;
+struct table;
+struct relay;
+
+struct relay_job {
+	struct relay			*r;
+	int				 busy;
+	struct table			*tb;	/* held while the job runs */
+	char				 id[SPOOL_ID_SIZE];
+	struct spool_msg		 m;
+	const struct ptab_domain_rec	*route;
+	char				 domain[DNS_NAME_MAX + 1];
+	const struct ptab_domain_rec	*tried[RELAY_ROUTES_MAX];
+	size_t				 ntried;
+	int				 deferred;	/* this round */
+	struct dns_query		 dq;
+	struct smtpc_config		 cf;
+	struct smtpc_route		 rt;
+	struct smtpc			 c;
+	size_t				 n;
+	struct smtpc_rcpt		 rc[RELAY_RCPT_MAX];
+	uint64_t			 off[RELAY_RCPT_MAX];
+	char				 addr[RELAY_RCPT_MAX][SPOOL_ADDR_MAX + 1];
+};
+
+struct relay {
+	struct server		*srv;
+	struct dns		 dns;
+	int			 dns_ok;
+	struct relay_job	*jobs[RELAY_JOBS];
+};
+
+/*
+ * Set up the resolver (servers from the BASTION_RESOLVERS environment
+ * variable, as "127.0.0.1:5353", else /etc/resolv.conf).  Returns 0 or
+ * -1 with the reason (outbound mail then defers until a restart).
+ */
+int	relay_init(struct relay *r, struct server *srv, char *err,
+	    size_t errlen);
+void	relay_free(struct relay *r);
+
+/*
+ * Message id has recipients for other hosts: start a job for it if it
+ * is due and none runs for it yet.  Returns 1 if a job runs for it now,
+ * 0 if not (not due, all jobs busy: the next rescan tries again).
+ */
+int	relay_start(struct relay *r, const char *id);
+
+/* 1 if a job holds message id. */
+int	relay_busy(const struct relay *r, const char *id);
+
+/* Stop every job (SIGTERM): what was not delivered stays queued. */
+void	relay_stop(struct relay *r);
+
+/*
+ * Fail recipients of m for good: one bounce to the sender (none for a
+ * bounce), then mark them failed.  recs[i] names fr[i]'s record.
+ * Returns 0, or -1 if the bounce could not be queued (they stay
+ * pending, and the reason is logged).
+ */
+int	relay_fail(struct server *srv, struct spool_msg *m,
+	    const struct dsn_rcpt *fr, const uint64_t *recs, size_t n);
+
+#endif
