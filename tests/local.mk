@@ -18,3 +18,4 @@ include tests/rt-store.mk
 include tests/rt-session.mk
 include tests/rt-integ.mk
 include tests/rt-out.mk
+include tests/rt-outinteg.mk

@@ -1,0 +1,1 @@
+# tests/rt-outinteg.mk
