@@ -58,6 +58,7 @@ static void	raise_nofile(struct server *, int *);
 static void	on_signal(struct loop *, int, void *);
 static void	on_listener(struct loop *, int, int, void *);
 static void	on_grace(struct loop *, void *);
+static void	on_resume(struct loop *, void *);
 static void	reload(struct server *);
 static void	resume_cb(void *, int, const char *, const char *);
 
@@ -260,6 +261,21 @@ listeners_open(struct server *srv, char *err, size_t errlen)
 		    listen(fd, 511) == -1)
 			goto fail;
 		srv->nlisteners++;
+		/*
+		 * Mail leaves from the first specific address we listen
+		 * on, so that partners can tell this site by its address.
+		 */
+		{
+			struct addr *src = lr->family == ADDR_V4 ?
+			    &srv->src4 : &srv->src6;
+			static const uint8_t any[16];
+			if (src->family == 0 && memcmp(lr->addr, any,
+			    lr->family == ADDR_V4 ? 4 : 16) != 0) {
+				src->family = lr->family;
+				src->len = lr->family == ADDR_V4 ? 32 : 128;
+				memcpy(src->a, lr->addr, 16);
+			}
+		}
 		continue;
 fail:
 		snprintf(err, errlen, "cannot listen on %s (line %u): %s",
@@ -429,6 +445,38 @@ reload(struct server *srv)
 		plog_write(&srv->log, NULL, "-", "-", "-", PLOG_DECISION, line,
 		    (size_t)n);
 	}
+}
+
+void
+server_accept_pause(struct server *srv)
+{
+	size_t	 i;
+
+	if (loop_timer_armed(&srv->resume))
+		return;
+	server_log(srv, LOG_WARNING, "out of file descriptors (%s): not "
+	    "accepting for %d ms", strerror(errno), SERVER_ACCEPT_PAUSE_MS);
+	for (i = 0; i < srv->nlisteners; i++)
+		if (srv->listeners[i].fd != -1 &&
+		    loop_fd_set(&srv->loop, srv->listeners[i].fd, 0) != 0)
+			server_log(srv, LOG_ERR, "listener: %s",
+			    loop_error(&srv->loop));
+	if (loop_timer_arm(&srv->loop, &srv->resume,
+	    SERVER_ACCEPT_PAUSE_MS) != 0)
+		on_resume(&srv->loop, srv);
+}
+
+static void
+on_resume(struct loop *L, void *arg)
+{
+	struct server	*srv = arg;
+	size_t		 i;
+
+	for (i = 0; i < srv->nlisteners; i++)
+		if (srv->listeners[i].fd != -1 &&
+		    loop_fd_set(L, srv->listeners[i].fd, LOOP_READ) != 0)
+			server_log(srv, LOG_ERR, "listener: %s",
+			    loop_error(L));
 }
 
 static void
@@ -656,6 +704,7 @@ main(int argc, char **argv)
 	randombytes_buf(&srv->sid_salt, sizeof(srv->sid_salt));
 	srv->sid_next = (uint64_t)time(NULL) << 32;
 	loop_timer_init(&srv->grace, on_grace, srv);
+	loop_timer_init(&srv->resume, on_resume, srv);
 	if (loop_signal_open(&srv->loop, &srv->sig, sigs,
 	    sizeof(sigs) / sizeof(sigs[0]), on_signal, srv) != 0) {
 		server_log(srv, LOG_ERR, "signals: %s", loop_error(&srv->loop));

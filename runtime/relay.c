@@ -350,6 +350,8 @@ next_group(struct relay_job *j)
 	j->cf.to = NULL;
 	j->cf.creds = srv->client_creds;
 	j->cf.key = srv->key;
+	j->cf.src4 = srv->src4.family ? &srv->src4 : NULL;
+	j->cf.src6 = srv->src6.family ? &srv->src6 : NULL;
 	smtpc_route_from_ptab(&j->rt, t, d);
 	port = d->port ? d->port : 25;
 	target = d->target != 0 ? ptab_str(t, d->target) : NULL;

@@ -32,6 +32,7 @@ struct session;
 #define SESSION_AUTH_DELAY_MS	1000	/* per failure, on a timer */
 #define SERVER_GRACE_MS		30000	/* SIGTERM: time to finish */
 #define SERVER_ACCEPT_BURST	64	/* accepts per turn per listener */
+#define SERVER_ACCEPT_PAUSE_MS	500	/* after EMFILE */
 #define QUEUE_RECENT		256	/* committed ids kept for delivery */
 
 /*
@@ -83,6 +84,7 @@ struct server {
 	struct seal_key		*key;
 	struct listener		*listeners;
 	size_t			 nlisteners;
+	struct addr		 src4, src6;	/* outbound source; 0: any */
 	struct session		*sessions;	/* all live sessions */
 	uint32_t		 nsessions;
 	uint64_t		 sid_next;
@@ -90,6 +92,7 @@ struct server {
 	struct queue		 queue;
 	struct relay		 relay;
 	struct loop_timer	 grace;
+	struct loop_timer	 resume;	/* accepting again after EMFILE */
 	int			 stopping;
 	int			 foreground;
 	int			 verbose;
@@ -105,6 +108,13 @@ int	server_path(const struct server *srv, const char *p, char *out,
 
 void	table_ref(struct table *tb);
 void	table_unref(struct table *tb);
+
+/*
+ * Out of descriptors: stop accepting for a moment.  The waiting
+ * connections stay in the kernel's backlog; polling a listener that
+ * cannot be served would only spin.
+ */
+void	server_accept_pause(struct server *srv);
 
 /* session.c */
 void	session_accept(struct listener *l);

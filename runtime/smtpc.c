@@ -92,6 +92,7 @@ static void	on_timer(struct loop *, void *);
 static void	on_kick(struct loop *, void *);
 static void	on_fin(struct loop *, void *);
 static void	connect_next(struct smtpc *);
+static int	bind_source(const struct smtpc *, int, int);
 static void	connected(struct smtpc *);
 static void	pump(struct smtpc *);
 static int	do_read(struct smtpc *);
@@ -408,6 +409,29 @@ fail(struct smtpc *c, int perm, const char *status, int peer,
 	connect_next(c);
 }
 
+/* Connect from the configured source address of this family, if any. */
+static int
+bind_source(const struct smtpc *c, int fd, int family)
+{
+	const struct addr	*src;
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+
+	if (family == AF_INET && (src = c->cf->src4) != NULL) {
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		memcpy(&sin.sin_addr, src->a, 4);
+		return bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+	}
+	if (family == AF_INET6 && (src = c->cf->src6) != NULL) {
+		memset(&sin6, 0, sizeof(sin6));
+		sin6.sin6_family = AF_INET6;
+		memcpy(&sin6.sin6_addr, src->a, 16);
+		return bind(fd, (struct sockaddr *)&sin6, sizeof(sin6));
+	}
+	return 0;
+}
+
 /* ---- connecting ------------------------------------------------------ */
 
 /* Connect to the next address, or settle the recipients if none is left. */
@@ -445,6 +469,19 @@ connect_next(struct smtpc *c)
 			e = errno;
 			snprintf(c->reason, sizeof(c->reason), "socket: %s",
 			    strerror(e));
+			snprintf(c->rstatus, sizeof(c->rstatus), "4.4.1");
+			c->permfail = 0;
+			c->reasonpeer = 0;
+			logline(c, PLOG_DISCONNECT, c->reason,
+			    strlen(c->reason));
+			c->hop++;
+			continue;
+		}
+		if (bind_source(c, fd, a->u.sa.sa_family) != 0) {
+			e = errno;
+			close(fd);
+			snprintf(c->reason, sizeof(c->reason), "cannot bind the "
+			    "source address: %s", strerror(e));
 			snprintf(c->rstatus, sizeof(c->rstatus), "4.4.1");
 			c->permfail = 0;
 			c->reasonpeer = 0;

@@ -201,6 +201,13 @@ struct smtpc_config {
 	/* trust anchors for `verify' (may hold none); NULL: no TLS */
 	struct tls_client_creds		*creds;
 	const struct seal_key		*key;	/* opens route secrets */
+	/*
+	 * Source addresses to connect from, per family (NULL: the
+	 * kernel's choice); bastiond passes its listeners' addresses so
+	 * that a site's mail leaves from the address it receives on.
+	 */
+	const struct addr		*src4;
+	const struct addr		*src6;
 };
 
 /* A route: how to talk to the next hop. */
