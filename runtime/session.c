@@ -1023,7 +1023,7 @@ static void
 cmd_data(struct session *s, struct smtp_cmd *c)
 {
 	const struct ptab	*t = &s->tb->t;
-	char			 hdr[1024], date[64];
+	char			 hdr[1024], date[64], peer[ADDR_STRLEN];
 	time_t			 now = time(NULL);
 	struct tm		 tm;
 	int			 n;
@@ -1037,13 +1037,15 @@ cmd_data(struct session *s, struct smtp_cmd *c)
 		reply(s, "554 5.5.1 No valid recipients");
 		return;
 	}
+	addr_format(&s->peer, peer, sizeof(peer));
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	/* RFC 5321 4.4 trace header; "with" per RFC 3848. */
 	n = snprintf(hdr, sizeof(hdr),
-	    "Received: from %s (%s)\r\n\tby %s (bastion) with %s%s%s\r\n"
+	    "Received: from %s ([%s%s])\r\n\tby %s (bastion) with %s%s%s\r\n"
 	    "\tid %s%s%s%s;\r\n\t%s\r\n",
-	    s->heloname, s->remote, hostname_of(s),
+	    s->heloname, s->peer.family == ADDR_V6 ? "IPv6:" : "", peer,
+	    hostname_of(s),
 	    s->helo == SMTP_EHLO ? "ESMTP" : "SMTP",
 	    s->tls ? "S" : "", s->authed ? "A" : "", s->w->id,
 	    s->tls ? " (" : "", s->tls ? tls_suite_name(s->tls) : "",
@@ -1240,9 +1242,8 @@ tls_ready(struct session *s)
 	slogf(s, PLOG_DECISION, "TLS established: %s %s%s%s",
 	    tls_version_name(s->tls), tls_suite_name(s->tls),
 	    *tls_sni(s->tls) ? ", SNI " : "", tls_sni(s->tls));
-	if (s->lst->tls && s->helo == 0 && s->errors == 0 &&
-	    s->outlen == 0 && s->state == S_HANDSHAKE && !s->authed &&
-	    s->heloname[0] == '\0') {
+	/* An implicit-TLS session has had no greeting yet (RFC 8314). */
+	if (s->lst->tls) {
 		s->state = S_CMD;
 		greet(s);
 		return;

@@ -218,7 +218,7 @@ def maildir(site, port):
         with open(os.path.join(mail, n), "rb") as f:
             m = f.read()
         check(re.match(rb"Return-Path: <sender@client\.example>\n"
-                       rb"Received: from client\.example \(127\.0\.0\.2:\d+\)"
+                       rb"Received: from client\.example \(\[127\.0\.0\.2\]\)"
                        rb"\n\tby mx\.test\.example \(bastion\) with ESMTP\n"
                        rb"\tid [0-9a-f]+;\n\t\w\w\w, \d\d \w\w\w \d{4} "
                        rb"\d\d:\d\d:\d\d \+0000\nSubject: where does this go"
