@@ -5,6 +5,7 @@ lib_libbastion_a_SOURCES = \
 	lib/addr.c lib/addr.h \
 	lib/b64.c lib/b64.h \
 	lib/bastion_limits.h \
+	lib/fileio.c lib/fileio.h \
 	lib/ptab.h lib/ptab_read.c lib/ptab_write.c \
 	lib/render.c lib/render.h \
 	lib/scram.c lib/scram.h \

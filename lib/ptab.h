@@ -49,6 +49,9 @@ enum ptab_section {
 	PTAB_SEC_MAX
 };
 
+/* Record size of each section (1 for STRINGS and BLOBS), by id. */
+extern const uint32_t ptab_recsize[PTAB_SEC_MAX];
+
 struct ptab_header {
 	char		magic[8];	/* PTAB_MAGIC */
 	uint16_t	version;	/* PTAB_VERSION */

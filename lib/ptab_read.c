@@ -71,7 +71,7 @@ static const char *const ptab_secname[PTAB_SEC_MAX] = {
 	[PTAB_SEC_BLOBS] = "BLOBS",
 };
 
-static const uint32_t ptab_recsize[PTAB_SEC_MAX] = {
+const uint32_t ptab_recsize[PTAB_SEC_MAX] = {
 	[PTAB_SEC_STRINGS] = 1,
 	[PTAB_SEC_SERVER] = sizeof(struct ptab_server_rec),
 	[PTAB_SEC_LISTENERS] = sizeof(struct ptab_listener_rec),

@@ -26,6 +26,7 @@
 
 #include <sodium.h>
 
+#include "fileio.h"
 #include "ptab.h"
 
 #define PTAB_NSECTIONS	(PTAB_SEC_MAX - 1)
@@ -98,25 +99,6 @@ static void	ptab_put_v4(const struct ptab_builder *, uint8_t *,
 		    const struct ptab_section_rec *);
 static void	ptab_put_v6(const struct ptab_builder *, uint8_t *,
 		    const struct ptab_section_rec *);
-
-/* Record size of each section; 1 for the byte sections. */
-static const size_t ptab_recsize[PTAB_SEC_MAX] = {
-	[PTAB_SEC_STRINGS] = 1,
-	[PTAB_SEC_SERVER] = sizeof(struct ptab_server_rec),
-	[PTAB_SEC_LISTENERS] = sizeof(struct ptab_listener_rec),
-	[PTAB_SEC_RULES] = sizeof(struct ptab_rule_rec),
-	[PTAB_SEC_LISTS] = sizeof(struct ptab_list_rec),
-	[PTAB_SEC_V4_INDEX] = sizeof(uint32_t),
-	[PTAB_SEC_V4_KEYS] = sizeof(uint32_t),
-	[PTAB_SEC_V4_ENTRIES] = sizeof(struct ptab_entry_rec),
-	[PTAB_SEC_V6_INDEX] = sizeof(uint32_t),
-	[PTAB_SEC_V6_KEYS] = sizeof(struct ptab_v6key),
-	[PTAB_SEC_V6_ENTRIES] = sizeof(struct ptab_entry_rec),
-	[PTAB_SEC_USERS] = sizeof(struct ptab_user_rec),
-	[PTAB_SEC_ACCEPT] = sizeof(struct ptab_domain_rec),
-	[PTAB_SEC_OUTBOUND] = sizeof(struct ptab_domain_rec),
-	[PTAB_SEC_BLOBS] = 1,
-};
 
 struct ptab_builder *
 ptab_builder_new(void)
@@ -1166,8 +1148,7 @@ ptab_write_file(const char *path, const uint8_t *buf, size_t len, char *err,
 {
 	char		*tmp, *dir;
 	const char	*slash;
-	size_t		 n, done;
-	ssize_t		 w;
+	size_t		 n;
 	int		 fd, dfd, saved;
 
 	/* One allocation holds "PATH.tmpXXXXXX" and the directory name. */
@@ -1197,18 +1178,8 @@ ptab_write_file(const char *path, const uint8_t *buf, size_t len, char *err,
 	}
 	if (fchmod(fd, 0644) == -1)
 		goto bad;
-	for (done = 0; done < len; done += (size_t)w) {
-		w = write(fd, buf + done, len - done);
-		if (w == -1 && errno == EINTR) {
-			w = 0;
-			continue;
-		}
-		if (w <= 0) {
-			if (w == 0)
-				errno = EIO;
-			goto bad;
-		}
-	}
+	if (fileio_write_all(fd, buf, len) == -1)
+		goto bad;
 	if (fsync(fd) == -1)
 		goto bad;
 	if (close(fd) == -1) {

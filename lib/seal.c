@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "b64.h"
+#include "fileio.h"
 #include "seal.h"
 
 #define SEAL_PUB_MAGIC	"bastion-x25519-pub"
@@ -91,8 +92,7 @@ seal_write_file(const char *path, mode_t mode, const char *magic,
 {
 	char	*line;
 	char	 hex[SEAL_KEYID_HEXLEN + 1];
-	size_t	 len, off;
-	ssize_t	 w;
+	size_t	 len;
 	int	 fd, rc = -1;
 
 	if ((line = sodium_malloc(SEAL_FILE_MAX)) == NULL) {
@@ -120,17 +120,10 @@ seal_write_file(const char *path, mode_t mode, const char *magic,
 			    strerror(errno));
 		goto out;
 	}
-	for (off = 0; off < len; off += (size_t)w) {
-		w = write(fd, line + off, len - off);
-		if (w == -1 && errno == EINTR) {
-			w = 0;
-			continue;
-		}
-		if (w <= 0) {
-			snprintf(err, errlen, "cannot write %s: %s", path,
-			    w == 0 ? "short write" : strerror(errno));
-			goto fail;
-		}
+	if (fileio_write_all(fd, line, len) == -1) {
+		snprintf(err, errlen, "cannot write %s: %s", path,
+		    strerror(errno));
+		goto fail;
 	}
 	if (fsync(fd) == -1) {
 		snprintf(err, errlen, "cannot write %s: %s", path,

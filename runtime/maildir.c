@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "maildir.h"
 
 #define MD_NONE		0
@@ -29,7 +30,6 @@
 static int	maildir_class(int);
 static int	maildir_mkdirs(const char *, char *, size_t);
 static void	maildir_host(char [MD_HOST_MAX + 1]);
-static int	maildir_write_all(int, const void *, size_t);
 static void	maildir_fail(struct maildir_delivery *, char *, size_t,
 		    const char *, int);
 
@@ -228,29 +228,6 @@ maildir_host(char out[MD_HOST_MAX + 1])
 	out[o] = '\0';
 }
 
-static int
-maildir_write_all(int fd, const void *buf, size_t len)
-{
-	const unsigned char	*p = buf;
-	ssize_t			 n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Report what failed, then abort the delivery. */
 static void
 maildir_fail(struct maildir_delivery *d, char *err, size_t errlen,
@@ -353,7 +330,7 @@ maildir_begin(struct maildir_delivery *d, const char *pattern,
 	}
 	d->state = MD_COPYING;
 	n = snprintf(line, sizeof(line), "Return-Path: <%s>\n", sender);
-	if (maildir_write_all(d->fd, line, (size_t)n) == -1) {
+	if (fileio_write_all(d->fd, line, (size_t)n) == -1) {
 		e = errno;
 		maildir_fail(d, err, errlen, "cannot write", e);
 		return maildir_class(e);
@@ -401,7 +378,7 @@ maildir_copy(struct maildir_delivery *d, struct spool_msg *m, uint64_t max,
 			else
 				out[o++] = in[i];
 		}
-		if (maildir_write_all(d->fd, out, o) == -1) {
+		if (fileio_write_all(d->fd, out, o) == -1) {
 			maildir_fail(d, err, errlen, "cannot write", errno);
 			return -1;
 		}
@@ -412,7 +389,7 @@ maildir_copy(struct maildir_delivery *d, struct spool_msg *m, uint64_t max,
 		return 0;
 	if (d->cr) {
 		d->cr = 0;
-		if (maildir_write_all(d->fd, "\r", 1) == -1) {
+		if (fileio_write_all(d->fd, "\r", 1) == -1) {
 			maildir_fail(d, err, errlen, "cannot write", errno);
 			return -1;
 		}

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "bastion_limits.h"
+#include "fileio.h"
 #include "spool.h"
 
 /* Writer states; 0 so that a zeroed writer is inert. */
@@ -102,8 +103,6 @@ static uint64_t	get64(const unsigned char *);
 static int	spool_clean(const char *, size_t);
 static int	spool_subdir(int, const char *, int *, char *, size_t);
 static void	spool_make_id(struct spool *, char *);
-static int	spool_write_all(int, const void *, size_t);
-static int	spool_pread_all(int, void *, size_t, uint64_t);
 static void	w_fail(struct spool_writer *, int, const char *);
 static void	w_flush(struct spool_writer *);
 static void	w_put(struct spool_writer *, const void *, size_t);
@@ -288,55 +287,6 @@ spool_make_id(struct spool *sp, char *id)
 	    (unsigned)getpid());
 }
 
-/* write(2) all of buf, through EINTR and short writes. */
-static int
-spool_write_all(int fd, const void *buf, size_t len)
-{
-	const unsigned char	*p = buf;
-	ssize_t			 n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* pread(2) all of len bytes at off; a short file is EIO. */
-static int
-spool_pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	unsigned char	*p = buf;
-	ssize_t		 n;
-
-	while (len > 0) {
-		n = pread(fd, p, len, (off_t)off);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 /* Record the first failure only: later ones are its consequences. */
 static void
 w_fail(struct spool_writer *w, int e, const char *what)
@@ -351,7 +301,7 @@ static void
 w_flush(struct spool_writer *w)
 {
 	if (w->error == 0 && w->blen > 0 &&
-	    spool_write_all(w->fd, w->buf, w->blen) == -1)
+	    fileio_write_all(w->fd, w->buf, w->blen) == -1)
 		w_fail(w, errno, "write");
 	w->blen = 0;
 }
@@ -368,7 +318,7 @@ w_put(struct spool_writer *w, const void *data, size_t len)
 	}
 	if (len >= sizeof(w->buf)) {
 		/* Big chunks go straight through, not via the buffer. */
-		if (spool_write_all(w->fd, data, len) == -1) {
+		if (fileio_write_all(w->fd, data, len) == -1) {
 			w_fail(w, errno, "write");
 			return;
 		}
@@ -742,7 +692,7 @@ spool_check(struct spool_msg *m, char *err, size_t errlen)
 		    (unsigned long long)size);
 		return RD_BAD;
 	}
-	if (spool_pread_all(m->fd, h, sizeof(h), 0) == -1) {
+	if (fileio_pread_all(m->fd, h, sizeof(h), 0) == -1) {
 		snprintf(err, errlen, "read: %s", strerror(errno));
 		return RD_SYS;
 	}
@@ -924,7 +874,7 @@ spool_rcpt_next(struct spool_msg *m, struct spool_rcpt *r, char *err,
 	/* Checked at open; checked again, the file may have changed. */
 	if (m->body_off - r->next < SPOOL_REC_SIZE)
 		goto bad;
-	if (spool_pread_all(m->fd, rh, sizeof(rh), r->next) == -1)
+	if (fileio_pread_all(m->fd, rh, sizeof(rh), r->next) == -1)
 		goto sys;
 	a = get16(rh + 2);
 	b = get16(rh + 4);
@@ -932,8 +882,8 @@ spool_rcpt_next(struct spool_msg *m, struct spool_rcpt *r, char *err,
 	    a > SPOOL_ADDR_MAX || b > SPOOL_PARAMS_MAX ||
 	    m->body_off - r->next - SPOOL_REC_SIZE < a + b)
 		goto bad;
-	if (spool_pread_all(m->fd, r->addr, a, r->next + SPOOL_REC_SIZE) ==
-	    -1 || spool_pread_all(m->fd, r->params, b,
+	if (fileio_pread_all(m->fd, r->addr, a, r->next + SPOOL_REC_SIZE) ==
+	    -1 || fileio_pread_all(m->fd, r->params, b,
 	    r->next + SPOOL_REC_SIZE + a) == -1)
 		goto sys;
 	if (!spool_clean(r->addr, a) || !spool_clean(r->params, b))
@@ -965,7 +915,7 @@ spool_mark(struct spool_msg *m, struct spool_rcpt *r, int status,
 		snprintf(err, errlen, "queue/%s: bad mark", m->id);
 		return -1;
 	}
-	if (spool_pread_all(m->fd, &tag, 1, r->off) == -1) {
+	if (fileio_pread_all(m->fd, &tag, 1, r->off) == -1) {
 		snprintf(err, errlen, "queue/%s: read: %s", m->id,
 		    strerror(errno));
 		return -1;
@@ -1076,8 +1026,8 @@ spool_quarantine(struct spool *sp, const char *name, const char *reason,
 	    O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd != -1) {
 		rl = reason != NULL ? strnlen(reason, LIM_ERRMSG) : 0;
-		if (spool_write_all(fd, reason, rl) == -1 ||
-		    spool_write_all(fd, "\n", 1) == -1 || fsync(fd) == -1) {
+		if (fileio_write_all(fd, reason, rl) == -1 ||
+		    fileio_write_all(fd, "\n", 1) == -1 || fsync(fd) == -1) {
 			/* The move is what matters; the reason is a note. */
 		}
 		close(fd);
