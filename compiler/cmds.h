@@ -6,6 +6,8 @@
 #ifndef BASTION_CMDS_H
 #define BASTION_CMDS_H
 
+#include <stdio.h>
+
 #define EXIT_USER	1
 #define EXIT_USAGE	2
 
@@ -15,6 +17,14 @@ int	cmd_passwd(int argc, char **argv);	/* keys.c */
 int	cmd_dump(int argc, char **argv);	/* dump.c */
 int	cmd_query(int argc, char **argv);	/* query.c */
 int	cmd_diff(int argc, char **argv);	/* diff.c */
+
+/*
+ * The operands of a subcommand that takes no option but -h: returns
+ * the index of the first of exactly want operands, or -1 with the exit
+ * status in *status (0 after -h, EXIT_USAGE otherwise, usage printed).
+ */
+int	cmd_operands(int argc, char **argv, int want, const char *name,
+	    void (*usage)(FILE *), int *status);
 
 /* The program name for messages ("policyc"). */
 extern const char *progname;

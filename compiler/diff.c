@@ -125,26 +125,8 @@ cmd_diff(int argc, char **argv)
 	char		 err[LIM_ERRMSG];
 	int		 a, rc = 0;
 
-	for (a = 1; a < argc && argv[a][0] == '-' && argv[a][1] != '\0';
-	    a++) {
-		if (strcmp(argv[a], "--") == 0) {
-			a++;
-			break;
-		}
-		if (strcmp(argv[a], "-h") == 0 ||
-		    strcmp(argv[a], "--help") == 0) {
-			diff_usage(stdout);
-			return 0;
-		}
-		fprintf(stderr, "%s: diff: unknown option %s\n", progname,
-		    argv[a]);
-		diff_usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (argc - a != 2) {
-		diff_usage(stderr);
-		return EXIT_USAGE;
-	}
+	if ((a = cmd_operands(argc, argv, 2, "diff", diff_usage, &rc)) == -1)
+		return rc;
 	if (ptab_open(&o, argv[a], err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s: %s\n", progname, argv[a], err);
 		return EXIT_USER;

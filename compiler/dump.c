@@ -89,26 +89,8 @@ cmd_dump(int argc, char **argv)
 	size_t		 i;
 	int		 a, rc = 0;
 
-	for (a = 1; a < argc && argv[a][0] == '-' && argv[a][1] != '\0';
-	    a++) {
-		if (strcmp(argv[a], "--") == 0) {
-			a++;
-			break;
-		}
-		if (strcmp(argv[a], "-h") == 0 ||
-		    strcmp(argv[a], "--help") == 0) {
-			dump_usage(stdout);
-			return 0;
-		}
-		fprintf(stderr, "%s: dump: unknown option %s\n", progname,
-		    argv[a]);
-		dump_usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (argc - a != 1) {
-		dump_usage(stderr);
-		return EXIT_USAGE;
-	}
+	if ((a = cmd_operands(argc, argv, 1, "dump", dump_usage, &rc)) == -1)
+		return rc;
 	if (ptab_open(&t, argv[a], err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s: %s\n", progname, argv[a], err);
 		return EXIT_USER;

@@ -40,26 +40,8 @@ cmd_query(int argc, char **argv)
 	const char	*arg;
 	int		 i, isaddr, rc = 0;
 
-	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0';
-	    i++) {
-		if (strcmp(argv[i], "--") == 0) {
-			i++;
-			break;
-		}
-		if (strcmp(argv[i], "-h") == 0 ||
-		    strcmp(argv[i], "--help") == 0) {
-			query_usage(stdout);
-			return 0;
-		}
-		fprintf(stderr, "%s: query: unknown option %s\n", progname,
-		    argv[i]);
-		query_usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (argc - i != 2) {
-		query_usage(stderr);
-		return EXIT_USAGE;
-	}
+	if ((i = cmd_operands(argc, argv, 2, "query", query_usage, &rc)) == -1)
+		return rc;
 	arg = argv[i + 1];
 
 	/* A host address, or failing that a domain name. */
