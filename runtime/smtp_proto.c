@@ -15,6 +15,8 @@ static int	parse_path(const char *, size_t, int, struct smtp_cmd *,
 static int	local_ok(const char *, size_t);
 static int	parse_params(const char *, size_t, struct smtp_cmd *,
 		    const char **);
+static int	parse_envelope(struct smtp_cmd *, const char *, int,
+		    const char *, const char *, const char **);
 
 static const char *const verb_names[SMTP_NVERBS] = {
 	"?", "HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT",
@@ -296,11 +298,37 @@ bad:
 	return -1;
 }
 
+/*
+ * MAIL FROM:<path> or RCPT TO:<path>, then parameters.  One space after
+ * the colon is tolerated, as many clients send it.
+ */
+static int
+parse_envelope(struct smtp_cmd *cmd, const char *kw, int empty_ok,
+    const char *syntax, const char *badpath, const char **reply)
+{
+	size_t	 used = strlen(kw), pl;
+
+	if (!ci_prefix(cmd->arg, cmd->arglen, kw)) {
+		*reply = syntax;
+		return -1;
+	}
+	if (used < cmd->arglen && cmd->arg[used] == ' ')
+		used++;
+	if (parse_path(cmd->arg + used, cmd->arglen - used, empty_ok, cmd,
+	    &pl) != 0 || (used + pl < cmd->arglen &&
+	    cmd->arg[used + pl] != ' ')) {
+		*reply = badpath;
+		return -1;
+	}
+	used += pl;
+	return parse_params(cmd->arg + used, cmd->arglen - used, cmd, reply);
+}
+
 int
 smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd,
     const char **reply)
 {
-	size_t	 vl, used;
+	size_t	 vl;
 	int	 v;
 
 	memset(cmd, 0, sizeof(*cmd));
@@ -337,52 +365,13 @@ smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd,
 		}
 		return 0;
 	case SMTP_MAIL:
-		if (!ci_prefix(cmd->arg, cmd->arglen, "FROM:")) {
-			*reply = "501 5.5.4 Syntax: MAIL FROM:<address>";
-			return -1;
-		}
-		used = 5;
-		/* Tolerate one space after the colon, as many clients send. */
-		if (used < cmd->arglen && cmd->arg[used] == ' ')
-			used++;
-		{
-			size_t pl;
-			if (parse_path(cmd->arg + used, cmd->arglen - used, 1,
-			    cmd, &pl) != 0) {
-				*reply = "501 5.1.7 Bad sender address syntax";
-				return -1;
-			}
-			used += pl;
-		}
-		if (used < cmd->arglen && cmd->arg[used] != ' ') {
-			*reply = "501 5.1.7 Bad sender address syntax";
-			return -1;
-		}
-		return parse_params(cmd->arg + used, cmd->arglen - used, cmd,
-		    reply);
+		return parse_envelope(cmd, "FROM:", 1,
+		    "501 5.5.4 Syntax: MAIL FROM:<address>",
+		    "501 5.1.7 Bad sender address syntax", reply);
 	case SMTP_RCPT:
-		if (!ci_prefix(cmd->arg, cmd->arglen, "TO:")) {
-			*reply = "501 5.5.4 Syntax: RCPT TO:<address>";
-			return -1;
-		}
-		used = 3;
-		if (used < cmd->arglen && cmd->arg[used] == ' ')
-			used++;
-		{
-			size_t pl;
-			if (parse_path(cmd->arg + used, cmd->arglen - used, 0,
-			    cmd, &pl) != 0) {
-				*reply = "501 5.1.3 Bad recipient address syntax";
-				return -1;
-			}
-			used += pl;
-		}
-		if (used < cmd->arglen && cmd->arg[used] != ' ') {
-			*reply = "501 5.1.3 Bad recipient address syntax";
-			return -1;
-		}
-		return parse_params(cmd->arg + used, cmd->arglen - used, cmd,
-		    reply);
+		return parse_envelope(cmd, "TO:", 0,
+		    "501 5.5.4 Syntax: RCPT TO:<address>",
+		    "501 5.1.3 Bad recipient address syntax", reply);
 	case SMTP_VRFY:
 		if (cmd->arglen == 0) {
 			*reply = "501 5.5.4 Syntax: VRFY address";
