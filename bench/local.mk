@@ -16,6 +16,7 @@ bench: bench/ptab_bench$(EXEEXT) policyc$(EXEEXT)
 	BENCH_SAN='$(SAN_CFLAGS)' \
 	$(SHELL) $(srcdir)/bench/run.sh
 	@$(MAKE) $(AM_MAKEFLAGS) bench-runtime
+	@$(MAKE) $(AM_MAKEFLAGS) bench-relay
 .PHONY: bench
 
 # The runtime benchmark (issue 3): `make bench-runtime` runs bastiond on
@@ -37,3 +38,17 @@ bench-runtime: bench/rt_tlsclient$(EXEEXT) bastiond$(EXEEXT) \
 	BENCH_SAN='$(SAN_CFLAGS)' \
 	$(SHELL) $(srcdir)/bench/rt_run.sh
 .PHONY: bench-runtime
+
+# The relay benchmark (issue 4): `make bench-relay` relays mail from
+# smtp-source through bastiond, and through a private Postfix instance,
+# to smtp-sink on the loopback (bench/relay_run.sh, bench/relay_bench.py;
+# bench/README.md, "The relay benchmark").  `make bench` runs it last.
+EXTRA_DIST += bench/relay_run.sh bench/relay_bench.py
+
+bench-relay: bastiond$(EXEEXT) policyc$(EXEEXT)
+	@top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	POLICYC='$(abs_top_builddir)/policyc$(EXEEXT)' \
+	BASTIOND='$(abs_top_builddir)/bastiond$(EXEEXT)' \
+	BENCH_SAN='$(SAN_CFLAGS)' \
+	$(SHELL) $(srcdir)/bench/relay_run.sh
+.PHONY: bench-relay
