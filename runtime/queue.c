@@ -12,12 +12,15 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bastion_limits.h"
@@ -86,8 +89,14 @@ queue_rescan(struct queue *q)
 {
 	int	 fd;
 
-	if (q->dir != NULL)
+	if (q->dir != NULL) {
+		/*
+		 * A scan is under way, but what it has passed may be due
+		 * now (relay.c asks when a job is free): once more after.
+		 */
+		q->overflow = 1;
 		return;
+	}
 	if ((fd = dup(q->srv->spool.queue)) == -1 ||
 	    (q->dir = fdopendir(fd)) == NULL) {
 		if (fd != -1)
@@ -177,7 +186,10 @@ deliver(struct queue *q, const char *id)
 	char				 addrs[RELAY_RCPT_MAX][SPOOL_ADDR_MAX + 1];
 	char				 err[LIM_ERRMSG], merr[LIM_ERRMSG];
 	const char			*at, *domain;
-	int				 rc, pending = 0;
+	struct stat			 st;
+	struct timespec			 date[2];
+	int				 rc, pending = 0, dated = 0, marked = 0;
+	int				 expired;
 	size_t				 nf = 0;
 
 	/* A message out with an outbound session is that session's. */
@@ -194,6 +206,17 @@ deliver(struct queue *q, const char *id)
 			server_log(srv, LOG_WARNING, "queue %s: %s", id, err);
 		return;
 	}
+	/*
+	 * A date ahead is relay.c's next outbound attempt; marking a
+	 * recipient writes the file, which would move it to now.
+	 */
+	if (fstat(m.fd, &st) == 0 && st.st_mtime > time(NULL)) {
+		date[0] = st.st_atim;
+		date[1] = st.st_mtim;
+		dated = 1;
+	}
+	/* Past its lifetime a Maildir that defers is a failure. */
+	expired = dsn_expired(m.received, time(NULL), t->server->lifetime);
 	memset(&r, 0, sizeof(r));
 	while ((rc = spool_rcpt_next(&m, &r, err, sizeof(err))) == 1) {
 		if (r.status != SPOOL_PENDING)
@@ -209,6 +232,7 @@ deliver(struct queue *q, const char *id)
 		rc = maildir_deliver(&m, r.addr, ptab_str(t, d->target),
 		    srv->base, merr, sizeof(merr));
 		if (rc == 1) {
+			marked = 1;
 			if (spool_mark(&m, &r, SPOOL_DELIVERED, err,
 			    sizeof(err)) != 0) {
 				server_log(srv, LOG_ERR, "queue %s: %s", id,
@@ -217,14 +241,22 @@ deliver(struct queue *q, const char *id)
 			}
 			qlog(q, id, "delivered <%s> to maildir (line %u)",
 			    r.addr, d->line);
-		} else if (rc == 0 && nf < RELAY_RCPT_MAX) {
-			/* For good: it goes back to the sender below. */
-			qlog(q, id, "failed <%s>: %s", r.addr, merr);
+		} else if ((rc == 0 || expired) && nf < RELAY_RCPT_MAX) {
+			/*
+			 * For good, or the last try of an expired message:
+			 * it goes back to the sender below.
+			 */
+			qlog(q, id, "%s <%s>: %s", rc == 0 ? "failed" :
+			    "expired, failed", r.addr, merr);
 			snprintf(addrs[nf], sizeof(addrs[nf]), "%s", r.addr);
-			snprintf(reasons[nf], sizeof(reasons[nf]), "%s", merr);
+			/* Cut short if need be: the start says why. */
+			if (snprintf(reasons[nf], sizeof(reasons[nf]), "%s%s",
+			    rc == 0 ? "" : "delivery time expired; the last "
+			    "attempt: ", merr) < 0)
+				reasons[nf][0] = '\0';
 			memset(&fr[nf], 0, sizeof(fr[nf]));
 			fr[nf].addr = addrs[nf];
-			fr[nf].status = "5.2.0";
+			fr[nf].status = rc == 0 ? "5.2.0" : "4.4.7";
 			fr[nf].reason = reasons[nf];
 			recs[nf++] = r.off;
 		} else {
@@ -237,13 +269,19 @@ deliver(struct queue *q, const char *id)
 		spool_msg_close(&m);
 		return;
 	}
-	if (nf > 0 && relay_fail(srv, &m, fr, recs, nf) != 0)
-		pending++;
+	if (nf > 0) {
+		marked = 1;
+		if (relay_fail(srv, &m, fr, recs, nf) != 0)
+			pending++;
+	}
 	if (pending == 0) {
 		if (spool_msg_remove(&srv->spool, &m, err, sizeof(err)) != 0)
 			server_log(srv, LOG_ERR, "queue %s: %s", id, err);
 		return;
 	}
+	if (dated && marked && futimens(m.fd, date) != 0)
+		server_log(srv, LOG_WARNING, "queue %s: cannot keep the date "
+		    "of the next attempt: %s", id, strerror(errno));
 	spool_msg_close(&m);
 	(void)relay_start(&srv->relay, id);
 }

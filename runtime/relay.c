@@ -1,9 +1,10 @@
 /*
  * relay: outbound delivery of queued messages (see relay.h).  A job
  * takes one message through one round: the recipients with no route
- * fail at once, then each route's recipients go to one outbound
- * session in turn, and the round ends by dating the file for its next
- * attempt, or removing it when nothing is left to deliver.
+ * fail at once, then each group of recipients (one route, and one
+ * domain for a route by MX) goes to one outbound session in turn, and
+ * the round ends by dating the file for its next attempt, or removing
+ * it when nothing is left to deliver.
  */
 #include "config.h"
 
@@ -21,18 +22,26 @@
 #include "bastion_limits.h"
 #include "relay.h"
 #include "server.h"
+#include "tls.h"
 
 static void	rlog(struct relay_job *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static const char *hostname(const struct server *);
 static const struct ptab_domain_rec *route_of(const struct ptab *,
 		    const char *, int *);
+static int	attempted(const struct relay_job *, uint32_t);
+static void	fail_unrouted(struct relay_job *);
 static int	next_group(struct relay_job *);
+static int	start_group(struct relay_job *);
+static int	start_session(struct relay_job *);
+static void	advance(struct relay_job *);
 static void	on_dns(struct dns_query *, void *);
 static void	on_done(struct smtpc *, void *);
-static void	group_done(struct relay_job *);
+static void	record(struct relay_job *);
+static void	expire_text(struct smtpc_rcpt *);
 static void	finish(struct relay_job *);
 static int	mark(struct server *, struct spool_msg *, uint64_t, int);
+static void	release(struct relay_job *);
 
 int
 relay_init(struct relay *r, struct server *srv, char *err, size_t errlen)
@@ -70,6 +79,7 @@ relay_stop(struct relay *r)
 	struct relay_job	*j;
 	size_t			 i;
 
+	r->starved = 0;		/* no rescan from release() */
 	for (i = 0; i < RELAY_JOBS; i++) {
 		if ((j = r->jobs[i]) == NULL || !j->busy)
 			continue;
@@ -77,8 +87,7 @@ relay_stop(struct relay *r)
 		if (j->c.cf != NULL)	/* a session was started */
 			smtpc_abort(&j->c, "shutting down");
 		spool_msg_close(&j->m);
-		table_unref(j->tb);
-		j->busy = 0;
+		release(j);
 	}
 }
 
@@ -202,13 +211,10 @@ relay_start(struct relay *r, const char *id)
 	struct server		*srv = r->srv;
 	const struct ptab	*t = &srv->table->t;
 	struct relay_job	*j = NULL;
-	struct spool_rcpt	 rr;
-	struct dsn_rcpt		 fr[RELAY_RCPT_MAX];
-	uint64_t		 recs[RELAY_RCPT_MAX];
 	struct stat		 st;
+	struct timespec		 now;
 	char			 err[LIM_ERRMSG];
-	time_t			 now = time(NULL);
-	size_t			 i, n = 0;
+	size_t			 i;
 	int			 rc;
 
 	if (relay_busy(r, id))
@@ -222,8 +228,10 @@ relay_start(struct relay *r, const char *id)
 			break;
 		}
 	}
-	if (j == NULL)
-		return 0;	/* all busy: the rescan comes back */
+	if (j == NULL) {
+		r->starved = 1;	/* release() has the queue looked at again */
+		return 0;
+	}
 	memset(j, 0, sizeof(*j));
 	j->r = r;
 	rc = spool_msg_open(&srv->spool, &j->m, id, err, sizeof(err));
@@ -232,8 +240,18 @@ relay_start(struct relay *r, const char *id)
 			server_log(srv, LOG_WARNING, "queue %s: %s", id, err);
 		return 0;
 	}
-	/* The file's date is its next attempt. */
-	if (fstat(j->m.fd, &st) == 0 && st.st_mtime > now) {
+	/*
+	 * The file's date is its next attempt.  Compared to the
+	 * nanosecond with the fine clock: time(3) reads a clock that may
+	 * lag the stamp the kernel just put on a file written a moment
+	 * ago (fine-grained file times), and a second's difference would
+	 * leave a new message waiting for the next rescan.
+	 */
+	if (fstat(j->m.fd, &st) == 0 &&
+	    clock_gettime(CLOCK_REALTIME, &now) == 0 &&
+	    (st.st_mtim.tv_sec > now.tv_sec ||
+	    (st.st_mtim.tv_sec == now.tv_sec &&
+	    st.st_mtim.tv_nsec > now.tv_nsec))) {
 		spool_msg_close(&j->m);
 		return 0;
 	}
@@ -241,114 +259,155 @@ relay_start(struct relay *r, const char *id)
 	j->busy = 1;
 	j->tb = srv->table;
 	table_ref(j->tb);
+	/*
+	 * A SIGHUP may swap the trust anchors while the job runs; the
+	 * session opens TLS with them later, so hold them like the table.
+	 */
+	if ((j->cf.creds = srv->client_creds) != NULL)
+		tls_client_creds_ref(j->cf.creds);
+	/* The RFC 5321 timeouts, but `timeout connect' as the policy says. */
+	smtpc_timeouts_default(&j->to);
+	if (t->server->to_connect > 0)
+		j->to.connect = t->server->to_connect > UINT32_MAX / 1000 ?
+		    UINT32_MAX : t->server->to_connect * 1000;
 
-	/* Past its lifetime: everything still pending fails now. */
-	if (dsn_expired(j->m.received, now, t->server->lifetime)) {
-		memset(&rr, 0, sizeof(rr));
-		while (n < RELAY_RCPT_MAX &&
-		    spool_rcpt_next(&j->m, &rr, err, sizeof(err)) == 1) {
-			if (rr.status != SPOOL_PENDING)
-				continue;
-			snprintf(j->addr[n], sizeof(j->addr[n]), "%s", rr.addr);
-			memset(&fr[n], 0, sizeof(fr[n]));
-			fr[n].addr = j->addr[n];
-			fr[n].status = "4.4.7";
-			fr[n].reason = "delivery time expired: the message "
-			    "stayed in the queue for its whole lifetime";
-			recs[n++] = rr.off;
-		}
-		rlog(j, "expired with %zu recipient%s pending", n,
-		    n == 1 ? "" : "s");
-		(void)relay_fail(srv, &j->m, fr, recs, n);
-		finish(j);
-		return 0;
-	}
-	if (next_group(j) == 0)
-		finish(j);
+	/*
+	 * Even past its lifetime a message gets this attempt: the
+	 * schedule's last point is received + lifetime (dsn.h), and what
+	 * still defers then fails with the reason of its last try
+	 * (record), as a Postfix administrator expects to read it.
+	 */
+	fail_unrouted(j);
+	advance(j);
 	return 1;
 }
 
+/* Recipient index i was given to a session this round (or is beyond). */
+static int
+attempted(const struct relay_job *j, uint32_t i)
+{
+	return i >= SPOOL_RCPT_MAX || (j->attempted[i / 8] & (1u << (i % 8)));
+}
+
 /*
- * Gather the next route's pending recipients and start on them.
- * Recipients with no route at all fail first.  Returns 1 if a group is
- * under way, 0 if there is none left this round.
+ * Recipients with no route at all fail (RFC 5321 5.1 has nowhere to
+ * send them), RELAY_RCPT_MAX to a bounce, until none is left.
+ */
+static void
+fail_unrouted(struct relay_job *j)
+{
+	struct server		*srv = j->r->srv;
+	const struct ptab	*t = &j->tb->t;
+	struct spool_rcpt	 rr;
+	struct dsn_rcpt		 fr[RELAY_RCPT_MAX];
+	uint64_t		 recs[RELAY_RCPT_MAX];
+	char			 err[LIM_ERRMSG];
+	size_t			 nf, batch;
+	int			 local;
+
+	/* Each batch takes what the ones before it left. */
+	for (batch = 0; batch <= SPOOL_RCPT_MAX / RELAY_RCPT_MAX; batch++) {
+		nf = 0;
+		memset(&rr, 0, sizeof(rr));
+		while (nf < RELAY_RCPT_MAX &&
+		    spool_rcpt_next(&j->m, &rr, err, sizeof(err)) == 1) {
+			if (rr.status != SPOOL_PENDING ||
+			    attempted(j, rr.index) ||
+			    route_of(t, domain_of(rr.addr), &local) != NULL ||
+			    local)
+				continue;
+			/* Once a round, even if its mark does not stick. */
+			j->attempted[rr.index / 8] |= 1u << (rr.index % 8);
+			snprintf(j->addr[nf], sizeof(j->addr[nf]), "%s",
+			    rr.addr);
+			memset(&fr[nf], 0, sizeof(fr[nf]));
+			fr[nf].addr = j->addr[nf];
+			fr[nf].status = "5.4.4";
+			fr[nf].reason = "no route: the policy has no outbound "
+			    "rule for this domain";
+			recs[nf++] = rr.off;
+		}
+		if (nf == 0)
+			return;
+		rlog(j, "%zu recipient%s without a route", nf,
+		    nf == 1 ? "" : "s");
+		if (relay_fail(srv, &j->m, fr, recs, nf) != 0 ||
+		    nf < RELAY_RCPT_MAX)
+			return;
+	}
+}
+
+/*
+ * Gather the next group of pending recipients not attempted this round
+ * (the first such recipient's route, and its domain if the route goes
+ * by MX, up to RELAY_RCPT_MAX of them) into j->rc.  Every group of a
+ * round is tried, however many routes and domains the message has: one
+ * that defers holds up no other.  Returns 1 with a group, 0 if there is
+ * none left this round.
  */
 static int
 next_group(struct relay_job *j)
 {
-	struct server			*srv = j->r->srv;
 	const struct ptab		*t = &j->tb->t;
 	const struct ptab_domain_rec	*d;
 	struct spool_rcpt		 rr;
-	struct dsn_rcpt			 fr[RELAY_RCPT_MAX];
-	uint64_t			 recs[RELAY_RCPT_MAX];
 	char				 err[LIM_ERRMSG];
-	const char			*dom, *target;
-	size_t				 i, nf = 0;
-	int				 local, tried;
-	uint16_t			 port;
+	const char			*dom;
+	int				 local;
 
-	/* No route: bounce (RFC 5321 5.1 has nowhere to send it). */
-	memset(&rr, 0, sizeof(rr));
-	while (nf < RELAY_RCPT_MAX &&
-	    spool_rcpt_next(&j->m, &rr, err, sizeof(err)) == 1) {
-		if (rr.status != SPOOL_PENDING)
-			continue;
-		if (route_of(t, domain_of(rr.addr), &local) != NULL || local)
-			continue;
-		snprintf(j->addr[nf], sizeof(j->addr[nf]), "%s", rr.addr);
-		memset(&fr[nf], 0, sizeof(fr[nf]));
-		fr[nf].addr = j->addr[nf];
-		fr[nf].status = "5.4.4";
-		fr[nf].reason = "no route: the policy has no outbound rule "
-		    "for this domain";
-		recs[nf++] = rr.off;
-	}
-	if (nf > 0) {
-		rlog(j, "%zu recipient%s without a route", nf,
-		    nf == 1 ? "" : "s");
-		(void)relay_fail(srv, &j->m, fr, recs, nf);
-	}
-
-	/* The first pending recipient of a route not tried this round. */
+	/* From the first recipient not attempted yet, in spool order. */
 	j->n = 0;
 	j->route = NULL;
 	memset(&rr, 0, sizeof(rr));
+	if (j->cursor_index > 0) {
+		rr.next = j->cursor;
+		rr.index = j->cursor_index - 1;
+	}
 	while (j->n < RELAY_RCPT_MAX &&
 	    spool_rcpt_next(&j->m, &rr, err, sizeof(err)) == 1) {
-		if (rr.status != SPOOL_PENDING)
+		if (rr.status != SPOOL_PENDING || attempted(j, rr.index))
 			continue;
 		dom = domain_of(rr.addr);
 		if ((d = route_of(t, dom, &local)) == NULL)
-			continue;
+			continue;	/* delivered here, or failed above */
 		if (j->route == NULL) {
-			for (tried = 0, i = 0; i < j->ntried; i++)
-				if (j->tried[i] == d)
-					tried = 1;
-			if (tried)
-				continue;
 			j->route = d;
 			snprintf(j->domain, sizeof(j->domain), "%s", dom);
+			j->cursor = rr.off;
+			j->cursor_index = rr.index;
 		} else if (d != j->route || (d->target == 0 &&
 		    strcasecmp(dom, j->domain) != 0))
 			continue;	/* another route, or another MX */
+		j->attempted[rr.index / 8] |= 1u << (rr.index % 8);
 		snprintf(j->addr[j->n], sizeof(j->addr[j->n]), "%s", rr.addr);
 		memset(&j->rc[j->n], 0, sizeof(j->rc[j->n]));
 		j->rc[j->n].addr = j->addr[j->n];
 		j->off[j->n] = rr.off;
 		j->n++;
 	}
-	if (j->route == NULL || j->ntried == RELAY_ROUTES_MAX)
-		return 0;
-	d = j->route;
-	j->tried[j->ntried++] = d;
+	return j->route != NULL;
+}
+
+/*
+ * Start the group next_group() chose: look its next hop up and hand it
+ * to a session.  Returns 1 if it is under way (on_dns() or on_done()
+ * carries on from the loop), 0 if it is over already (the results are
+ * in j->rc: record them).
+ */
+static int
+start_group(struct relay_job *j)
+{
+	struct server			*srv = j->r->srv;
+	const struct ptab		*t = &j->tb->t;
+	const struct ptab_domain_rec	*d = j->route;
+	const char			*target;
+	uint16_t			 port;
 
 	j->cf.loop = &srv->loop;
 	j->cf.log = &srv->log;
 	j->cf.sid = j->id;
 	j->cf.helo = hostname(srv);
-	j->cf.to = NULL;
-	j->cf.creds = srv->client_creds;
+	j->cf.to = &j->to;
 	j->cf.key = srv->key;
 	j->cf.src4 = srv->src4.family ? &srv->src4 : NULL;
 	j->cf.src6 = srv->src6.family ? &srv->src6 : NULL;
@@ -364,8 +423,7 @@ next_group(struct relay_job *j)
 		j->dq.res.status = DNS_TEMPFAIL;
 		snprintf(j->dq.res.reason, sizeof(j->dq.res.reason),
 		    "no resolver");
-		on_dns(&j->dq, j);
-		return 1;
+		return start_session(j);
 	}
 	if (target == NULL) {
 		if (dns_lookup_mx(&j->r->dns, &j->dq, j->domain, port, on_dns,
@@ -373,10 +431,8 @@ next_group(struct relay_job *j)
 			goto tempfail;
 		return 1;
 	}
-	if (dns_result_literal(&j->dq.res, target, port) == 1) {
-		on_dns(&j->dq, j);
-		return 1;
-	}
+	if (dns_result_literal(&j->dq.res, target, port) == 1)
+		return start_session(j);
 	if (dns_lookup_host(&j->r->dns, &j->dq, target, port, on_dns, j) != 0)
 		goto tempfail;
 	return 1;
@@ -385,42 +441,98 @@ tempfail:
 	j->dq.res.status = DNS_TEMPFAIL;
 	snprintf(j->dq.res.reason, sizeof(j->dq.res.reason),
 	    "too many lookups in flight");
-	on_dns(&j->dq, j);
-	return 1;
+	return start_session(j);
 }
 
-/* The next hop's addresses (or why there are none): start the session. */
+/*
+ * Hand the group to an outbound session with the next hop's addresses
+ * (or why there are none: the session reports that as its results).
+ * Returns 1 when the session runs (on_done() follows), 0 when it could
+ * not be set up at all (every recipient deferred, in j->rc).
+ */
+static int
+start_session(struct relay_job *j)
+{
+	char	 err[LIM_ERRMSG];
+	size_t	 i;
+
+	if (smtpc_start(&j->c, &j->cf, &j->rt, &j->dq.res, &j->m, j->rc, j->n,
+	    on_done, j, err, sizeof(err)) == 0)
+		return 1;
+	for (i = 0; i < j->n; i++) {
+		j->rc[i].result = SMTPC_DEFERRED;
+		snprintf(j->rc[i].status, sizeof(j->rc[i].status), "4.3.0");
+		snprintf(j->rc[i].text, sizeof(j->rc[i].text), "%s", err);
+	}
+	return 0;
+}
+
+/*
+ * Go through the groups until one is under way (its callback carries
+ * on) or none is left (the round ends).  A loop, not a recursion: the
+ * groups that end at once (no session could be set up) may be many.
+ */
+static void
+advance(struct relay_job *j)
+{
+	while (next_group(j)) {
+		if (start_group(j))
+			return;
+		record(j);
+	}
+	finish(j);
+}
+
+/* The lookup is done: start the session, or go on if it cannot. */
 static void
 on_dns(struct dns_query *q, void *arg)
 {
 	struct relay_job	*j = arg;
-	char			 err[LIM_ERRMSG];
-	size_t			 i;
 
 	(void)q;
-	if (smtpc_start(&j->c, &j->cf, &j->rt, &j->dq.res, &j->m, j->rc, j->n,
-	    on_done, j, err, sizeof(err)) != 0) {
-		for (i = 0; i < j->n; i++) {
-			j->rc[i].result = SMTPC_DEFERRED;
-			snprintf(j->rc[i].status, sizeof(j->rc[i].status),
-			    "4.3.0");
-			snprintf(j->rc[i].text, sizeof(j->rc[i].text), "%s",
-			    err);
-		}
-		group_done(j);
-	}
+	if (start_session(j))
+		return;
+	record(j);
+	advance(j);
 }
 
 static void
 on_done(struct smtpc *c, void *arg)
 {
 	(void)c;
-	group_done(arg);
+	record(arg);
+	advance(arg);
 }
 
-/* Record a route's outcomes, then on to the next route. */
+/*
+ * The last try of an expired message deferred: say so in the bounce,
+ * with what went wrong.  A next hop's reply stays as it was (it is the
+ * bounce's Diagnostic-Code); the status says the time ran out (RFC
+ * 3463 4.4.7, which the bounce reports as 5.4.7) unless the reply had
+ * its own.
+ */
 static void
-group_done(struct relay_job *j)
+expire_text(struct smtpc_rcpt *rc)
+{
+	char	 buf[sizeof(rc->text)];
+	int	 n;
+
+	if (rc->from_peer) {
+		if (rc->status[0] == '\0')
+			snprintf(rc->status, sizeof(rc->status), "4.4.7");
+		return;
+	}
+	n = snprintf(buf, sizeof(buf), "delivery time expired; the last "
+	    "attempt: %s", rc->text);
+	if (n < 0)
+		return;
+	memcpy(rc->text, buf, sizeof(rc->text));
+	snprintf(rc->status, sizeof(rc->status), "4.4.7");
+}
+
+/* Record a group's outcomes in the spool (and bounce the failures). */
+static void
+record(struct relay_job *j)
 {
 	struct server		*srv = j->r->srv;
 	const struct ptab	*t = &j->tb->t;
@@ -451,6 +563,9 @@ group_done(struct relay_job *j)
 				j->deferred = 1;
 				continue;
 			}
+			rlog(j, "expired <%s>: the queue lifetime is over",
+			    rc->addr);
+			expire_text(rc);
 			break;
 		}
 		memset(&fr[nf], 0, sizeof(fr[nf]));
@@ -464,8 +579,6 @@ group_done(struct relay_job *j)
 	}
 	if (nf > 0 && relay_fail(srv, &j->m, fr, recs, nf) != 0)
 		j->deferred = 1;
-	if (next_group(j) == 0)
-		finish(j);
 }
 
 /* End of the round: date the file for its next attempt, or remove it. */
@@ -503,7 +616,28 @@ finish(struct relay_job *j)
 		}
 		spool_msg_close(&j->m);
 	}
+	release(j);
+}
+
+/*
+ * The job lets go of what it held: the table and the trust anchors.
+ * If a due message was turned away for want of a job, the queue is
+ * looked at again now rather than at the next retry interval, which
+ * may be minutes away.
+ */
+static void
+release(struct relay_job *j)
+{
+	struct relay	*r = j->r;
+
+	if (j->cf.creds != NULL)
+		tls_client_creds_unref(j->cf.creds);
+	j->cf.creds = NULL;
 	table_unref(j->tb);
 	j->tb = NULL;
 	j->busy = 0;
+	if (r->starved && !r->srv->stopping) {
+		r->starved = 0;
+		queue_rescan(&r->srv->queue);
+	}
 }

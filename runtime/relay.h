@@ -3,10 +3,11 @@
  * recipients that are not delivered here, it finds each one's route
  * (`accept for ... forward to`, else the best `outbound` rule), looks
  * the next hop up (dns.c), and hands the message to an outbound SMTP
- * session (smtpc.c) per route, one route after another, inside the
- * event loop.  Then it records each outcome in the spool: delivered,
- * failed (with one RFC 3464 bounce to the sender), or left pending for
- * a later attempt.
+ * session (smtpc.c) per route (per route and domain when the route
+ * goes by MX), one after another, inside the event loop; every one is
+ * tried each round, so a next hop that defers holds up no other.  Then
+ * it records each outcome in the spool: delivered, failed (with one
+ * RFC 3464 bounce to the sender), or left pending for a later attempt.
  *
  * Retry times need no state in memory: after a round that left a
  * recipient pending, the queue file's modification time is set to the
@@ -27,7 +28,6 @@
 
 #define RELAY_JOBS		16	/* outbound sessions at once */
 #define RELAY_RCPT_MAX		100	/* recipients in one session */
-#define RELAY_ROUTES_MAX	16	/* routes tried in one round */
 
 struct server;
 struct table;
@@ -41,11 +41,19 @@ struct relay_job {
 	struct spool_msg		 m;
 	const struct ptab_domain_rec	*route;
 	char				 domain[DNS_NAME_MAX + 1];
-	const struct ptab_domain_rec	*tried[RELAY_ROUTES_MAX];
-	size_t				 ntried;
+	/*
+	 * A round takes the recipients in spool order, a group (one route,
+	 * and one domain for an MX route) at a time: attempted has a bit
+	 * per recipient index already given to a session this round, and
+	 * every recipient before the cursor record has been.
+	 */
+	uint8_t				 attempted[(SPOOL_RCPT_MAX + 7) / 8];
+	uint64_t			 cursor;	/* record offset */
+	uint32_t			 cursor_index;
 	int				 deferred;	/* this round */
 	struct dns_query		 dq;
-	struct smtpc_config		 cf;
+	struct smtpc_timeouts		 to;	/* cf.to: the table's */
+	struct smtpc_config		 cf;	/* cf.creds: referenced */
 	struct smtpc_route		 rt;
 	struct smtpc			 c;
 	size_t				 n;
@@ -58,6 +66,7 @@ struct relay {
 	struct server		*srv;
 	struct dns		 dns;
 	int			 dns_ok;
+	int			 starved;	/* a due message found no job */
 	struct relay_job	*jobs[RELAY_JOBS];
 };
 
@@ -73,7 +82,8 @@ void	relay_free(struct relay *r);
 /*
  * Message id has recipients for other hosts: start a job for it if it
  * is due and none runs for it yet.  Returns 1 if a job runs for it now,
- * 0 if not (not due, all jobs busy: the next rescan tries again).
+ * 0 if not (not due; or all jobs busy: the queue is looked at again as
+ * soon as one is free).
  */
 int	relay_start(struct relay *r, const char *id);
 

@@ -129,15 +129,17 @@ class Site:
             raise RuntimeError("policyc failed:\n" + r.stderr)
         return r
 
-    def start(self, ports, extra=(), wait=True):
-        """Run bastiond -f; wait until every (host, port) accepts."""
+    def start(self, ports, extra=(), wait=True, env=None):
+        """Run bastiond -f; wait until every (host, port) accepts.
+        env: variables to add to bastiond's environment."""
         args = [BASTIOND, "-f", "-t", self.table]
         if self.keyfile:
             args += ["-k", self.keyfile]
         args += list(extra)
         self.err = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self.err, stderr=self.err,
-                                     stdin=subprocess.DEVNULL, cwd=self.dir)
+                                     stdin=subprocess.DEVNULL, cwd=self.dir,
+                                     env=dict(os.environ, **(env or {})))
         if not wait:
             return self
         deadline = time.time() + 15
