@@ -2,7 +2,7 @@
 # its subcommands.
 bin_PROGRAMS += policyc
 policyc_SOURCES = \
-	compiler/policyc.c compiler/cmds.h \
+	compiler/policyc.c compiler/cmds.c compiler/cmds.h \
 	compiler/ast.c compiler/ast.h \
 	compiler/diag.c compiler/diag.h \
 	compiler/compile.c compiler/compile.h \
