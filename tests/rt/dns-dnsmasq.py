@@ -17,43 +17,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness
 from smtpc_lib import (TOP_BUILDDIR, Scratch, Server, check, drive, finish,
                        skip)
 
 DNS_DRIVE = os.path.join(TOP_BUILDDIR, "tests", "unit", "dns_drive")
-
-
-def free_udp_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", 0))
-        port = u.getsockname()[1]
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            t.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            pass
-        finally:
-            t.close()
-            u.close()
-    skip("no free port")
-
-
-def probe(port):
-    """Send one DNS question; True if anything answers."""
-    q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
-    q += b"\x01a\x04test\x00" + struct.pack(">HH", 1, 1)
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(0.2)
-    try:
-        s.sendto(q, ("127.0.0.1", port))
-        return len(s.recv(512)) > 0
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def lookup(servers, *args, timeout=30):
@@ -82,7 +50,7 @@ def main():
     if not os.access(dnsmasq, os.X_OK):
         skip("dnsmasq is not installed")
     sc = Scratch("dns-dnsmasq")
-    port = free_udp_port()
+    port = harness.free_udp_port()
     args = [dnsmasq, "--no-daemon", "--port=%d" % port,
             "--listen-address=127.0.0.1", "--bind-interfaces",
             "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
@@ -111,7 +79,7 @@ def main():
                          stderr=subprocess.STDOUT)
     try:
         for _ in range(100):
-            if probe(port) or d.poll() is not None:
+            if harness.dns_probe(port) or d.poll() is not None:
                 break
             time.sleep(0.05)
         if d.poll() is not None:
@@ -201,7 +169,7 @@ def main():
         m = res.get("mx:a.test", {})
         check(m.get("status") == "tempfail" and "4.4.3" in m["rest"] and
               took < 5, "a silent resolver: temporary (%.1f s)" % took, out)
-        dead = free_udp_port()
+        dead = harness.free_udp_port()
         rc, res, out = lookup("127.0.0.1:%d" % dead, "-t", "200", "-r", "1",
                               "mx:a.test")
         check(res.get("mx:a.test", {}).get("status") == "tempfail",

@@ -63,6 +63,40 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def free_udp_port():
+    """A port free for both UDP and TCP on 127.0.0.1 (for a DNS server)."""
+    for _ in range(50):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        port = u.getsockname()[1]
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            pass
+        finally:
+            t.close()
+            u.close()
+    skip("no free port for a DNS server")
+
+
+def dns_probe(port):
+    """Send one DNS question to 127.0.0.1:port; True if anything answers."""
+    import struct
+    q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+    q += b"\x05probe\x04test\x00" + struct.pack(">HH", 1, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.2)
+    try:
+        s.sendto(q, ("127.0.0.1", port))
+        return len(s.recv(512)) > 0
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def make_certs(folder):
     """A CA and server certificates (EC P-256 and RSA) in folder."""
     os.makedirs(folder, exist_ok=True)

@@ -21,6 +21,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness
 from harness import (POLICYC, TOP_BUILDDIR, TOP_SRCDIR, check,  # noqa: F401
                      free_port, skip)
 
@@ -247,38 +248,6 @@ class AioPeer:
 # ---- dnsmasq --------------------------------------------------------------
 
 
-def _free_udp_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", 0))
-        port = u.getsockname()[1]
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            t.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            pass
-        finally:
-            t.close()
-            u.close()
-    skip("no free port for dnsmasq")
-
-
-def _probe(port):
-    q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
-    q += b"\x05probe\x04test\x00" + struct.pack(">HH", 1, 1)
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(0.2)
-    try:
-        s.sendto(q, ("127.0.0.1", port))
-        return len(s.recv(512)) > 0
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 class Dnsmasq:
     """dnsmasq on 127.0.0.1 at a high port, answering for *.example and
     *.test from the records given (dnsmasq options such as
@@ -289,7 +258,7 @@ class Dnsmasq:
         exe = "/usr/sbin/dnsmasq"
         if not os.access(exe, os.X_OK):
             skip("dnsmasq is not installed")
-        self.port = _free_udp_port()
+        self.port = harness.free_udp_port()
         self.logfile = os.path.join(folder, "dnsmasq.log")
         args = [exe, "--no-daemon", "--port=%d" % self.port,
                 "--listen-address=127.0.0.1", "--bind-interfaces",
@@ -300,7 +269,7 @@ class Dnsmasq:
                                   stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT)
         for _ in range(100):
-            if _probe(self.port) or self.p.poll() is not None:
+            if harness.dns_probe(self.port) or self.p.poll() is not None:
                 break
             time.sleep(0.05)
         if self.p.poll() is not None:
