@@ -48,6 +48,10 @@ import sys
 import threading
 import time
 
+# Shared with the runtime benchmark (bench/rt_bench.py, same folder).
+from rt_bench import free_port, loadavg, machine, stop_pid
+from rt_bench import disk_commit as disk_commit_times
+
 POLICYC = os.environ.get("POLICYC", "policyc")
 BASTIOND = os.environ.get("BASTIOND", "bastiond")
 WAIT = 10           # seconds, any one network wait or server start
@@ -73,12 +77,6 @@ def say(text=""):
 def problem(text):
     problems.append(text)
     say("PROBLEM: " + text)
-
-
-def free_port(addr):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((addr, 0))
-        return s.getsockname()[1]
 
 
 def wait_until(pred, limit, step=0.02):
@@ -107,22 +105,6 @@ def greets(addr, port):
             return data.startswith(b"220")
     except OSError:
         return False
-
-
-def stop_pid(proc, timeout=20):
-    """SIGTERM by pid, SIGKILL if it does not go; the exit status."""
-    if proc.poll() is None:
-        try:
-            os.kill(proc.pid, signal.SIGTERM)
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        except ProcessLookupError:
-            pass
-    if proc in started:
-        started.remove(proc)
-    return proc.returncode
 
 
 def children(pid):
@@ -611,35 +593,15 @@ class Postfix:
             return f.read().count(b" status=sent ")
 
 
-# ---- the measurement -------------------------------------------------------
+
 
 def disk_commit(work, n):
-    """What one durable commit costs on this disk, bastiond's way (write
-    1 KiB, fsync, rename, fsync the folder): median ms of n."""
-    d = os.path.join(work, "fsync-probe")
-    os.makedirs(os.path.join(d, "tmp"))
-    os.makedirs(os.path.join(d, "queue"))
-    qfd = os.open(os.path.join(d, "queue"), os.O_RDONLY | os.O_DIRECTORY)
-    data = b"x" * 1024
-    times = []
-    try:
-        for i in range(n):
-            t0 = time.perf_counter()
-            tmp = os.path.join(d, "tmp", str(i))
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            os.write(fd, data)
-            os.fsync(fd)
-            os.close(fd)
-            os.rename(tmp, os.path.join(d, "queue", str(i)))
-            os.fsync(qfd)
-            times.append((time.perf_counter() - t0) * 1000)
-    finally:
-        os.close(qfd)
-    for i in range(n):
-        os.unlink(os.path.join(d, "queue", str(i)))
-    times.sort()
+    """One durable commit on this disk, bastiond's way: (median, p99) ms."""
+    times = sorted(disk_commit_times(work, n))
     return times[len(times) // 2], times[int(len(times) * 0.99)]
 
+
+# ---- the measurement -------------------------------------------------------
 
 def drain(srv, sink, c0, msgs, limit, quiet):
     """Wait until the sink has msgs more than c0 and srv's queue is
@@ -910,25 +872,6 @@ def summary(args):
                             r["t_all"]))
     if "postfix_why" in results:
         say("Postfix: NOT MEASURED: %s" % results["postfix_why"])
-
-
-def machine():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "?"
-
-
-def loadavg():
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "?"
 
 
 def filesystem(path):

@@ -110,9 +110,9 @@ def stop_pid(proc, timeout=20):
     return proc.returncode
 
 
-def free_port():
+def free_port(addr="127.0.0.1"):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((addr, 0))
         return s.getsockname()[1]
 
 
