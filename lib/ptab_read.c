@@ -772,20 +772,28 @@ static uint32_t
 ptab_v4_lookup(const struct ptab *t, uint32_t x, uint32_t *entry)
 {
 	const struct ptab_entry_rec	*e;
-	uint32_t			 lo, hi, mid, i, h;
+	const uint32_t			*k;
+	uint32_t			 lo, n, half, i, h;
 
 	h = (x >> 16) >> t->v4shift;
 	lo = t->v4index[h];
-	hi = t->v4index[h + 1];
-	while (lo < hi) {
-		mid = lo + ((hi - lo) >> 1);
-		if (t->v4keys[mid] <= x)
-			lo = mid + 1;
-		else
-			hi = mid;
+	n = t->v4index[h + 1] - lo;
+	/*
+	 * Branch-free search of the slot: the comparisons of a lookup of
+	 * a random address are unpredictable, and a conditional move
+	 * costs less than a mispredicted branch at every step.
+	 */
+	k = t->v4keys + lo;
+	while (n > 1) {
+		half = n >> 1;
+		k = k[half] <= x ? k + half : k;
+		n -= half;
 	}
-	/* lo is the first key above x; lo - 1 may sit in an earlier slot. */
-	for (i = lo - 1; lo > 0 && i != PTAB_NONE; i = e->parent) {
+	/* The last key <= x; when none in the slot, the one before it. */
+	i = (uint32_t)(k - t->v4keys);
+	if (n == 0 || *k > x)
+		i--;
+	for (; i != PTAB_NONE; i = e->parent) {
 		e = &t->v4ent[i];
 		if (((t->v4keys[i] ^ x) &
 		    ptab_mask32[PTAB_ENTRY_LEN(e)]) == 0) {
