@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -389,4 +390,18 @@ plog_masked_auth(const char *line, size_t len, char *out, size_t outsz)
 	}
 	out[n] = '\0';
 	return n;
+}
+
+int
+plog_vwritef(struct plog *l, const char *sid, const char *local,
+    const char *remote, int dir, const char *fmt, va_list ap)
+{
+	char	 buf[PLOG_TEXT_MAX];
+	int	 n;
+
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (n < 0)
+		return -1;
+	return plog_write(l, NULL, sid, local, remote, dir, buf,
+	    (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }

@@ -27,6 +27,7 @@
 #ifndef BASTION_PLOG_H
 #define BASTION_PLOG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -89,6 +90,15 @@ size_t	plog_format(char *buf, size_t bufsz, const struct timespec *when,
 int	plog_write(struct plog *l, const struct timespec *when,
 	    const char *sid, const char *local, const char *remote, int dir,
 	    const char *text, size_t len);
+
+/*
+ * plog_write() with the text made by vsnprintf(fmt, ap), cut at
+ * PLOG_TEXT_MAX bytes: the one place that formats log text, for the
+ * session, the queue and the outbound side alike.
+ */
+int	plog_vwritef(struct plog *l, const char *sid, const char *local,
+	    const char *remote, int dir, const char *fmt, va_list ap)
+	    __attribute__((format(printf, 6, 0)));
 
 /*
  * Write the endpoint sa as "a.b.c.d:port" or "[v6]:port" into buf

@@ -56,17 +56,12 @@ queue_init(struct queue *q, struct server *srv)
 static void
 qlog(struct queue *q, const char *id, const char *fmt, ...)
 {
-	char	 buf[PLOG_TEXT_MAX];
 	va_list	 ap;
-	int	 n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	(void)plog_vwritef(&q->srv->log, id, "-", "local", PLOG_DECISION, fmt,
+	    ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	plog_write(&q->srv->log, NULL, id, "-", "local", PLOG_DECISION, buf,
-	    (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 void

@@ -116,17 +116,12 @@ hostname(const struct server *srv)
 static void
 rlog(struct relay_job *j, const char *fmt, ...)
 {
-	char	 buf[PLOG_TEXT_MAX];
 	va_list	 ap;
-	int	 n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	(void)plog_vwritef(&j->r->srv->log, j->id, "-", "relay",
+	    PLOG_DECISION, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	plog_write(&j->r->srv->log, NULL, j->id, "-", "relay", PLOG_DECISION,
-	    buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 /*

@@ -409,17 +409,12 @@ logline(struct session *s, int dir, const char *text, size_t len)
 static void
 slogf(struct session *s, int dir, const char *fmt, ...)
 {
-	char	 buf[PLOG_TEXT_MAX];
 	va_list	 ap;
-	int	 n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	(void)plog_vwritef(&s->srv->log, s->id, s->lst->local, s->remote,
+	    dir, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	logline(s, dir, buf, (size_t)n < sizeof(buf) ? (size_t)n :
-	    sizeof(buf) - 1);
 }
 
 /*

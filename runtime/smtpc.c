@@ -1758,17 +1758,14 @@ logline(struct smtpc *c, int dir, const char *text, size_t len)
 static void
 logfmt(struct smtpc *c, int dir, const char *fmt, ...)
 {
-	char	 buf[PLOG_TEXT_MAX];
 	va_list	 ap;
-	int	 n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0)
+	if (c->cf->log == NULL)
 		return;
-	logline(c, dir, buf, (size_t)n < sizeof(buf) ? (size_t)n :
-	    sizeof(buf) - 1);
+	va_start(ap, fmt);
+	(void)plog_vwritef(c->cf->log, c->cf->sid, c->local, c->remote, dir,
+	    fmt, ap);
+	va_end(ap);
 }
 
 /* The name of the host being talked to (for TLS and messages). */

@@ -7,66 +7,24 @@ off, a 5xx to DATA, a hang-up after the final dot (deferred: never
 counted as delivered), and a slow DATA reply against a short timeout."""
 
 import os
-import socket
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import out_lib
 from smtpc_lib import (Scratch, check, drive, finish, free_port, skip)
 
 ROOT = sys.argv[1]
-SINK = os.path.join(ROOT, "usr", "sbin", "smtp-sink")
-LIBDIR = os.path.join(ROOT, "usr", "lib", "postfix")
 
 
-class Sink:
+class Sink(out_lib.Sink):
+    """out_lib's smtp-sink, in a test's scratch folder."""
+
     def __init__(self, scratch, *opts):
-        self.port = free_port()
-        self.dump = os.path.join(scratch.dir, "dump%d" % self.port)
-        os.mkdir(self.dump)
-        # smtp-sink drops to nobody (as root) and must reach the folder.
-        os.chmod(scratch.dir, 0o711)
-        os.chmod(self.dump, 0o777)
-        args = [SINK]
-        if os.geteuid() == 0:
-            args += ["-u", "nobody"]
-        args += ["-d", self.dump + "/%M."] + list(opts)
-        args += ["127.0.0.1:%d" % self.port, "10"]
-        env = dict(os.environ, LD_LIBRARY_PATH=LIBDIR)
-        self.p = subprocess.Popen(args, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, env=env)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 1).close()
-                return
-            except OSError:
-                if self.p.poll() is not None:
-                    break
-                time.sleep(0.05)
-        out = self.p.communicate(timeout=5)[0] if self.p.poll() is not None \
-            else b""
-        self.stop()
-        skip("smtp-sink did not start: %r" % out[-300:])
+        super().__init__(ROOT, scratch.dir, *opts)
 
     def target(self):
         return "127.0.0.1:%d" % self.port
-
-    def dumps(self):
-        out = []
-        for n in sorted(os.listdir(self.dump)):
-            with open(os.path.join(self.dump, n), "rb") as f:
-                out.append(f.read())
-        return out
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(5)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
 
 
 def split_dump(d):
