@@ -607,7 +607,7 @@ def bench_memory(args, certs):
     r = subprocess.run([TLSCLIENT, "-z"], capture_output=True, text=True,
                        timeout=STEP)
     if r.returncode == 0:
-        say("  runtime/tls.c: " + r.stdout.strip() + " bytes (one per TLS"
+        say("  runtime/core/tls.c: " + r.stdout.strip() + " bytes (one per TLS"
             " session, allocated at STARTTLS)")
     ctx = tls_context()
     idle, plain, tls = [], [], []
@@ -677,7 +677,7 @@ def bench_tls(args, certs):
         " STARTTLS, TLS 1.2")
     say("handshake, QUIT in TLS, 221), ECDSA P-256 certificate; client:"
         " bench/rt_tlsclient")
-    say("(runtime/tls.c's client side, one process per client, sessions"
+    say("(runtime/core/tls.c's client side, one process per client, sessions"
         " back to back),")
     say("%d run%s of %.1f s at each concurrency; %d CPUs for server and"
         " clients together." % (args.runs, "s" if args.runs > 1 else "",

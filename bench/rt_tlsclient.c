@@ -3,7 +3,7 @@
  * (bench/rt_bench.py).  Each of C client processes runs whole sessions
  * one after the other against a bastiond on the loopback: connect,
  * 220, EHLO, STARTTLS, the TLS handshake through the project's own
- * client side (runtime/tls.c over BearSSL, never a blocking BIO), QUIT
+ * client side (runtime/core/tls.c over BearSSL, never a blocking BIO), QUIT
  * inside TLS, 221, close.  It stops after N sessions or D seconds,
  * whichever comes first, and prints one line for the parent:
  *

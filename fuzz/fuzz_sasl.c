@@ -1,5 +1,5 @@
 /*
- * libFuzzer entry for the AUTH state machine (runtime/sasl.c): the
+ * libFuzzer entry for the AUTH state machine (runtime/inbound/sasl.c): the
  * client lines of an exchange, for each mechanism, with the password
  * check's outcome chosen by the input instead of run.  Beyond "no
  * crash", it checks what the session relies on: every status comes
@@ -15,7 +15,7 @@
  *	bit 3:	  SCRAM uses RFC 7677's server nonce (reaches success)
  *	bits 4-5: what verification says: 1, 0, -1, 1
  *	bit 6:	  allow only the chosen mechanism
- * Links: fuzz/fuzz_sasl.c runtime/sasl.c and lib's sources, libsodium.
+ * Links: fuzz/fuzz_sasl.c runtime/inbound/sasl.c and lib's sources, libsodium.
  */
 #include "config.h"
 
@@ -172,7 +172,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (st == SASL_VERIFY) {
 			(void)sasl_verifier(&s, NULL);
 			(void)sasl_password(&s, &pwlen);
-			if (pwlen == 0 || pwlen > VERIFY_PW_MAX)
+			if (pwlen == 0 || pwlen > PWCHECK_PW_MAX)
 				abort();
 			st = sasl_verified(&s, results[(sel >> 4) & 3], reply,
 			    sizeof(reply));

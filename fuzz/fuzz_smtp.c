@@ -1,6 +1,6 @@
 /*
  * libFuzzer entry for the SMTP command framing and parser and the DATA
- * state machine (runtime/smtp_proto.c).  Beyond "no crash", it checks
+ * state machine (runtime/inbound/smtp_proto.c).  Beyond "no crash", it checks
  * the properties the session relies on: a parsed path lies inside the
  * line, and an accepted body never holds a bare CR or LF.
  */

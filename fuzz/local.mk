@@ -25,11 +25,11 @@ fuzz/fuzz_policy: $(srcdir)/fuzz/fuzz_policy.c grammar/parser.c grammar/lexer.c 
 	@test -n "$(FUZZ_CC)" || { echo "make fuzz needs clang: install the Debian package 'clang'" >&2; exit 1; }
 	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_FLAGS) -Wno-unused-function -o $@ $^ $(SODIUM_LIBS)
 
-fuzz/fuzz_smtp: $(srcdir)/fuzz/fuzz_smtp.c $(srcdir)/runtime/smtp_proto.c
+fuzz/fuzz_smtp: $(srcdir)/fuzz/fuzz_smtp.c $(srcdir)/runtime/inbound/smtp_proto.c
 	@test -n "$(FUZZ_CC)" || { echo "make fuzz needs clang: install the Debian package 'clang'" >&2; exit 1; }
 	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^
 
-fuzz/fuzz_sasl: $(srcdir)/fuzz/fuzz_sasl.c $(srcdir)/runtime/sasl.c $(FUZZ_LIB_SRC:%=$(srcdir)/%)
+fuzz/fuzz_sasl: $(srcdir)/fuzz/fuzz_sasl.c $(srcdir)/runtime/inbound/sasl.c $(FUZZ_LIB_SRC:%=$(srcdir)/%)
 	@test -n "$(FUZZ_CC)" || { echo "make fuzz needs clang: install the Debian package 'clang'" >&2; exit 1; }
 	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(SODIUM_LIBS)
 

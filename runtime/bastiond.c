@@ -522,7 +522,7 @@ on_signal(struct loop *L, int signo, void *arg)
 		break;
 	case SIGCHLD:
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-			verify_child_reaped(&srv->verify, pid);
+			pwcheck_child_reaped(&srv->verify, pid);
 			server_log(srv, LOG_WARNING, "verifier process %d "
 			    "ended", (int)pid);
 		}
@@ -673,7 +673,7 @@ main(int argc, char **argv)
 				gid = pw->pw_gid;
 			}
 		}
-		if (verify_init(&srv->verify, &srv->loop, uid, gid, err,
+		if (pwcheck_init(&srv->verify, &srv->loop, uid, gid, err,
 		    sizeof(err)) != 0) {
 			server_log(srv, LOG_ERR, "verifier: %s", err);
 			return EXIT_USER;
@@ -748,7 +748,7 @@ main(int argc, char **argv)
 	queue_stop(&srv->queue);
 	relay_free(&srv->relay);
 	loop_signal_close(&srv->loop, &srv->sig);
-	verify_free(&srv->verify);
+	pwcheck_free(&srv->verify);
 	if (srv->key != NULL)
 		seal_key_free(srv->key);
 	sasl_ctx_clear(&srv->sasl);

@@ -2,18 +2,23 @@
 # unit tests and fuzz targets link the same objects as the daemon.
 noinst_LIBRARIES += runtime/librt.a
 runtime_librt_a_SOURCES = \
-	runtime/loop.c runtime/loop.h runtime/loop_epoll.c \
-	runtime/verify.c runtime/verify.h \
-	runtime/sasl.c runtime/sasl.h \
-	runtime/tls.c runtime/tls.h runtime/pem.c runtime/pem.h \
-	runtime/spool.c runtime/spool.h \
-	runtime/maildir.c runtime/maildir.h \
-	runtime/plog.c runtime/plog.h \
-	runtime/smtp_proto.c runtime/smtp_proto.h \
-	runtime/hostcount.c runtime/hostcount.h \
-	runtime/server.h runtime/session.c runtime/queue.c \
-	runtime/smtpc.c runtime/smtpc.h runtime/dns.c runtime/dns.h \
-	runtime/dsn.c runtime/dsn.h runtime/relay.c runtime/relay.h
+	runtime/core/loop.c runtime/core/loop.h runtime/core/loop_epoll.c \
+	runtime/core/plog.c runtime/core/plog.h \
+	runtime/core/tls.c runtime/core/tls.h \
+	runtime/core/pem.c runtime/core/pem.h \
+	runtime/store/spool.c runtime/store/spool.h \
+	runtime/store/maildir.c runtime/store/maildir.h \
+	runtime/store/dsn.c runtime/store/dsn.h \
+	runtime/store/queue.c \
+	runtime/inbound/smtp_proto.c runtime/inbound/smtp_proto.h \
+	runtime/inbound/pwcheck.c runtime/inbound/pwcheck.h \
+	runtime/inbound/sasl.c runtime/inbound/sasl.h \
+	runtime/inbound/hostcount.c runtime/inbound/hostcount.h \
+	runtime/inbound/session.c \
+	runtime/outbound/dns.c runtime/outbound/dns.h \
+	runtime/outbound/smtpc.c runtime/outbound/smtpc.h \
+	runtime/outbound/relay.c runtime/outbound/relay.h \
+	runtime/server.h
 
 sbin_PROGRAMS = bastiond
 bastiond_SOURCES = runtime/bastiond.c

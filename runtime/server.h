@@ -19,7 +19,7 @@
 #include "sasl.h"
 #include "seal.h"
 #include "spool.h"
-#include "verify.h"
+#include "pwcheck.h"
 
 struct tls_server_creds;
 struct tls_client_creds;
@@ -78,7 +78,7 @@ struct server {
 	struct tls_client_creds	*client_creds;	/* outbound; anchors */
 	struct plog		 log;
 	struct spool		 spool;
-	struct verify		 verify;
+	struct pwcheck		 verify;
 	struct sasl_ctx		 sasl;
 	struct hostcount	 hosts;
 	struct seal_key		*key;

@@ -1,4 +1,4 @@
-# tests/rt-out.mk: outbound delivery (runtime/smtpc.c, dns.c, dsn.c):
+# tests/rt-out.mk: outbound delivery (runtime/outbound/smtpc.c, dns.c, dsn.c):
 # unit tests, and real peers (aiosmtpd, Postfix's smtp-sink, dnsmasq,
 # scripted hostile servers) driven through small programs.
 RT_OUT_LIBS = runtime/librt.a lib/libbastion.a $(SODIUM_LIBS) \

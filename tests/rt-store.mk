@@ -1,5 +1,5 @@
 # tests/rt-store.mk: the spool, Maildir delivery and the protocol log
-# (runtime/spool.c, maildir.c, plog.c).
+# (runtime/store/spool.c, maildir.c, plog.c).
 RT_STORE_LIBS = runtime/librt.a lib/libbastion.a $(SODIUM_LIBS) $(BEARSSL_LIBS)
 
 check_PROGRAMS += tests/unit/spool_test

@@ -1,4 +1,4 @@
-# tests/rt-tls.mk: the TLS layer (runtime/tls.c, runtime/pem.c).  The
+# tests/rt-tls.mk: the TLS layer (runtime/core/tls.c, runtime/core/pem.c).  The
 # certificates are made by tests/certs/make-certs.sh at test time.
 check_PROGRAMS += tests/unit/tls-unit tests/rt/tls-tool
 tests_unit_tls_unit_SOURCES = tests/unit/tls-unit.c

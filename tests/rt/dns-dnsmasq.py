@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""dns-dnsmasq.py: runtime/dns.c (through tests/unit/dns_drive) against
+"""dns-dnsmasq.py: runtime/outbound/dns.c (through tests/unit/dns_drive) against
 dnsmasq serving a made-up zone on 127.0.0.1 at a high port: MX records
 ordered by preference (equal ones shuffled), a null MX, a domain with
 no MX falling back to its address, NXDOMAIN, an MX host with no

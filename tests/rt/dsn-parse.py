@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""dsn-parse.py: a bounce written by runtime/dsn.c (tests/unit/dsn_test
+"""dsn-parse.py: a bounce written by runtime/store/dsn.c (tests/unit/dsn_test
 -o FILE) read by an independent parser, Python's email package: a
 multipart/report with report-type=delivery-status, a text part, a
 message/delivery-status part whose per-message and per-recipient fields

@@ -11,7 +11,7 @@ on `tls required` routes.  Each defers with a reason in the protocol
 log; bastiond neither crashes nor loses anything: every message stays
 in var/spool/queue, nothing is sent in clear where TLS is required, and
 mail to a sane peer still goes out meanwhile.  The STARTTLS injection
-is the exception: as runtime/smtpc.h says, the injected bytes are
+is the exception: as runtime/outbound/smtpc.h says, the injected bytes are
 discarded (and logged as a count), never read as a reply, and the
 session goes on inside TLS and delivers.  A SIGHUP while a `tls
 required` session waits for its greeting must not pull the trust

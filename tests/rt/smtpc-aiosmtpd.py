@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""smtpc-aiosmtpd.py: the outbound client (runtime/smtpc.c, through
+"""smtpc-aiosmtpd.py: the outbound client (runtime/outbound/smtpc.c, through
 tests/unit/smtpc_drive) against Python's aiosmtpd, a real SMTP server:
 messages arrive byte for byte (dot-stuffing undone by the server), one
 result per recipient (250, 450, 550), SIZE refused before MAIL,

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# doc/spool-format.md against the code: have runtime/spool.c write the
+# doc/spool-format.md against the code: have runtime/store/spool.c write the
 # document's example message (tests/unit/spool_test --sample), then read
 # it with a reader written from the document alone, and compare it with
 # the document's hex dump byte for byte.

@@ -1,5 +1,5 @@
 /*
- * tls-tool: drive runtime/tls.c and runtime/pem.c from test scripts,
+ * tls-tool: drive runtime/core/tls.c and runtime/core/pem.c from test scripts,
  * against real peers (openssl s_client / s_server / s_time, Python's
  * ssl module).  Every socket is non-blocking and moved only through
  * the tls_* calls and poll(2), as bastiond's loop will.

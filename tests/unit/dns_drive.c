@@ -1,5 +1,5 @@
 /*
- * dns_drive: run lookups of runtime/dns.c in the real event loop, all
+ * dns_drive: run lookups of runtime/outbound/dns.c in the real event loop, all
  * at once, and print what each found, for tests/rt/dns-dnsmasq.py.
  *
  *	dns_drive [-s SERVERS] [-t MS] [-r TRIES] [-p PORT] [-n] LOOKUP...

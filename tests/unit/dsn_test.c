@@ -1,5 +1,5 @@
 /*
- * dsn_test: runtime/dsn.c.  Bounces are written into a scratch spool
+ * dsn_test: runtime/store/dsn.c.  Bounces are written into a scratch spool
  * and read back through the spool reader: from the null sender, to
  * the original sender, with the report's fields and the original
  * headers (cut when huge); a message from the null sender gets none;

@@ -1,5 +1,5 @@
 /*
- * Unit tests for runtime/loop.c and loop_epoll.c: timer order, cancel
+ * Unit tests for runtime/core/loop.c and loop_epoll.c: timer order, cancel
  * and re-arm, many timers against a reference, the heap bound, fd
  * events over a socketpair (including a descriptor removed or reused
  * by an earlier callback of the same turn), and signals as events.

@@ -1,5 +1,5 @@
 /*
- * Unit tests for runtime/maildir.c: a delivery creates the Maildir tree
+ * Unit tests for runtime/store/maildir.c: a delivery creates the Maildir tree
  * and one file in new/ that holds Return-Path and the message with LF
  * line ends; slices of any size give the same file; hostile local parts
  * ("../../etc", ".hidden", "a/b", very long, empty, binary bytes) never

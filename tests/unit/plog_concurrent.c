@@ -1,5 +1,5 @@
 /*
- * runtime/plog.c from several processes at once: each child opens the
+ * runtime/core/plog.c from several processes at once: each child opens the
  * same protocol log and appends its own numbered lines of many lengths
  * (some with bytes that expand when escaped, some cut at the limit).
  * Every line in the file must then be exactly one line a child wrote,

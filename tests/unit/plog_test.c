@@ -1,5 +1,5 @@
 /*
- * Unit tests for runtime/plog.c: the line format (time, fields,
+ * Unit tests for runtime/core/plog.c: the line format (time, fields,
  * direction), CSV quoting and escaping, truncation with its marker,
  * endpoints, the decision text, AUTH masking, the file opened for
  * appending with one line per write, reopening after a rotation, and

@@ -1,5 +1,5 @@
 /*
- * Unit tests for runtime/sasl.c: scripted AUTH exchanges for PLAIN,
+ * Unit tests for runtime/inbound/sasl.c: scripted AUTH exchanges for PLAIN,
  * LOGIN and SCRAM-SHA-256 (RFC 7677's example with its fixed nonces,
  * and lib/scram.c's client against us), with PLAIN and LOGIN passwords
  * checked by verify.c through a real loop.  Also: cancel at every
@@ -21,7 +21,7 @@
 #include "sasl.h"
 #include "scram.h"
 #include "verifier.h"
-#include "verify.h"
+#include "pwcheck.h"
 
 static int	failures, checks;
 
@@ -49,7 +49,7 @@ static int	failures, checks;
 			"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="
 
 static struct loop	L;
-static struct verify	V;
+static struct pwcheck	V;
 static struct sasl_ctx	ctx;
 static char		alice_v[VERIFIER_MAX + 1], bob_v[VERIFIER_MAX + 1];
 static int		lookups;
@@ -88,24 +88,24 @@ on_verified(void *arg, int result)
 
 /*
  * Run the verification the machine asked for, through the loop, and
- * give the result back.  Checks that verify_start wiped the password.
+ * give the result back.  Checks that pwcheck_start wiped the password.
  */
 static int
 do_verify(struct sasl *s, char *reply, size_t replysz)
 {
-	struct verify_job	 job;
+	struct pwcheck_job	 job;
 	struct vres		 r = { 0, 0 };
 	const char		*v;
 	char			*pw, err[256];
 	size_t			 vlen, pwlen, k;
 	int			 i, zero = 1;
 
-	verify_job_init(&job);
+	pwcheck_job_init(&job);
 	v = sasl_verifier(s, &vlen);
 	pw = sasl_password(s, &pwlen);
-	if (verify_start(&V, &job, v, vlen, pw, pwlen, on_verified, &r, err,
+	if (pwcheck_start(&V, &job, v, vlen, pw, pwlen, on_verified, &r, err,
 	    sizeof(err)) != 0) {
-		printf("  verify_start: %s\n", err);
+		printf("  pwcheck_start: %s\n", err);
 		return sasl_verified(s, -1, reply, replysz);
 	}
 	for (k = 0; k < pwlen; k++)
@@ -364,19 +364,19 @@ test_long_lines(void)
 	    sizeof(reply));
 	CHECK(st == SASL_BAD && strcmp(reply, T_LONG) == 0,
 	    "PLAIN message too long: %s", reply);
-	/* A password of VERIFY_PW_MAX bytes is taken, one more is not. */
+	/* A password of PWCHECK_PW_MAX bytes is taken, one more is not. */
 	memset(raw, 'p', sizeof(raw));
 	raw[0] = 0;
 	memcpy(raw + 1, "alice", 5);
 	raw[6] = 0;
-	CHECK(b64_encode(raw, 7 + VERIFY_PW_MAX, big, sizeof(big)) > 0,
+	CHECK(b64_encode(raw, 7 + PWCHECK_PW_MAX, big, sizeof(big)) > 0,
 	    "enc");
 	st = sasl_start(&s, "PLAIN", 5, big, strlen(big), reply,
 	    sizeof(reply));
 	CHECK(st == SASL_VERIFY, "255-byte password accepted (%d)", st);
 	st = sasl_verified(&s, 0, reply, sizeof(reply));
 	CHECK(st == SASL_FAIL, "fail");
-	CHECK(b64_encode(raw, 8 + VERIFY_PW_MAX, big, sizeof(big)) > 0,
+	CHECK(b64_encode(raw, 8 + PWCHECK_PW_MAX, big, sizeof(big)) > 0,
 	    "enc");
 	st = sasl_start(&s, "PLAIN", 5, big, strlen(big), reply,
 	    sizeof(reply));
@@ -562,7 +562,7 @@ main(void)
 	}
 	sasl_ctx_init(&ctx);
 	if (loop_init(&L, 256, 64, err, sizeof(err)) != 0 ||
-	    verify_init(&V, &L, (uid_t)-1, (gid_t)-1, err,
+	    pwcheck_init(&V, &L, (uid_t)-1, (gid_t)-1, err,
 	    sizeof(err)) != 0) {
 		printf("FAIL init: %s\n", err);
 		return 1;
@@ -572,9 +572,9 @@ main(void)
 	test_long_lines();
 	test_scram_rfc();
 	test_scram_client();
-	printf("sizes: struct sasl %zu bytes, struct verify_job %zu bytes\n",
-	    sizeof(struct sasl), sizeof(struct verify_job));
-	verify_free(&V);
+	printf("sizes: struct sasl %zu bytes, struct pwcheck_job %zu bytes\n",
+	    sizeof(struct sasl), sizeof(struct pwcheck_job));
+	pwcheck_free(&V);
 	loop_free(&L);
 	sasl_ctx_clear(&ctx);
 	printf("%d checks, %d failures\n", checks, failures);

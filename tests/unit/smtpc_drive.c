@@ -1,5 +1,5 @@
 /*
- * smtpc_drive: spool one message and deliver it with runtime/smtpc.c
+ * smtpc_drive: spool one message and deliver it with runtime/outbound/smtpc.c
  * in the real event loop, to the next hop(s) named on the command
  * line, then print what became of each recipient.  The Python tests
  * (tests/rt/smtpc-*.py) run it against real and hostile servers.
@@ -8,7 +8,7 @@
  *
  * TARGET is an address to try, in order: IP:PORT, [IPv6]:PORT, or
  * NAME=IP:PORT to give the host a name (for `tls verify' and logs);
- * or one of mx:DOMAIN or host:NAME, looked up with runtime/dns.c
+ * or one of mx:DOMAIN or host:NAME, looked up with runtime/outbound/dns.c
  * against -s SERVERS first (port -P).
  *
  *	-f SENDER	envelope sender ("" for the null sender)

@@ -1,5 +1,5 @@
 /*
- * smtpc_test: the parts of runtime/smtpc.c that need no peer: reply
+ * smtpc_test: the parts of runtime/outbound/smtpc.c that need no peer: reply
  * status codes, routes read from a real table, the sessions that end
  * before connecting (a failed lookup, a route that would send a
  * password in clear, TLS without a TLS setup), the callback always on

@@ -1,5 +1,5 @@
 /*
- * Crash consistency of runtime/spool.c: a child writes and commits
+ * Crash consistency of runtime/store/spool.c: a child writes and commits
  * messages as fast as it can and is killed with SIGKILL at a random
  * moment, many times over.  The child reports each id whose commit
  * returned through a pipe.  Afterwards every reported message must be

@@ -1,5 +1,5 @@
 /*
- * runtime/spool.c when the disk fills: a write that fails partway is
+ * runtime/store/spool.c when the disk fills: a write that fails partway is
  * remembered (the error is sticky), later calls do nothing, and
  * spool_commit reports it with the errno the session maps to 452, and
  * leaves nothing in tmp/ or queue/.  The full disk is simulated with a

@@ -1,5 +1,5 @@
 /*
- * Unit tests for runtime/spool.c: a message written, committed and read
+ * Unit tests for runtime/store/spool.c: a message written, committed and read
  * back (envelope, recipients, body byte for byte), status flips that
  * survive reopening, abort and refused arguments leaving nothing
  * behind, the size limit, ids that rise, resume removing tmp/ leftovers

@@ -1,5 +1,5 @@
 /*
- * Unit test for runtime/hostcount.c: random adds and removes against a
+ * Unit test for runtime/inbound/hostcount.c: random adds and removes against a
  * plain array, so that backward-shift deletion keeps every count.
  */
 #include "config.h"

@@ -1,5 +1,5 @@
 /*
- * Unit tests for runtime/smtp_proto.c: line framing, command parsing
+ * Unit tests for runtime/inbound/smtp_proto.c: line framing, command parsing
  * and the DATA state machine, including the smuggling cases.
  */
 #include "config.h"

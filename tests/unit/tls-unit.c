@@ -1,5 +1,5 @@
 /*
- * tls-unit: runtime/tls.c against itself.  A server and a client of
+ * tls-unit: runtime/core/tls.c against itself.  A server and a client of
  * our own API talk over a non-blocking socketpair, both moved by one
  * little poll loop that only ever waits for what tls_events() asks:
  * data both ways at once for RSA and EC certificates, the `verify'

@@ -1,8 +1,8 @@
 /*
- * verify: password verification that never holds the loop for long.
+ * pwcheck: password verification that never holds the loop for long.
  * SCRAM verifiers are checked by a PBKDF2 run in slices on zero-delay
  * timers; argon2id verifiers by a child process, over a socketpair of
- * fixed-size records.  See verify.h for the contract.
+ * fixed-size records.  See pwcheck.h for the contract.
  *
  * The sliced PBKDF2 is here rather than in lib/scram.c because
  * scram_pbkdf2() there runs all iterations in one call, which is right
@@ -33,7 +33,7 @@
 
 #include "scram.h"
 #include "verifier.h"
-#include "verify.h"
+#include "pwcheck.h"
 
 enum {
 	VJ_IDLE = 0,
@@ -43,31 +43,31 @@ enum {
 };
 
 /* The records on the socket; both sides are this same binary. */
-struct verify_req {
+struct pwcheck_req {
 	uint32_t	 id;
 	uint32_t	 pwlen;
 	uint32_t	 vlen;
 	char		 v[VERIFY_ARGON2_MAX];
-	char		 pw[VERIFY_PW_MAX];
+	char		 pw[PWCHECK_PW_MAX];
 };
 
-struct verify_resp {
+struct pwcheck_resp {
 	uint32_t	 id;
 	int32_t		 result;
 };
 
-static void	verify_child(int, uid_t, gid_t, pid_t)
+static void	pwcheck_child(int, uid_t, gid_t, pid_t)
 		    __attribute__((noreturn));
-static void	verify_child_fds(int);
-static void	verify_io(struct loop *, int, int, void *);
-static void	verify_flush(struct verify *);
-static void	verify_broken(struct verify *, const char *);
-static void	verify_finish(struct verify_job *, int);
-static void	verify_slice(struct loop *, void *);
-static int	verify_pbkdf2_start(struct verify *, struct verify_job *,
+static void	pwcheck_child_fds(int);
+static void	pwcheck_io(struct loop *, int, int, void *);
+static void	pwcheck_flush(struct pwcheck *);
+static void	pwcheck_broken(struct pwcheck *, const char *);
+static void	pwcheck_finish(struct pwcheck_job *, int);
+static void	pwcheck_slice(struct loop *, void *);
+static int	pwcheck_pbkdf2_start(struct pwcheck *, struct pwcheck_job *,
 		    const char *, size_t, const uint8_t *, size_t, uint32_t,
 		    const uint8_t *);
-static void	verify_unqueue(struct verify *, struct verify_job *);
+static void	pwcheck_unqueue(struct pwcheck *, struct pwcheck_job *);
 
 /* The child. */
 
@@ -76,7 +76,7 @@ static void	verify_unqueue(struct verify *, struct verify_job *);
  * it holds no listener or file of the daemon's.
  */
 static void
-verify_child_fds(int sock)
+pwcheck_child_fds(int sock)
 {
 	struct rlimit	 rl;
 	long		 fd, max = 65536;
@@ -99,10 +99,10 @@ verify_child_fds(int sock)
 }
 
 static void
-verify_child(int sock, uid_t uid, gid_t gid, pid_t parent)
+pwcheck_child(int sock, uid_t uid, gid_t gid, pid_t parent)
 {
-	struct verify_req	*req;
-	struct verify_resp	 resp;
+	struct pwcheck_req	*req;
+	struct pwcheck_resp	 resp;
 	struct sigaction	 sa;
 	sigset_t		 none;
 	ssize_t			 n;
@@ -120,7 +120,7 @@ verify_child(int sock, uid_t uid, gid_t gid, pid_t parent)
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 
-	verify_child_fds(sock);
+	pwcheck_child_fds(sock);
 	sock = 3;
 	if (gid != (gid_t)-1 && (setgroups(0, NULL) != 0 ||
 	    setgid(gid) != 0))
@@ -147,7 +147,7 @@ verify_child(int sock, uid_t uid, gid_t gid, pid_t parent)
 		}
 		resp.id = req->id;
 		resp.result = -1;
-		if ((size_t)n == sizeof(*req) && req->pwlen <= VERIFY_PW_MAX &&
+		if ((size_t)n == sizeof(*req) && req->pwlen <= PWCHECK_PW_MAX &&
 		    req->vlen > 0 && req->vlen < sizeof(req->v)) {
 			req->v[req->vlen] = '\0';
 			resp.result = verifier_match(req->v, req->pw,
@@ -165,7 +165,7 @@ verify_child(int sock, uid_t uid, gid_t gid, pid_t parent)
 /* The parent. */
 
 int
-verify_init(struct verify *V, struct loop *L, uid_t uid, gid_t gid,
+pwcheck_init(struct pwcheck *V, struct loop *L, uid_t uid, gid_t gid,
     char *err, size_t errlen)
 {
 	int	 sv[2];
@@ -176,36 +176,36 @@ verify_init(struct verify *V, struct loop *L, uid_t uid, gid_t gid,
 	V->pid = -1;
 	V->loop = L;
 	if (sodium_init() < 0) {
-		snprintf(err, errlen, "verify: libsodium failed to start");
+		snprintf(err, errlen, "pwcheck: libsodium failed to start");
 		return -1;
 	}
 	if ((V->req = sodium_malloc(sizeof(*V->req))) == NULL) {
-		snprintf(err, errlen, "verify: out of locked memory");
+		snprintf(err, errlen, "pwcheck: out of locked memory");
 		return -1;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-		snprintf(err, errlen, "verify: socketpair: %s",
+		snprintf(err, errlen, "pwcheck: socketpair: %s",
 		    strerror(errno));
 		goto fail;
 	}
 	V->pid = fork();
 	if (V->pid < 0) {
-		snprintf(err, errlen, "verify: fork: %s", strerror(errno));
+		snprintf(err, errlen, "pwcheck: fork: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
 		goto fail;
 	}
 	if (V->pid == 0) {
 		close(sv[0]);
-		verify_child(sv[1], uid, gid, parent);
+		pwcheck_child(sv[1], uid, gid, parent);
 	}
 	close(sv[1]);
 	V->fd = sv[0];
 	if (fcntl(V->fd, F_SETFL, fcntl(V->fd, F_GETFL) | O_NONBLOCK) != 0 ||
-	    loop_fd_add(L, V->fd, LOOP_READ, verify_io, V) != 0) {
-		snprintf(err, errlen, "verify: cannot watch the child's "
+	    loop_fd_add(L, V->fd, LOOP_READ, pwcheck_io, V) != 0) {
+		snprintf(err, errlen, "pwcheck: cannot watch the child's "
 		    "socket: %s", loop_error(L));
-		verify_free(V);
+		pwcheck_free(V);
 		return -1;
 	}
 	return 0;
@@ -216,7 +216,7 @@ fail:
 }
 
 void
-verify_free(struct verify *V)
+pwcheck_free(struct pwcheck *V)
 {
 	int	 st;
 
@@ -239,20 +239,20 @@ verify_free(struct verify *V)
 }
 
 pid_t
-verify_child_pid(const struct verify *V)
+pwcheck_child_pid(const struct pwcheck *V)
 {
 	return V->pid;
 }
 
 void
-verify_child_reaped(struct verify *V, pid_t pid)
+pwcheck_child_reaped(struct pwcheck *V, pid_t pid)
 {
 	if (pid > 0 && pid == V->pid)
 		V->pid = -1;
 }
 
 int
-verify_child_dead(const struct verify *V)
+pwcheck_child_dead(const struct pwcheck *V)
 {
 	return V->dead;
 }
@@ -263,11 +263,11 @@ verify_child_dead(const struct verify *V)
  * cancel or start others.
  */
 static void
-verify_broken(struct verify *V, const char *why)
+pwcheck_broken(struct pwcheck *V, const char *why)
 {
-	struct verify_job	*j;
+	struct pwcheck_job	*j;
 
-	snprintf(V->err, sizeof(V->err), "verify child: %s", why);
+	snprintf(V->err, sizeof(V->err), "password checker: %s", why);
 	V->dead = 1;
 	if (V->fd >= 0) {
 		loop_fd_del(V->loop, V->fd);
@@ -276,19 +276,19 @@ verify_broken(struct verify *V, const char *why)
 	}
 	while (V->rcount > 0) {
 		j = V->ring[V->rhead].job;
-		V->rhead = (V->rhead + 1) % VERIFY_INFLIGHT;
+		V->rhead = (V->rhead + 1) % PWCHECK_INFLIGHT;
 		V->rcount--;
 		if (j != NULL)
-			verify_finish(j, -1);
+			pwcheck_finish(j, -1);
 	}
 	while ((j = V->qhead) != NULL) {
-		verify_unqueue(V, j);
-		verify_finish(j, -1);
+		pwcheck_unqueue(V, j);
+		pwcheck_finish(j, -1);
 	}
 }
 
 static void
-verify_unqueue(struct verify *V, struct verify_job *j)
+pwcheck_unqueue(struct pwcheck *V, struct pwcheck_job *j)
 {
 	if (j->prev != NULL)
 		j->prev->next = j->next;
@@ -303,16 +303,16 @@ verify_unqueue(struct verify *V, struct verify_job *j)
 
 /* Send what the window and the socket take. */
 static void
-verify_flush(struct verify *V)
+pwcheck_flush(struct pwcheck *V)
 {
-	struct verify_job	*j;
-	struct verify_req	*r = V->req;
+	struct pwcheck_job	*j;
+	struct pwcheck_req	*r = V->req;
 	ssize_t			 n;
 	size_t			 slot;
 	int			 blocked = 0;
 
 	while (!V->dead && (j = V->qhead) != NULL &&
-	    V->rcount < VERIFY_INFLIGHT) {
+	    V->rcount < PWCHECK_INFLIGHT) {
 		memset(r, 0, sizeof(*r));
 		r->id = j->id;
 		r->pwlen = (uint32_t)j->u.child.pwlen;
@@ -327,14 +327,14 @@ verify_flush(struct verify *V)
 			break;
 		}
 		if (n != (ssize_t)sizeof(*r)) {
-			verify_broken(V, n < 0 ? strerror(errno) :
+			pwcheck_broken(V, n < 0 ? strerror(errno) :
 			    "short write");
 			return;
 		}
-		verify_unqueue(V, j);
+		pwcheck_unqueue(V, j);
 		sodium_memzero(&j->u.child, sizeof(j->u.child));
 		j->state = VJ_SENT;
-		slot = (V->rhead + V->rcount) % VERIFY_INFLIGHT;
+		slot = (V->rhead + V->rcount) % PWCHECK_INFLIGHT;
 		V->ring[slot].id = j->id;
 		V->ring[slot].job = j;
 		V->rcount++;
@@ -343,49 +343,49 @@ verify_flush(struct verify *V)
 		return;
 	if (loop_fd_set(V->loop, V->fd, blocked ? LOOP_READ | LOOP_WRITE :
 	    LOOP_READ) != 0)
-		verify_broken(V, loop_error(V->loop));
+		pwcheck_broken(V, loop_error(V->loop));
 }
 
 static void
-verify_io(struct loop *L, int fd, int events, void *arg)
+pwcheck_io(struct loop *L, int fd, int events, void *arg)
 {
-	struct verify		*V = arg;
-	struct verify_resp	 resp;
-	struct verify_job	*j;
+	struct pwcheck		*V = arg;
+	struct pwcheck_resp	 resp;
+	struct pwcheck_job	*j;
 	ssize_t			 n;
 	int			 k;
 
 	(void)L;
 	if (events & LOOP_READ) {
 		/* Bounded: one window's worth per turn. */
-		for (k = 0; k < VERIFY_INFLIGHT && !V->dead; k++) {
+		for (k = 0; k < PWCHECK_INFLIGHT && !V->dead; k++) {
 			n = recv(fd, &resp, sizeof(resp), MSG_DONTWAIT);
 			if (n < 0 && (errno == EAGAIN ||
 			    errno == EWOULDBLOCK || errno == EINTR))
 				break;
 			if (n < 0) {
-				verify_broken(V, strerror(errno));
+				pwcheck_broken(V, strerror(errno));
 				return;
 			}
 			if (n == 0) {
-				verify_broken(V, "the child exited");
+				pwcheck_broken(V, "the child exited");
 				return;
 			}
 			if (n != (ssize_t)sizeof(resp) || V->rcount == 0 ||
 			    V->ring[V->rhead].id != resp.id) {
-				verify_broken(V, "unexpected answer");
+				pwcheck_broken(V, "unexpected answer");
 				return;
 			}
 			j = V->ring[V->rhead].job;
-			V->rhead = (V->rhead + 1) % VERIFY_INFLIGHT;
+			V->rhead = (V->rhead + 1) % PWCHECK_INFLIGHT;
 			V->rcount--;
 			if (j != NULL)
-				verify_finish(j, resp.result == 1 ? 1 :
+				pwcheck_finish(j, resp.result == 1 ? 1 :
 				    resp.result == 0 ? 0 : -1);
 		}
 	}
 	if (!V->dead)
-		verify_flush(V);
+		pwcheck_flush(V);
 }
 
 /* Sliced PBKDF2. */
@@ -396,7 +396,7 @@ verify_io(struct loop *L, int fd, int events, void *arg)
  * not needed, and U1 = HMAC(P, salt || INT(1)) is computed here.
  */
 static int
-verify_pbkdf2_start(struct verify *V, struct verify_job *j,
+pwcheck_pbkdf2_start(struct pwcheck *V, struct pwcheck_job *j,
     const char *pw, size_t pwlen, const uint8_t *salt, size_t saltlen,
     uint32_t iter, const uint8_t *stored_key)
 {
@@ -419,12 +419,12 @@ verify_pbkdf2_start(struct verify *V, struct verify_job *j,
 	return 0;
 }
 
-/* One slice: up to VERIFY_SLICE iterations, then yield or finish. */
+/* One slice: up to PWCHECK_SLICE iterations, then yield or finish. */
 static void
-verify_slice(struct loop *L, void *arg)
+pwcheck_slice(struct loop *L, void *arg)
 {
-	struct verify_job		*j = arg;
-	struct verify			*V = j->v;
+	struct pwcheck_job		*j = arg;
+	struct pwcheck			*V = j->v;
 	crypto_auth_hmacsha256_state	 st;
 	uint8_t				 ck[SCRAM_KEY_SIZE];
 	uint8_t				 sk[SCRAM_KEY_SIZE];
@@ -434,15 +434,15 @@ verify_slice(struct loop *L, void *arg)
 
 	if (V->turn != loop_turns(L)) {
 		V->turn = loop_turns(L);
-		V->budget = VERIFY_TURN_MAX;
+		V->budget = PWCHECK_TURN_MAX;
 	}
-	n = j->left < VERIFY_SLICE ? j->left : VERIFY_SLICE;
+	n = j->left < PWCHECK_SLICE ? j->left : PWCHECK_SLICE;
 	if (n > V->budget)
 		n = V->budget;
 	if (n == 0 && j->left > 0) {
 		/* This turn's budget is spent: to the back of the line. */
 		if (loop_soon(L, &j->slice) != 0)
-			verify_finish(j, -1);
+			pwcheck_finish(j, -1);
 		return;
 	}
 	V->budget -= n;
@@ -457,7 +457,7 @@ verify_slice(struct loop *L, void *arg)
 	j->left -= n;
 	if (j->left > 0) {
 		if (loop_soon(L, &j->slice) != 0)
-			verify_finish(j, -1);
+			pwcheck_finish(j, -1);
 		return;
 	}
 	/* t is SaltedPassword; StoredKey = H(HMAC(it, "Client Key")). */
@@ -469,14 +469,14 @@ verify_slice(struct loop *L, void *arg)
 	sodium_memzero(ck, sizeof(ck));
 	sodium_memzero(sk, sizeof(sk));
 	sodium_memzero(&st, sizeof(st));
-	verify_finish(j, j->fake ? 0 : match);
+	pwcheck_finish(j, j->fake ? 0 : match);
 }
 
 /* Wipe j, make it idle, then call back (which may reuse or free it). */
 static void
-verify_finish(struct verify_job *j, int result)
+pwcheck_finish(struct pwcheck_job *j, int result)
 {
-	verify_done_fn	*done = j->done;
+	pwcheck_done_fn	*done = j->done;
 	void		*arg = j->arg;
 
 	sodium_memzero(&j->u, sizeof(j->u));
@@ -492,21 +492,21 @@ verify_finish(struct verify_job *j, int result)
 /* Jobs. */
 
 void
-verify_job_init(struct verify_job *j)
+pwcheck_job_init(struct pwcheck_job *j)
 {
 	memset(j, 0, sizeof(*j));
-	loop_timer_init(&j->slice, verify_slice, j);
+	loop_timer_init(&j->slice, pwcheck_slice, j);
 }
 
 int
-verify_busy(const struct verify_job *j)
+pwcheck_busy(const struct pwcheck_job *j)
 {
 	return j->state != VJ_IDLE;
 }
 
 int
-verify_start(struct verify *V, struct verify_job *j, const char *v,
-    size_t vlen, char *pw, size_t pwlen, verify_done_fn *done, void *arg,
+pwcheck_start(struct pwcheck *V, struct pwcheck_job *j, const char *v,
+    size_t vlen, char *pw, size_t pwlen, pwcheck_done_fn *done, void *arg,
     char *err, size_t errlen)
 {
 	struct scram_verifier	 sv;
@@ -515,13 +515,13 @@ verify_start(struct verify *V, struct verify_job *j, const char *v,
 
 	if (j->state != VJ_IDLE) {
 		/* Leave the running verification alone. */
-		snprintf(err, errlen, "verify: the job is already running");
+		snprintf(err, errlen, "pwcheck: the job is already running");
 		sodium_memzero(pw, pwlen);
 		return -1;
 	}
-	if (pwlen > VERIFY_PW_MAX) {
+	if (pwlen > PWCHECK_PW_MAX) {
 		snprintf(err, errlen, "password longer than %d bytes",
-		    VERIFY_PW_MAX);
+		    PWCHECK_PW_MAX);
 		goto out;
 	}
 	sodium_memzero(&j->u, sizeof(j->u));
@@ -529,7 +529,7 @@ verify_start(struct verify *V, struct verify_job *j, const char *v,
 	j->done = done;
 	j->arg = arg;
 	j->fake = 0;
-	loop_timer_init(&j->slice, verify_slice, j);
+	loop_timer_init(&j->slice, pwcheck_slice, j);
 
 	if (v == NULL) {
 		/* No such user: a SCRAM verifier's work, then "no". */
@@ -539,10 +539,10 @@ verify_start(struct verify *V, struct verify_job *j, const char *v,
 		randombytes_buf(sv.salt, sv.saltlen);
 		randombytes_buf(fake, sizeof(fake));
 		j->fake = 1;
-		r = verify_pbkdf2_start(V, j, pw, pwlen, sv.salt, sv.saltlen,
+		r = pwcheck_pbkdf2_start(V, j, pw, pwlen, sv.salt, sv.saltlen,
 		    sv.iter, fake);
 		if (r != 0)
-			snprintf(err, errlen, "verify: %s",
+			snprintf(err, errlen, "pwcheck: %s",
 			    loop_error(V->loop));
 		goto out;
 	}
@@ -550,18 +550,18 @@ verify_start(struct verify *V, struct verify_job *j, const char *v,
 	if (kind == VERIFIER_SCRAM_SHA_256) {
 		if (scram_verifier_parse(v, vlen, &sv, err, errlen) != 0)
 			goto out;
-		r = verify_pbkdf2_start(V, j, pw, pwlen, sv.salt, sv.saltlen,
+		r = pwcheck_pbkdf2_start(V, j, pw, pwlen, sv.salt, sv.saltlen,
 		    sv.iter, sv.stored_key);
 		sodium_memzero(&sv, sizeof(sv));
 		if (r != 0)
-			snprintf(err, errlen, "verify: %s",
+			snprintf(err, errlen, "pwcheck: %s",
 			    loop_error(V->loop));
 		goto out;
 	}
 	if (kind != VERIFIER_ARGON2ID)
 		goto out;	/* verifier_check said why */
 	if (V->dead || V->fd < 0) {
-		snprintf(err, errlen, "verify: the argon2id child is gone%s%s",
+		snprintf(err, errlen, "pwcheck: the argon2id child is gone%s%s",
 		    V->err[0] ? ": " : "", V->err);
 		goto out;
 	}
@@ -588,8 +588,8 @@ verify_start(struct verify *V, struct verify_job *j, const char *v,
 	 * caller must not be called back before we return.
 	 */
 	if (loop_fd_set(V->loop, V->fd, LOOP_READ | LOOP_WRITE) != 0) {
-		verify_unqueue(V, j);
-		snprintf(err, errlen, "verify: %s", loop_error(V->loop));
+		pwcheck_unqueue(V, j);
+		snprintf(err, errlen, "pwcheck: %s", loop_error(V->loop));
 		goto out;
 	}
 	r = 0;
@@ -607,9 +607,9 @@ out:
 }
 
 void
-verify_cancel(struct verify_job *j)
+pwcheck_cancel(struct pwcheck_job *j)
 {
-	struct verify	*V = j->v;
+	struct pwcheck	*V = j->v;
 	size_t		 i, slot;
 
 	switch (j->state) {
@@ -617,12 +617,12 @@ verify_cancel(struct verify_job *j)
 		loop_timer_cancel(V->loop, &j->slice);
 		break;
 	case VJ_QUEUED:
-		verify_unqueue(V, j);
+		pwcheck_unqueue(V, j);
 		break;
 	case VJ_SENT:
 		/* Its answer will come and be dropped. */
 		for (i = 0; i < V->rcount; i++) {
-			slot = (V->rhead + i) % VERIFY_INFLIGHT;
+			slot = (V->rhead + i) % PWCHECK_INFLIGHT;
 			if (V->ring[slot].job == j)
 				V->ring[slot].job = NULL;
 		}

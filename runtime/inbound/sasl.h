@@ -11,10 +11,10 @@
  *	SASL_CHALLENGE	send the reply ("334 ..."), feed the next line
  *			to sasl_step()
  *	SASL_VERIFY	PLAIN or LOGIN gave a user name and password:
- *			check them with verify_start(), passing
+ *			check them with pwcheck_start(), passing
  *			sasl_verifier() (NULL for a user that does not
  *			exist, which verify treats as "no match" after the
- *			same work) and sasl_password() (which verify_start
+ *			same work) and sasl_password() (which pwcheck_start
  *			wipes); on its callback, call sasl_verified()
  *	SASL_OK		"235 2.7.0 Authentication successful"; the
  *			user is sasl_user()
@@ -56,7 +56,7 @@
  *  - Bounds, all here: a line of at most SASL_LINE_MAX bytes (RFC
  *    4954's 12288, the same constant the line reader uses), and per
  *    mechanism a decoded message of at most: PLAIN 2 * LIM_USERNAME +
- *    VERIFY_PW_MAX + 2, LOGIN LIM_USERNAME or VERIFY_PW_MAX, SCRAM
+ *    PWCHECK_PW_MAX + 2, LOGIN LIM_USERNAME or PWCHECK_PW_MAX, SCRAM
  *    SCRAM_MSG_MAX.  Base64 longer than that is refused before it is
  *    decoded (500 5.5.6).  Decoding happens into a stack buffer that
  *    is wiped before return.
@@ -72,7 +72,7 @@
 #include "bastion_limits.h"
 #include "scram.h"
 #include "smtp_proto.h"
-#include "verify.h"
+#include "pwcheck.h"
 
 /* Mechanisms: the same numbers as enum ptab_mech in lib/ptab.h. */
 #define SASL_MECH_PLAIN		1
@@ -131,7 +131,7 @@ struct sasl {
 	size_t			 pwlen;
 	char			 user[LIM_USERNAME + 1];
 	union {
-		char			 pw[VERIFY_PW_MAX];
+		char			 pw[PWCHECK_PW_MAX];
 		struct scram_server	 scram;
 	} u;
 };

@@ -65,7 +65,7 @@
  * Timeouts (struct smtpc_timeouts, RFC 5321 4.5.3.2): a silent peer
  * fails the session temporarily.
  *
- * Logging: every event is one protocol-log line (runtime/plog.h):
+ * Logging: every event is one protocol-log line (runtime/core/plog.h):
  * "+" connected, "<" each reply line (at most SMTPC_LOG_LINES of one
  * reply), ">" each command, "*" decisions (TLS established, bytes
  * discarded, each recipient's result), "-" disconnect with the reason.

@@ -1,24 +1,24 @@
 /*
- * verify: check a password against a verifier (lib/verifier.h) without
+ * pwcheck: check a password against a verifier (lib/verifier.h) without
  * stalling the event loop.  AUTH PLAIN and LOGIN end here; SCRAM
  * exchanges do not (they never see the password: sasl.c checks their
  * proof with lib/scram.h directly).
  *
  *  - SCRAM-SHA-256 verifiers: PBKDF2-HMAC-SHA-256 over the verifier's
  *    salt and iteration count (4096 as policyc makes them), run in
- *    slices of VERIFY_SLICE iterations, one slice per loop turn on a
- *    zero-delay timer, at most VERIFY_TURN_MAX iterations per turn for
+ *    slices of PWCHECK_SLICE iterations, one slice per loop turn on a
+ *    zero-delay timer, at most PWCHECK_TURN_MAX iterations per turn for
  *    all jobs together, the state in the caller's job.  Then
  *    StoredKey = H(HMAC(SaltedPassword, "Client Key")) is compared in
  *    constant time with the verifier's.
  *  - argon2id verifiers: one argon2id hash cannot be sliced, so it runs
- *    in a small child process forked by verify_init() at start, before
+ *    in a small child process forked by pwcheck_init() at start, before
  *    privileges are dropped and before any secret is loaded.  Parent
  *    and child talk over a SOCK_SEQPACKET socketpair in fixed-size
  *    records (request: id, verifier, password; response: id, result),
  *    one at a time in order; the child does nothing else and exits
  *    when the socket closes.  Requests beyond what the socket or the
- *    in-flight window (VERIFY_INFLIGHT) takes wait in a queue made of
+ *    in-flight window (PWCHECK_INFLIGHT) takes wait in a queue made of
  *    the jobs themselves.
  *  - No verifier (the user does not exist): the same PBKDF2 work as a
  *    SCRAM verifier, then "no match", so that timing does not tell
@@ -26,23 +26,23 @@
  *    can: their cost differs; XXX a policy mixing kinds leaks that).
  *
  * The password is copied into the job and the caller's copy wiped by
- * verify_start(); the job's copy is wiped as soon as it is no longer
+ * pwcheck_start(); the job's copy is wiped as soon as it is no longer
  * needed (after the HMAC key is set up, or once the request is sent),
  * and every request buffer on both sides is sodium_malloc'd and wiped
  * after use.
  *
  * Usage:
- *	struct verify V;			(one per process)
- *	verify_init(&V, &L, uid, gid, err, errlen);	(before setuid)
+ *	struct pwcheck V;			(one per process)
+ *	pwcheck_init(&V, &L, uid, gid, err, errlen);	(before setuid)
  *	...
- *	struct verify_job job;			(in the session)
- *	verify_job_init(&job);
- *	verify_start(&V, &job, verifier, vlen, pw, pwlen, done, sess,
+ *	struct pwcheck_job job;			(in the session)
+ *	pwcheck_job_init(&job);
+ *	pwcheck_start(&V, &job, verifier, vlen, pw, pwlen, done, sess,
  *	    err, errlen);
  *	    -> later, from the loop, done(sess, 1 | 0 | -1), exactly once;
- *	verify_cancel(&job);			(session freed meanwhile)
+ *	pwcheck_cancel(&job);			(session freed meanwhile)
  *	...
- *	verify_free(&V);
+ *	pwcheck_free(&V);
  */
 #ifndef BASTION_VERIFY_H
 #define BASTION_VERIFY_H
@@ -59,34 +59,34 @@
 
 /*
  * Longest password taken, in bytes.  RFC 4616 asks servers to take at
- * least 255 octets; longer ones are refused by verify_start().
+ * least 255 octets; longer ones are refused by pwcheck_start().
  */
-#define VERIFY_PW_MAX		255
+#define PWCHECK_PW_MAX		255
 /*
  * PBKDF2 iterations per slice (one job, one turn), and in all per loop
  * turn whatever the number of jobs: about 0.1 ms and 0.4 ms on a
  * current CPU.  Jobs beyond the turn's budget wait for the next turn,
  * in turn order, so the loop's stall stays bounded under a burst.
  */
-#define VERIFY_SLICE		256
-#define VERIFY_TURN_MAX		1024
+#define PWCHECK_SLICE		256
+#define PWCHECK_TURN_MAX		1024
 /* argon2id requests sent to the child and not yet answered. */
-#define VERIFY_INFLIGHT		32
+#define PWCHECK_INFLIGHT		32
 /* Longest argon2id verifier (libsodium's bound, with the NUL). */
 #define VERIFY_ARGON2_MAX	crypto_pwhash_STRBYTES
 
 /* result: 1 the password matches, 0 it does not, -1 it could not say. */
-typedef void	verify_done_fn(void *arg, int result);
+typedef void	pwcheck_done_fn(void *arg, int result);
 
-struct verify;
+struct pwcheck;
 
 /* A verification in progress.  Caller-allocated; fields are private. */
-struct verify_job {
-	struct verify		*v;
-	struct verify_job	*next;	/* queue to the child */
-	struct verify_job	*prev;
+struct pwcheck_job {
+	struct pwcheck		*v;
+	struct pwcheck_job	*next;	/* queue to the child */
+	struct pwcheck_job	*prev;
 	struct loop_timer	 slice;
-	verify_done_fn		*done;
+	pwcheck_done_fn		*done;
 	void			*arg;
 	int			 state;
 	int			 fake;	/* no such user: no match */
@@ -102,29 +102,29 @@ struct verify_job {
 		struct {
 			size_t		 pwlen;
 			size_t		 vlen;
-			char		 pw[VERIFY_PW_MAX];
+			char		 pw[PWCHECK_PW_MAX];
 			char		 v[VERIFY_ARGON2_MAX];
 		} child;
 	} u;
 };
 
-struct verify_req;
+struct pwcheck_req;
 
 /* The per-process verifier.  Caller-allocated; fields are private. */
-struct verify {
+struct pwcheck {
 	struct loop		*loop;
 	int			 fd;		/* to the child, or -1 */
 	pid_t			 pid;		/* the child, or -1 */
 	int			 dead;		/* the child is gone */
 	uint32_t		 nextid;
-	struct verify_job	*qhead;		/* waiting to be sent */
-	struct verify_job	*qtail;
+	struct pwcheck_job	*qhead;		/* waiting to be sent */
+	struct pwcheck_job	*qtail;
 	struct {
 		uint32_t		 id;
-		struct verify_job	*job;	/* NULL once cancelled */
-	}			 ring[VERIFY_INFLIGHT];	/* sent */
+		struct pwcheck_job	*job;	/* NULL once cancelled */
+	}			 ring[PWCHECK_INFLIGHT];	/* sent */
 	size_t			 rhead, rcount;
-	struct verify_req	*req;		/* sodium_malloc'd */
+	struct pwcheck_req	*req;		/* sodium_malloc'd */
 	uint64_t		 turn;	/* PBKDF2 budget: which turn */
 	uint32_t		 budget;	/* iterations left in it */
 	char			 err[128];
@@ -139,7 +139,7 @@ struct verify {
  * closing the socket, or by dying) ends it.  Returns 0, or -1 with the
  * reason in err.
  */
-int	verify_init(struct verify *V, struct loop *L, uid_t uid, gid_t gid,
+int	pwcheck_init(struct pwcheck *V, struct loop *L, uid_t uid, gid_t gid,
 	    char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /*
@@ -147,25 +147,25 @@ int	verify_init(struct verify *V, struct loop *L, uid_t uid, gid_t gid,
  * after the socket closed).  Jobs still running are not called back:
  * cancel them first.  Not from a verify callback.
  */
-void	verify_free(struct verify *V);
+void	pwcheck_free(struct pwcheck *V);
 
 /* The child's pid, or -1 (for a daemon's SIGCHLD handler). */
-pid_t	verify_child_pid(const struct verify *V);
+pid_t	pwcheck_child_pid(const struct pwcheck *V);
 
 /*
  * Tell verify that pid was reaped elsewhere (a daemon's waitpid(-1)
  * on SIGCHLD).  If it was the child, verify forgets it, so that
- * verify_free() never signals a pid that may have been reused.
+ * pwcheck_free() never signals a pid that may have been reused.
  */
-void	verify_child_reaped(struct verify *V, pid_t pid);
+void	pwcheck_child_reaped(struct pwcheck *V, pid_t pid);
 
 /* Is the child gone (died, or the socket failed)? */
-int	verify_child_dead(const struct verify *V);
+int	pwcheck_child_dead(const struct pwcheck *V);
 
-void	verify_job_init(struct verify_job *j);
+void	pwcheck_job_init(struct pwcheck_job *j);
 
 /*
- * Start checking pw (pwlen bytes, at most VERIFY_PW_MAX) against the
+ * Start checking pw (pwlen bytes, at most PWCHECK_PW_MAX) against the
  * verifier v (vlen characters, from the table; NULL for a user that
  * does not exist).  The password is copied and pw wiped, whatever the
  * outcome.  Returns 0: done(arg, result) will be called from the loop,
@@ -175,8 +175,8 @@ void	verify_job_init(struct verify_job *j);
  * gone.  done may free the job's memory, start a new verification on
  * the same job, or cancel others.
  */
-int	verify_start(struct verify *V, struct verify_job *j, const char *v,
-	    size_t vlen, char *pw, size_t pwlen, verify_done_fn *done,
+int	pwcheck_start(struct pwcheck *V, struct pwcheck_job *j, const char *v,
+	    size_t vlen, char *pw, size_t pwlen, pwcheck_done_fn *done,
 	    void *arg, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
@@ -184,9 +184,9 @@ int	verify_start(struct verify *V, struct verify_job *j, const char *v,
  * Stop j: no callback will come, every secret in it is wiped, and its
  * memory may be freed on return.  Harmless on an idle job.
  */
-void	verify_cancel(struct verify_job *j);
+void	pwcheck_cancel(struct pwcheck_job *j);
 
 /* Is j running (started, not yet called back or cancelled)? */
-int	verify_busy(const struct verify_job *j);
+int	pwcheck_busy(const struct pwcheck_job *j);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * Unit tests for runtime/verify.c: SCRAM and argon2id verifiers (made
+ * Unit tests for runtime/inbound/pwcheck.c: SCRAM and argon2id verifiers (made
  * with verifier_make) match and do not match through the loop; unknown
  * users; refusals; the caller's password wiped; cancel in every state;
  * reuse of a job from its own callback; the child dying; and a NOOP
@@ -26,7 +26,7 @@
 #include "loop.h"
 #include "scram.h"
 #include "verifier.h"
-#include "verify.h"
+#include "pwcheck.h"
 
 static int	failures, checks;
 
@@ -41,7 +41,7 @@ static int	failures, checks;
 } while (0)
 
 static struct loop	L;
-static struct verify	V;
+static struct pwcheck	V;
 static char		scram_v[VERIFIER_MAX + 1], argon_v[VERIFIER_MAX + 1];
 static char		odd_v[VERIFIER_MAX + 1];
 
@@ -49,7 +49,7 @@ struct res {
 	int	 calls;
 	int	 result;
 	/* Start a new verification on the same job from the callback. */
-	struct verify_job *again;
+	struct pwcheck_job *again;
 	const char	*again_v;
 	const char	*again_pw;
 };
@@ -63,11 +63,11 @@ on_done(void *arg, int result)
 	r->calls++;
 	r->result = result;
 	if (r->again != NULL) {
-		struct verify_job *j = r->again;
+		struct pwcheck_job *j = r->again;
 
 		r->again = NULL;
 		snprintf(pw, sizeof(pw), "%s", r->again_pw);
-		if (verify_start(&V, j, r->again_v, strlen(r->again_v), pw,
+		if (pwcheck_start(&V, j, r->again_v, strlen(r->again_v), pw,
 		    strlen(pw), on_done, r, err, sizeof(err)) != 0)
 			printf("FAIL restart from the callback: %s\n", err);
 	}
@@ -91,25 +91,25 @@ wait_for(struct res *r, int n)
 }
 
 static int
-start(struct verify_job *j, const char *v, const char *password,
+start(struct pwcheck_job *j, const char *v, const char *password,
     struct res *r)
 {
-	char	 pw[VERIFY_PW_MAX + 8], err[256];
+	char	 pw[PWCHECK_PW_MAX + 8], err[256];
 	size_t	 n = strlen(password);
 	int	 rc;
 
 	memcpy(pw, password, n);
-	rc = verify_start(&V, j, v, v == NULL ? 0 : strlen(v), pw, n,
+	rc = pwcheck_start(&V, j, v, v == NULL ? 0 : strlen(v), pw, n,
 	    on_done, r, err, sizeof(err));
 	if (rc != 0)
-		printf("  verify_start said: %s\n", err);
+		printf("  pwcheck_start said: %s\n", err);
 	return rc;
 }
 
 static void
 test_match(void)
 {
-	struct verify_job	 j[8];
+	struct pwcheck_job	 j[8];
 	struct res		 r[8];
 	char			 pw[32];
 	char			 err[256];
@@ -117,7 +117,7 @@ test_match(void)
 
 	memset(r, 0, sizeof(r));
 	for (i = 0; i < 8; i++)
-		verify_job_init(&j[i]);
+		pwcheck_job_init(&j[i]);
 	CHECK(start(&j[0], scram_v, "correct horse", &r[0]) == 0, "start");
 	CHECK(start(&j[1], scram_v, "correct horsf", &r[1]) == 0, "start");
 	CHECK(start(&j[2], argon_v, "battery staple", &r[2]) == 0, "start");
@@ -126,7 +126,7 @@ test_match(void)
 	CHECK(start(&j[5], odd_v, "odd iterations", &r[5]) == 0, "start");
 	CHECK(start(&j[6], odd_v, "", &r[6]) == 0, "empty password");
 	for (i = 0; i < 7; i++)
-		CHECK(verify_busy(&j[i]), "job %d busy", i);
+		CHECK(pwcheck_busy(&j[i]), "job %d busy", i);
 	CHECK(r[0].calls == 0 && r[2].calls == 0,
 	    "no callback before the loop runs");
 	wait_for(r, 7);
@@ -141,30 +141,30 @@ test_match(void)
 	CHECK(r[5].result == 1, "SCRAM verifier with 5000 iterations");
 	CHECK(r[6].result == 0, "empty password");
 	for (i = 0; i < 7; i++)
-		CHECK(!verify_busy(&j[i]), "job %d idle", i);
+		CHECK(!pwcheck_busy(&j[i]), "job %d idle", i);
 
 	/* Refusals: no callback, the password still wiped. */
 	memset(pw, 'x', sizeof(pw));
-	CHECK(verify_start(&V, &j[0], "plain:text", 10, pw, 8, on_done,
+	CHECK(pwcheck_start(&V, &j[0], "plain:text", 10, pw, 8, on_done,
 	    &r[0], err, sizeof(err)) == -1, "bad verifier refused");
 	CHECK(strstr(err, "verifier") != NULL, "reason: %s", err);
 	for (k = 0; k < 8; k++)
 		CHECK(pw[k] == 0, "password wiped after a refusal");
 	{
-		char	 big[VERIFY_PW_MAX + 1];
+		char	 big[PWCHECK_PW_MAX + 1];
 
 		memset(big, 'y', sizeof(big));
-		CHECK(verify_start(&V, &j[0], scram_v, strlen(scram_v), big,
+		CHECK(pwcheck_start(&V, &j[0], scram_v, strlen(scram_v), big,
 		    sizeof(big), on_done, &r[0], err, sizeof(err)) == -1,
 		    "over-long password refused");
 	}
 	memcpy(pw, "correct horse", 13);
-	CHECK(verify_start(&V, &j[0], scram_v, strlen(scram_v), pw, 13,
+	CHECK(pwcheck_start(&V, &j[0], scram_v, strlen(scram_v), pw, 13,
 	    on_done, &r[0], err, sizeof(err)) == 0, "start");
 	for (k = 0; k < 13; k++)
-		CHECK(pw[k] == 0, "caller's password wiped by verify_start");
+		CHECK(pw[k] == 0, "caller's password wiped by pwcheck_start");
 	memcpy(pw, "correct horse", 13);
-	CHECK(verify_start(&V, &j[0], scram_v, strlen(scram_v), pw, 13,
+	CHECK(pwcheck_start(&V, &j[0], scram_v, strlen(scram_v), pw, 13,
 	    on_done, &r[0], err, sizeof(err)) == -1, "busy job refused");
 	r[0].calls = 0;
 	wait_for(r, 1);
@@ -174,33 +174,33 @@ test_match(void)
 static void
 test_cancel(void)
 {
-	struct verify_job	 j[5];
+	struct pwcheck_job	 j[5];
 	struct res		 r[5];
 	int			 i;
 
 	memset(r, 0, sizeof(r));
 	for (i = 0; i < 5; i++)
-		verify_job_init(&j[i]);
+		pwcheck_job_init(&j[i]);
 	/* SCRAM, cancelled mid-way. */
 	CHECK(start(&j[0], scram_v, "correct horse", &r[0]) == 0, "start");
 	(void)loop_once(&L, 1);
 	(void)loop_once(&L, 1);
-	verify_cancel(&j[0]);
-	CHECK(!verify_busy(&j[0]), "cancelled SCRAM job idle");
+	pwcheck_cancel(&j[0]);
+	CHECK(!pwcheck_busy(&j[0]), "cancelled SCRAM job idle");
 	/* argon2id, cancelled while queued (not yet sent). */
 	CHECK(start(&j[1], argon_v, "battery staple", &r[1]) == 0, "start");
-	verify_cancel(&j[1]);
+	pwcheck_cancel(&j[1]);
 	/* argon2id, cancelled once sent; the next answer still lands. */
 	CHECK(start(&j[2], argon_v, "battery staple", &r[2]) == 0, "start");
 	CHECK(start(&j[3], argon_v, "battery staple", &r[3]) == 0, "start");
 	(void)loop_once(&L, 0);
-	verify_cancel(&j[2]);
+	pwcheck_cancel(&j[2]);
 	/* Cancelling an idle job is harmless. */
-	verify_cancel(&j[4]);
-	verify_cancel(&j[2]);
+	pwcheck_cancel(&j[4]);
+	pwcheck_cancel(&j[2]);
 	/* Reuse the cancelled memory at once, as a freed session would. */
 	memset(&j[2], 0xa5, sizeof(j[2]));
-	verify_job_init(&j[2]);
+	pwcheck_job_init(&j[2]);
 	wait_for(&r[3], 1);
 	for (i = 0; i < 100; i++)
 		(void)loop_once(&L, 0);
@@ -344,7 +344,7 @@ ping_done(void *arg, int result)
 static void
 test_ping(void)
 {
-	struct verify_job	 j[NVERIFY];
+	struct pwcheck_job	 j[NVERIFY];
 	struct res		 r[NVERIFY];
 	char			 pw[64], err[256];
 	int			 sp[2], i, ok = 0, st;
@@ -381,10 +381,10 @@ test_ping(void)
 	for (i = 0; i < NVERIFY; i++) {
 		const char	*v = i % 2 ? argon_v : scram_v;
 
-		verify_job_init(&j[i]);
+		pwcheck_job_init(&j[i]);
 		snprintf(pw, sizeof(pw), "%s", i % 2 ? "battery staple" :
 		    "correct horse");
-		if (verify_start(&V, &j[i], v, strlen(v), pw, strlen(pw),
+		if (pwcheck_start(&V, &j[i], v, strlen(v), pw, strlen(pw),
 		    ping_done, &r[i], err, sizeof(err)) != 0)
 			printf("FAIL start %d: %s\n", i, err);
 		if (i % 2)
@@ -425,7 +425,7 @@ test_ping(void)
 	    (unsigned long long)inline_scram,
 	    (unsigned long long)inline_argon);
 	printf("%d verifications (%d SCRAM sliced by %d, %d argon2id in "
-	    "the child) took %llu ms\n", NVERIFY, nscram, VERIFY_SLICE,
+	    "the child) took %llu ms\n", NVERIFY, nscram, PWCHECK_SLICE,
 	    nargon, (unsigned long long)(t1 - t0) / 1000);
 	printf("meanwhile %llu NOOP pings from another process: p50 %llu "
 	    "us, p99 %llu us, max %llu us\n", n, p50, p99, max);
@@ -444,7 +444,7 @@ test_ping(void)
 static void
 test_many_argon(void)
 {
-	static struct verify_job j[NMANY];
+	static struct pwcheck_job j[NMANY];
 	static struct res	 r[NMANY];
 	char			 cheap[crypto_pwhash_STRBYTES];
 	int			 i, sndbuf = 1, right = 0, wrong = 0, bad = 0;
@@ -458,15 +458,15 @@ test_many_argon(void)
 	    sizeof(sndbuf));
 	memset(r, 0, sizeof(r));
 	for (i = 0; i < NMANY; i++) {
-		verify_job_init(&j[i]);
+		pwcheck_job_init(&j[i]);
 		CHECK(start(&j[i], cheap, i % 3 ? "cheap" : "dear", &r[i]) ==
 		    0, "start %d", i);
 	}
-	verify_cancel(&j[NMANY - 1]);		/* queued */
+	pwcheck_cancel(&j[NMANY - 1]);		/* queued */
 	for (i = 0; i < 3; i++)
 		(void)loop_once(&L, 0);
-	verify_cancel(&j[1]);			/* sent by now */
-	verify_cancel(&j[NMANY - 2]);
+	pwcheck_cancel(&j[1]);			/* sent by now */
+	pwcheck_cancel(&j[NMANY - 2]);
 	for (i = 0; i < 100000; i++) {
 		int	 k, n = 0;
 
@@ -491,32 +491,32 @@ test_many_argon(void)
 	}
 	CHECK(bad == 0 && wrong == 0 && right == NMANY - 3,
 	    "%d jobs through a window of %d: %d right, %d wrong, %d "
-	    "called back amiss", NMANY, VERIFY_INFLIGHT, right, wrong, bad);
+	    "called back amiss", NMANY, PWCHECK_INFLIGHT, right, wrong, bad);
 }
 
 static void
 test_child_death(void)
 {
-	struct verify_job	 j[3];
+	struct pwcheck_job	 j[3];
 	struct res		 r[3];
 	int			 st;
 
 	memset(r, 0, sizeof(r));
-	verify_job_init(&j[0]);
-	verify_job_init(&j[1]);
-	verify_job_init(&j[2]);
+	pwcheck_job_init(&j[0]);
+	pwcheck_job_init(&j[1]);
+	pwcheck_job_init(&j[2]);
 	CHECK(start(&j[0], argon_v, "battery staple", &r[0]) == 0, "start");
 	CHECK(start(&j[1], argon_v, "battery staple", &r[1]) == 0, "start");
 	(void)loop_once(&L, 0);
-	CHECK(kill(verify_child_pid(&V), SIGKILL) == 0, "kill the child");
-	CHECK(waitpid(verify_child_pid(&V), &st, 0) > 0, "reaped");
-	verify_child_reaped(&V, verify_child_pid(&V));
-	CHECK(verify_child_pid(&V) == -1, "forgotten");
+	CHECK(kill(pwcheck_child_pid(&V), SIGKILL) == 0, "kill the child");
+	CHECK(waitpid(pwcheck_child_pid(&V), &st, 0) > 0, "reaped");
+	pwcheck_child_reaped(&V, pwcheck_child_pid(&V));
+	CHECK(pwcheck_child_pid(&V) == -1, "forgotten");
 	wait_for(r, 2);
 	CHECK(r[0].calls == 1 && r[0].result == -1, "in flight: -1 (%d %d)",
 	    r[0].calls, r[0].result);
 	CHECK(r[1].calls == 1 && r[1].result == -1, "second: -1");
-	CHECK(verify_child_dead(&V), "child seen dead");
+	CHECK(pwcheck_child_dead(&V), "child seen dead");
 	CHECK(start(&j[0], argon_v, "battery staple", &r[0]) == -1,
 	    "argon2id refused without a child");
 	r[2].calls = 0;
@@ -555,7 +555,7 @@ main(void)
 		return 1;
 	}
 	if (loop_init(&L, 1024, 256, err, sizeof(err)) != 0 ||
-	    verify_init(&V, &L, (uid_t)-1, (gid_t)-1, err,
+	    pwcheck_init(&V, &L, (uid_t)-1, (gid_t)-1, err,
 	    sizeof(err)) != 0) {
 		printf("FAIL init: %s\n", err);
 		return 1;
@@ -565,7 +565,7 @@ main(void)
 	test_ping();
 	test_many_argon();
 	test_child_death();
-	verify_free(&V);
+	pwcheck_free(&V);
 	loop_free(&L);
 	printf("%d checks, %d failures\n", checks, failures);
 	return failures == 0 ? 0 : 1;

@@ -34,9 +34,9 @@ enum {
 };
 
 /* Decoded sizes, per mechanism. */
-#define SASL_PLAIN_MAX	(2 * LIM_USERNAME + VERIFY_PW_MAX + 2)
-#define SASL_LOGIN_MAX	(LIM_USERNAME > VERIFY_PW_MAX ? LIM_USERNAME : \
-			    VERIFY_PW_MAX)
+#define SASL_PLAIN_MAX	(2 * LIM_USERNAME + PWCHECK_PW_MAX + 2)
+#define SASL_LOGIN_MAX	(LIM_USERNAME > PWCHECK_PW_MAX ? LIM_USERNAME : \
+			    PWCHECK_PW_MAX)
 
 _Static_assert(SASL_PLAIN_MAX <= SASL_MSG_MAX, "PLAIN fits");
 _Static_assert(SASL_LOGIN_MAX <= SASL_MSG_MAX, "LOGIN fits");
@@ -309,7 +309,7 @@ sasl_step(struct sasl *s, const char *line, size_t len, char *reply,
 		max = LIM_USERNAME;
 		break;
 	case SS_LOGIN_PASS:
-		max = VERIFY_PW_MAX;
+		max = PWCHECK_PW_MAX;
 		break;
 	case SS_SCRAM_ACK:
 		/* Only an empty response ends the exchange. */
@@ -386,7 +386,7 @@ sasl_plain(struct sasl *s, const uint8_t *msg, size_t n, char *reply,
 	zlen = (size_t)(z1 - m);
 	clen = (size_t)(z2 - (z1 + 1));
 	plen = n - (size_t)(z2 + 1 - m);
-	if (zlen > LIM_USERNAME || plen == 0 || plen > VERIFY_PW_MAX ||
+	if (zlen > LIM_USERNAME || plen == 0 || plen > PWCHECK_PW_MAX ||
 	    memchr(z2 + 1, '\0', plen) != NULL ||
 	    sasl_set_user(s, z1 + 1, clen) != 0)
 		return sasl_reply(s, SASL_BAD, reply, replysz, R_MALFORMED);
@@ -409,7 +409,7 @@ sasl_login(struct sasl *s, const uint8_t *msg, size_t n, char *reply,
 		return sasl_reply(s, SASL_CHALLENGE, reply, replysz,
 		    R_PASSWORD);
 	}
-	if (n == 0 || n > VERIFY_PW_MAX)
+	if (n == 0 || n > PWCHECK_PW_MAX)
 		return sasl_reply(s, SASL_BAD, reply, replysz, R_MALFORMED);
 	memcpy(s->u.pw, msg, n);
 	s->pwlen = n;

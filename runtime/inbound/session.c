@@ -55,7 +55,7 @@ enum state {
 /* What the session allocates on first use and keeps. */
 struct session_auth {
 	struct sasl		sasl;
-	struct verify_job	job;
+	struct pwcheck_job	job;
 };
 
 struct session {
@@ -347,7 +347,7 @@ session_free(struct session *s)
 	}
 	loop_timer_cancel(&srv->loop, &s->timer);
 	if (s->auth != NULL) {
-		verify_cancel(&s->auth->job);
+		pwcheck_cancel(&s->auth->job);
 		sasl_reset(&s->auth->sasl);
 		sodium_free(s->auth);
 	}
@@ -1313,7 +1313,7 @@ cmd_auth(struct session *s, struct smtp_cmd *c)
 			return;
 		}
 		memset(s->auth, 0, sizeof(*s->auth));
-		verify_job_init(&s->auth->job);
+		pwcheck_job_init(&s->auth->job);
 	}
 	for (i = 0; i < 4 && t->server->mechs[i] != PTAB_MECH_NONE; i++)
 		mechs |= SASL_MECHBIT(t->server->mechs[i]);
@@ -1351,7 +1351,7 @@ auth_result(struct session *s, int st, const char *rep)
 		s->state = S_VERIFY;
 		v = sasl_verifier(&s->auth->sasl, &vlen);
 		pw = sasl_password(&s->auth->sasl, &pwlen);
-		if (verify_start(&srv->verify, &s->auth->job, v, vlen, pw,
+		if (pwcheck_start(&srv->verify, &s->auth->job, v, vlen, pw,
 		    pwlen, on_verified, s, err, sizeof(err)) != 0) {
 			server_log(srv, LOG_WARNING, "verify: %s", err);
 			sasl_reset(&s->auth->sasl);
