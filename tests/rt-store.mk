@@ -40,3 +40,10 @@ TESTS += tests/unit/plog_concurrent
 
 # doc/spool-format.md checked by an independent reader (needs spool_test).
 TESTS += tests/rt/spool_format.py
+
+# The queue alone, with a loop, a spool and a table of its own.
+check_PROGRAMS += tests/unit/queue_test
+tests_unit_queue_test_SOURCES = tests/unit/queue_test.c \
+	tests/unit/spool_testutil.h tests/unit/rt_testutil.h
+tests_unit_queue_test_LDADD = $(RT_STORE_LIBS)
+TESTS += tests/unit/queue_test
