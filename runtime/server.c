@@ -209,8 +209,9 @@ raise_nofile(struct server *srv, int *maxfd)
 		if (rl.rlim_cur < want) {
 			rl.rlim_cur = want;
 			if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-				oplog_write(&srv->oplog, LOG_WARNING, "cannot raise the"
-				    " descriptor limit: %s", strerror(errno));
+				oplog_write(&srv->oplog, LOG_WARNING, "cannot "
+				    "raise the descriptor limit: %s",
+				    strerror(errno));
 		}
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
 		*maxfd = rl.rlim_cur > 1048576 ? 1048576 : (int)rl.rlim_cur;
@@ -227,14 +228,14 @@ drop_privileges(struct server *srv, char *err, size_t errlen)
 
 	if (t->server->runas == 0) {
 		if (geteuid() == 0)
-			oplog_write(&srv->oplog, LOG_WARNING, "running as root: the "
-			    "policy has no `run as`");
+			oplog_write(&srv->oplog, LOG_WARNING, "running as "
+			    "root: the policy has no `run as`");
 		return 0;
 	}
 	user = ptab_str(t, t->server->runas);
 	if (geteuid() != 0) {
-		oplog_write(&srv->oplog, LOG_WARNING, "not root: `run as \"%s\"` "
-		    "ignored", user);
+		oplog_write(&srv->oplog, LOG_WARNING, "not root: `run as "
+		    "\"%s\"` ignored", user);
 		return 0;
 	}
 	if ((pw = getpwnam(user)) == NULL) {
@@ -272,16 +273,16 @@ resume_cb(void *ctx, int what, const char *name, const char *reason)
 
 	switch (what) {
 	case SPOOL_RESUME_TMP:
-		oplog_write(&srv->oplog, LOG_INFO, "spool: removed unacknowledged %s",
-		    name);
+		oplog_write(&srv->oplog, LOG_INFO, "spool: removed "
+		    "unacknowledged %s", name);
 		break;
 	case SPOOL_RESUME_CORRUPT:
-		oplog_write(&srv->oplog, LOG_WARNING, "spool: %s moved to corrupt/: %s",
-		    name, reason);
+		oplog_write(&srv->oplog, LOG_WARNING, "spool: %s moved to "
+		    "corrupt/: %s", name, reason);
 		break;
 	case SPOOL_RESUME_SKIPPED:
-		oplog_write(&srv->oplog, LOG_WARNING, "spool: %s skipped: %s", name,
-		    reason);
+		oplog_write(&srv->oplog, LOG_WARNING, "spool: %s skipped: %s",
+		    name, reason);
 		break;
 	default:
 		break;
@@ -311,11 +312,12 @@ reload(struct server *srv)
 	 * the new file.
 	 */
 	if (plog_reopen(&srv->log, err, sizeof(err)) != 0)
-		oplog_write(&srv->oplog, LOG_ERR, "reload: protocol log: %s", err);
+		oplog_write(&srv->oplog, LOG_ERR, "reload: protocol log: %s",
+		    err);
 	if ((tb = table_load(srv->table_path, srv->hostname, err,
 	    sizeof(err))) == NULL) {
-		oplog_write(&srv->oplog, LOG_ERR, "reload: %s: %s; keeping table %s",
-		    srv->table_path, err, srv->table->t.sum);
+		oplog_write(&srv->oplog, LOG_ERR, "reload: %s: %s; keeping "
+		    "table %s", srv->table_path, err, srv->table->t.sum);
 		plog_write(&srv->log, NULL, "-", "-", "-", PLOG_DECISION,
 		    "reload refused, old table kept", 30);
 		return;
@@ -323,8 +325,8 @@ reload(struct server *srv)
 	if (tb->t.nlisteners != srv->table->t.nlisteners ||
 	    memcmp(tb->t.listeners, srv->table->t.listeners,
 	    tb->t.nlisteners * sizeof(*tb->t.listeners)) != 0)
-		oplog_write(&srv->oplog, LOG_WARNING, "reload: listener changes take "
-		    "effect at the next start");
+		oplog_write(&srv->oplog, LOG_WARNING, "reload: listener "
+		    "changes take effect at the next start");
 	old = srv->table;
 	srv->table = tb;
 	if (creds_load(srv, &creds, err, sizeof(err)) != 0) {
@@ -338,8 +340,8 @@ reload(struct server *srv)
 	{
 		struct tls_client_creds *cc = NULL;
 		if (client_creds_load(srv, &cc, err, sizeof(err)) != 0)
-			oplog_write(&srv->oplog, LOG_ERR, "reload: %s; keeping the old "
-			    "trust anchors", err);
+			oplog_write(&srv->oplog, LOG_ERR, "reload: %s; "
+			    "keeping the old trust anchors", err);
 		else {
 			/* Sessions under way hold their own reference. */
 			if (srv->client_creds != NULL)
@@ -371,8 +373,9 @@ accept_pause(void *arg)
 
 	if (loop_timer_armed(&srv->resume))
 		return;
-	oplog_write(&srv->oplog, LOG_WARNING, "out of file descriptors (%s): not "
-	    "accepting for %d ms", strerror(errno), SERVER_ACCEPT_PAUSE_MS);
+	oplog_write(&srv->oplog, LOG_WARNING, "out of file descriptors (%s): "
+	    "not accepting for %d ms", strerror(errno),
+	    SERVER_ACCEPT_PAUSE_MS);
 	for (i = 0; i < srv->nlisteners; i++)
 		if (srv->listeners[i].fd != -1 &&
 		    loop_fd_set(&srv->loop, srv->listeners[i].fd, 0) != 0)
@@ -443,8 +446,8 @@ on_signal(struct loop *L, int signo, void *arg)
 	case SIGCHLD:
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 			pwcheck_child_reaped(&srv->verify, pid);
-			oplog_write(&srv->oplog, LOG_WARNING, "verifier process %d "
-			    "ended", (int)pid);
+			oplog_write(&srv->oplog, LOG_WARNING, "verifier "
+			    "process %d ended", (int)pid);
 		}
 		break;
 	default:

@@ -68,7 +68,7 @@ struct server {
 	struct queue		 queue;
 	struct relay		 relay;
 	struct loop_timer	 grace;
-	struct loop_timer	 resume;	/* accepting again after EMFILE */
+	struct loop_timer	 resume;	/* accepting after EMFILE */
 	int			 stopping;
 };
 

@@ -948,8 +948,8 @@ cmd_mail(struct session *s, struct smtp_cmd *c)
 	env.body = c->body == SMTP_BODY_8BITMIME ? SPOOL_BODY_8BITMIME :
 	    SPOOL_BODY_7BIT;
 	if (spool_begin(s->ctx->spool, s->w, &env) != 0) {
-		oplog_write(s->ctx->oplog, LOG_ERR, "spool: cannot begin a message: "
-		    "%s", strerror(spool_error(s->w)));
+		oplog_write(s->ctx->oplog, LOG_ERR, "spool: cannot begin a "
+		    "message: %s", strerror(spool_error(s->w)));
 		spool_abort(s->w);
 		memset(s->w, 0, sizeof(*s->w));
 		reply(s, "451 4.3.0 Temporary failure, try again later");

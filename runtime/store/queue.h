@@ -50,8 +50,8 @@ struct queue_env {
 
 struct queue {
 	struct queue_env	 env;
-	struct loop_timer	 run;		/* deliver one message per turn */
-	struct loop_timer	 rescan;	/* look at all of queue/ again */
+	struct loop_timer	 run;		/* one message per turn */
+	struct loop_timer	 rescan;	/* all of queue/ again */
 	char			 recent[QUEUE_RECENT][SPOOL_ID_SIZE];
 	unsigned		 head, count;
 	int			 overflow;	/* recent[] lost ids: rescan */

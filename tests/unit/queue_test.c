@@ -25,7 +25,7 @@ static int	on_busy(void *, const char *);
 static void	on_route(void *, const char *);
 static int	routed(void *);
 static int	has_file(void *);
-static int	file_has(const char *, const char *);
+static int	first_has(const char *, const char *, const char *);
 
 static int
 on_busy(void *arg, const char *id)
@@ -58,122 +58,97 @@ has_file(void *dir)
 	return tu_count(dir) > 0;
 }
 
-/* 1 if the first file in dir holds text. */
+/* 1 if the first file in folder sub of dir holds text. */
 static int
-file_has(const char *dir, const char *text)
+first_has(const char *dir, const char *sub, const char *text)
 {
-	char	 name[256], path[1024];
-	static char buf[65536];
-	long	 n;
+	char	 name[256], path[4096], rel[1024];
 
-	tu_first(dir, name, sizeof(name));
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (name[0] == '\0' || (n = tu_read(path, buf, sizeof(buf) - 1)) < 0)
-		return 0;
-	buf[n] = '\0';
-	return strstr(buf, text) != NULL;
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	tu_first(path, name, sizeof(name));
+	snprintf(rel, sizeof(rel), "%s/%s", sub, name);
+	return name[0] != '\0' && rt_file_has(dir, rel, text);
 }
 
 int
 main(void)
 {
 	static struct queue	 q;
+	static struct rt_site	 site;
+	struct rt_site		*S = &site;
 	struct queue_env	 env;
 	struct hooks		 h;
-	struct loop		 L;
-	struct spool		 sp;
-	struct plog		 log;
-	struct oplog		 ol = { "queue_test", 1, 0 };
-	struct table		*tb;
-	char			 dir[512], path[1024], err[LIM_ERRMSG];
-	char			 id[SPOOL_ID_SIZE];
+	char			 path[4096], id[SPOOL_ID_SIZE];
 	const char		*rcpts[] = { "alice@local.example",
 				    "bob@remote.example",
 				    "carol@broken.example" };
 
-	tu_mkdtemp(dir, sizeof(dir), "queue_test");
-	memset(&log, 0, sizeof(log));
-	log.fd = -1;
-	CHECK((tb = rt_table(dir, 25)) != NULL, "the table");
-	if (tb == NULL)
-		return tu_done("queue_test");
-	CHECK(strcmp(tb->hostname, RT_HOSTNAME) == 0, "hostname %s",
-	    tb->hostname);
-	snprintf(path, sizeof(path), "%s/spool", dir);
-	CHECK(spool_open(&sp, path, err, sizeof(err)) == 0, "%s", err);
-	snprintf(path, sizeof(path), "%s/protocol.log", dir);
-	CHECK(plog_open(&log, path, err, sizeof(err)) == 0, "%s", err);
-	CHECK(loop_init(&L, 256, 64, err, sizeof(err)) == 0, "%s", err);
+	if (rt_site_open(S, "queue_test", 25) != 0)
+		return 99;
+	CHECK(strcmp(S->tb->hostname, RT_HOSTNAME) == 0, "hostname %s",
+	    S->tb->hostname);
 
 	memset(&h, 0, sizeof(h));
 	memset(&env, 0, sizeof(env));
-	env.loop = &L;
-	env.spool = &sp;
-	env.log = &log;
-	env.oplog = &ol;
-	env.table = &tb;
-	env.base = dir;
+	env.loop = &S->L;
+	env.spool = &S->sp;
+	env.log = &S->log;
+	env.oplog = &S->ol;
+	env.table = &S->tb;
+	env.base = S->dir;
 	env.busy = on_busy;
 	env.route = on_route;
 	env.arg = &h;
 	queue_init(&q, &env);
 
-	CHECK(rt_commit(&sp, "sender@local.example", rcpts, 3, id) == 0,
+	CHECK(rt_commit(&S->sp, "sender@local.example", rcpts, 3, id) == 0,
 	    "commit");
 	queue_committed(&q, id);
-	CHECK(rt_spin(&L, routed, &h, 5000) == 1, "the route hook was called");
+	CHECK(rt_spin(&S->L, routed, &h, 5000) == 1, "the route hook was "
+	    "called");
 	CHECK(strcmp(h.route_id, id) == 0, "routed %s, want %s", h.route_id,
 	    id);
 	CHECK(h.busy >= 1, "busy() asked before delivering");
 
 	/* alice's copy is in her Maildir. */
-	snprintf(path, sizeof(path), "%s/mail/alice/new", dir);
+	snprintf(path, sizeof(path), "%s/mail/alice/new", S->dir);
 	CHECK(tu_count(path) == 1, "%s holds %d", path, tu_count(path));
-	CHECK(file_has(path, "Hello."), "alice got the message");
+	CHECK(first_has(S->dir, "mail/alice/new", "Hello."), "alice got the "
+	    "message");
 
 	/* carol's failure bounced from the queue, into sender's Maildir. */
-	snprintf(path, sizeof(path), "%s/mail/sender/new", dir);
-	(void)rt_spin(&L, has_file, path, 5000);
+	snprintf(path, sizeof(path), "%s/mail/sender/new", S->dir);
+	(void)rt_spin(&S->L, has_file, path, 5000);
 	CHECK(tu_count(path) == 1, "the bounce: %s holds %d", path,
 	    tu_count(path));
-	CHECK(file_has(path, "carol@broken.example"), "the bounce names "
-	    "carol");
-	CHECK(file_has(path, "Reporting-MTA: dns; " RT_HOSTNAME),
-	    "the bounce comes from the table's host name");
+	CHECK(first_has(S->dir, "mail/sender/new", "carol@broken.example"),
+	    "the bounce names carol");
+	CHECK(first_has(S->dir, "mail/sender/new", "Reporting-MTA: dns; "
+	    RT_HOSTNAME), "the bounce comes from the table's host name");
 
 	/* bob's stays queued for the outbound side; the bounce is gone. */
-	snprintf(path, sizeof(path), "%s/spool/queue", dir);
+	snprintf(path, sizeof(path), "%s/spool/queue", S->dir);
 	CHECK(tu_count(path) == 1, "%s holds %d", path, tu_count(path));
-	snprintf(path, sizeof(path), "%s/spool/queue/%s", dir, id);
+	snprintf(path, sizeof(path), "%s/spool/queue/%s", S->dir, id);
 	CHECK(access(path, F_OK) == 0, "%s is still queued", id);
 
 	/* Stopped, a queue delivers nothing more. */
 	queue_stop(&q);
-	CHECK(rt_commit(&sp, "sender@local.example", rcpts, 1, id) == 0,
+	CHECK(rt_commit(&S->sp, "sender@local.example", rcpts, 1, id) == 0,
 	    "commit");
 	queue_committed(&q, id);
 	queue_rescan(&q);
 	h.routed = 0;
-	(void)rt_spin(&L, routed, &h, 100);
-	snprintf(path, sizeof(path), "%s/mail/alice/new", dir);
+	(void)rt_spin(&S->L, routed, &h, 100);
+	snprintf(path, sizeof(path), "%s/mail/alice/new", S->dir);
 	CHECK(tu_count(path) == 1, "nothing delivered after queue_stop");
 
-	snprintf(path, sizeof(path), "%s/protocol.log", dir);
-	{
-		static char	 buf[65536];
-		long		 n = tu_read(path, buf, sizeof(buf) - 1);
+	CHECK(rt_file_has(S->dir, "protocol.log", "delivered "
+	    "<alice@local.example> to maildir"), "the log has alice's "
+	    "delivery");
+	CHECK(rt_file_has(S->dir, "protocol.log", "bounce for 1 recipient "
+	    "queued as"), "the log has the bounce");
 
-		buf[n > 0 ? n : 0] = '\0';
-		CHECK(strstr(buf, "delivered <alice@local.example> to "
-		    "maildir") != NULL, "the log has alice's delivery");
-		CHECK(strstr(buf, "bounce for 1 recipient queued as") !=
-		    NULL, "the log has the bounce");
-	}
-
-	plog_close(&log);
-	spool_close(&sp);
-	table_unref(tb);
-	loop_free(&L);
-	tu_rmtree(dir);
+	rt_site_close(S);
 	return tu_done("queue_test");
 }

@@ -6,7 +6,6 @@
  * one with no route at all come back in bounces handed to the bounced
  * hook, and the message leaves the spool.
  */
-#define _GNU_SOURCE		/* memmem(3) */
 #include "spool_testutil.h"
 
 #include "config.h"
@@ -38,6 +37,7 @@ static int	job_over(void *);
 static int	peer_line(FILE *, char *, size_t);
 static int	peer(int);
 static int	queued_has(const char *, const char *, const char *);
+static pid_t	peer_start(uint16_t *);
 
 static void
 on_bounced(void *arg, const char *id)
@@ -118,47 +118,25 @@ peer(int lfd)
 	return bob && data ? 0 : 1;
 }
 
-/* 1 if queued message id in dir's spool holds text (a binary file). */
+/* 1 if queued message id in dir's spool holds text. */
 static int
 queued_has(const char *dir, const char *id, const char *text)
 {
-	static char	 buf[65536];
-	char		 path[1024];
-	long		 n;
+	char	 rel[1024];
 
-	snprintf(path, sizeof(path), "%s/spool/queue/%s", dir, id);
-	if ((n = tu_read(path, buf, sizeof(buf))) < 0)
-		return 0;
-	return memmem(buf, (size_t)n, text, strlen(text)) != NULL;
+	snprintf(rel, sizeof(rel), "spool/queue/%s", id);
+	return rt_file_has(dir, rel, text);
 }
 
-int
-main(void)
+/* The next hop, in a child, on a free port of 127.0.0.1: -1 or its pid. */
+static pid_t
+peer_start(uint16_t *port)
 {
-	static struct relay	 r;
-	struct relay_env	 env;
-	struct hooks		 h;
-	struct loop		 L;
-	struct spool		 sp;
-	struct plog		 log;
-	struct oplog		 ol = { "relay_test", 1, 0 };
-	struct tls_client_creds	*creds = NULL;
-	struct table		*tb;
 	struct sockaddr_in	 sin;
 	socklen_t		 sl = sizeof(sin);
-	char			 dir[512], path[1024], err[LIM_ERRMSG];
-	char			 id[SPOOL_ID_SIZE];
-	const char		*rcpts[] = { "bob@remote.example",
-				    "bad@remote.example",
-				    "zed@unrouted.example" };
 	pid_t			 pid;
-	int			 lfd, status = -1, i;
+	int			 lfd;
 
-	tu_mkdtemp(dir, sizeof(dir), "relay_test");
-	memset(&log, 0, sizeof(log));
-	log.fd = -1;
-
-	/* The next hop, on a free port of 127.0.0.1. */
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -167,33 +145,48 @@ main(void)
 	    listen(lfd, 4) == -1 ||
 	    getsockname(lfd, (struct sockaddr *)&sin, &sl) == -1) {
 		printf("listen: %s\n", strerror(errno));
-		return 99;
+		return -1;
 	}
-	if ((pid = fork()) == -1)
-		return 99;
-	if (pid == 0)
+	if ((pid = fork()) == 0)
 		_exit(peer(lfd));
 	close(lfd);
+	*port = ntohs(sin.sin_port);
+	return pid;
+}
 
-	CHECK((tb = rt_table(dir, ntohs(sin.sin_port))) != NULL, "the table");
-	if (tb == NULL) {
+int
+main(void)
+{
+	static struct relay	 r;
+	static struct rt_site	 site;
+	struct rt_site		*S = &site;
+	struct relay_env	 env;
+	struct hooks		 h;
+	struct tls_client_creds	*creds = NULL;
+	char			 path[4096], err[LIM_ERRMSG];
+	char			 id[SPOOL_ID_SIZE];
+	const char		*rcpts[] = { "bob@remote.example",
+				    "bad@remote.example",
+				    "zed@unrouted.example" };
+	uint16_t		 port;
+	pid_t			 pid;
+	int			 status = -1, i;
+
+	if ((pid = peer_start(&port)) == -1)
+		return 99;
+	if (rt_site_open(S, "relay_test", port) != 0) {
 		kill(pid, SIGTERM);
 		(void)waitpid(pid, NULL, 0);
-		return tu_done("relay_test");
+		return 99;
 	}
-	snprintf(path, sizeof(path), "%s/spool", dir);
-	CHECK(spool_open(&sp, path, err, sizeof(err)) == 0, "%s", err);
-	snprintf(path, sizeof(path), "%s/protocol.log", dir);
-	CHECK(plog_open(&log, path, err, sizeof(err)) == 0, "%s", err);
-	CHECK(loop_init(&L, 256, 64, err, sizeof(err)) == 0, "%s", err);
 
 	memset(&h, 0, sizeof(h));
 	memset(&env, 0, sizeof(env));
-	env.loop = &L;
-	env.spool = &sp;
-	env.log = &log;
-	env.oplog = &ol;
-	env.table = &tb;
+	env.loop = &S->L;
+	env.spool = &S->sp;
+	env.log = &S->log;
+	env.oplog = &S->ol;
+	env.table = &S->tb;
 	env.creds = &creds;
 	env.bounced = on_bounced;
 	env.arg = &h;
@@ -202,13 +195,13 @@ main(void)
 	(void)relay_init(&r, &env, err, sizeof(err));
 	h.r = &r;
 
-	CHECK(rt_commit(&sp, "sender@local.example", rcpts, 3, id) == 0,
+	CHECK(rt_commit(&S->sp, "sender@local.example", rcpts, 3, id) == 0,
 	    "commit");
 	h.id = id;
 	CHECK(relay_start(&r, id) == 1, "a job runs for %s", id);
 	CHECK(relay_busy(&r, id) == 1, "the job holds %s", id);
 	CHECK(relay_start(&r, id) == 1, "a second start finds the job");
-	CHECK(rt_spin(&L, job_over, &h, 15000) == 1, "the job ended");
+	CHECK(rt_spin(&S->L, job_over, &h, 15000) == 1, "the job ended");
 
 	(void)waitpid(pid, &status, 0);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
@@ -217,27 +210,23 @@ main(void)
 	/* Two bounces: no route for zed, then the peer's 550 for bad. */
 	CHECK(h.nbounced == 2, "%d bounces", h.nbounced);
 	for (i = 0; i < h.nbounced && i < 2; i++)
-		CHECK(queued_has(dir, h.bounced[i], "Reporting-MTA: dns; "
+		CHECK(queued_has(S->dir, h.bounced[i], "Reporting-MTA: dns; "
 		    RT_HOSTNAME), "bounce %d from the table's host name", i);
 	if (h.nbounced == 2) {
-		CHECK(queued_has(dir, h.bounced[0], "zed@unrouted.example") &&
-		    queued_has(dir, h.bounced[0], "Status: 5.4.4"),
+		CHECK(queued_has(S->dir, h.bounced[0], "zed@unrouted.example")
+		    && queued_has(S->dir, h.bounced[0], "Status: 5.4.4"),
 		    "the first bounce is zed's, no route");
-		CHECK(queued_has(dir, h.bounced[1], "bad@remote.example") &&
-		    queued_has(dir, h.bounced[1], "550 5.1.1"),
+		CHECK(queued_has(S->dir, h.bounced[1], "bad@remote.example") &&
+		    queued_has(S->dir, h.bounced[1], "550 5.1.1"),
 		    "the second bounce is bad's, with the peer's reply");
 	}
 	/* Nothing is left of the message itself: the bounces only. */
-	snprintf(path, sizeof(path), "%s/spool/queue/%s", dir, id);
+	snprintf(path, sizeof(path), "%s/spool/queue/%s", S->dir, id);
 	CHECK(access(path, F_OK) == -1, "%s left the spool", id);
-	snprintf(path, sizeof(path), "%s/spool/queue", dir);
+	snprintf(path, sizeof(path), "%s/spool/queue", S->dir);
 	CHECK(tu_count(path) == 2, "%s holds %d", path, tu_count(path));
 
 	relay_free(&r);
-	plog_close(&log);
-	spool_close(&sp);
-	table_unref(tb);
-	loop_free(&L);
-	tu_rmtree(dir);
+	rt_site_close(S);
 	return tu_done("relay_test");
 }

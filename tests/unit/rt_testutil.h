@@ -12,6 +12,8 @@
 #include <time.h>
 
 #include "loop.h"
+#include "oplog.h"
+#include "plog.h"
 #include "ptab.h"
 #include "spool.h"
 #include "table.h"
@@ -35,7 +37,7 @@ rt_table(const char *dir, uint16_t port)
 	struct table		*tb = NULL;
 	uint8_t			*img = NULL;
 	size_t			 len;
-	char			 path[1024], err[256];
+	char			 path[4096], err[256];
 
 	if ((b = ptab_builder_new()) == NULL)
 		return NULL;
@@ -166,6 +168,75 @@ rt_spin(struct loop *L, int (*done)(void *), void *arg, unsigned ms)
 	}
 	loop_timer_cancel(L, &tick);
 	return d;
+}
+
+/*
+ * What the server would own, for one test: a scratch folder with the
+ * table (rt_table), the spool "spool" and the protocol log
+ * "protocol.log" in it, and a loop.
+ */
+struct rt_site {
+	char		 dir[512];
+	struct table	*tb;
+	struct spool	 sp;
+	struct plog	 log;
+	struct loop	 L;
+	struct oplog	 ol;
+};
+
+/* Set up site for test name, remote.example at port.  0 or -1. */
+__attribute__((unused)) static int
+rt_site_open(struct rt_site *s, const char *name, uint16_t port)
+{
+	char	 path[4096], err[256];
+
+	memset(s, 0, sizeof(*s));
+	s->log.fd = -1;
+	s->ol.name = name;
+	s->ol.foreground = 1;
+	tu_mkdtemp(s->dir, sizeof(s->dir), name);
+	if ((s->tb = rt_table(s->dir, port)) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/spool", s->dir);
+	if (spool_open(&s->sp, path, err, sizeof(err)) != 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/protocol.log", s->dir);
+	if (plog_open(&s->log, path, err, sizeof(err)) != 0)
+		goto fail;
+	if (loop_init(&s->L, 256, 64, err, sizeof(err)) != 0)
+		goto fail;
+	return 0;
+fail:
+	printf("%s: %s\n", name, err);
+	return -1;
+}
+
+__attribute__((unused)) static void
+rt_site_close(struct rt_site *s)
+{
+	plog_close(&s->log);
+	spool_close(&s->sp);
+	table_unref(s->tb);
+	loop_free(&s->L);
+	tu_rmtree(s->dir);
+}
+
+/* 1 if the file at dir/rel (text or not) holds text. */
+__attribute__((unused)) static int
+rt_file_has(const char *dir, const char *rel, const char *text)
+{
+	static char	 buf[65536];
+	char		 path[4096];
+	size_t		 tl = strlen(text), i;
+	long		 n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	if ((n = tu_read(path, buf, sizeof(buf))) < (long)tl)
+		return 0;
+	for (i = 0; i + tl <= (size_t)n; i++)
+		if (memcmp(buf + i, text, tl) == 0)
+			return 1;
+	return 0;
 }
 
 #endif

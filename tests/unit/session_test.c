@@ -165,48 +165,32 @@ main(void)
 {
 	static struct sasl_ctx	 sasl;
 	static struct client	 c;
+	static struct rt_site	 site;
+	struct rt_site		*S = &site;
 	struct session_ctx	 ctx;
 	struct listener		 l;
 	struct hooks		 h;
-	struct loop		 L;
-	struct spool		 sp;
-	struct plog		 log;
 	struct hostcount	 hosts;
-	struct oplog		 ol = { "session_test", 1, 0 };
 	struct tls_server_creds	*creds = NULL;
-	struct table		*tb;
 	struct sockaddr_in	 sin;
 	socklen_t		 sl = sizeof(sin);
-	char			 dir[512], path[1024], err[LIM_ERRMSG];
-	static char		 logbuf[65536];
-	long			 n;
+	char			 path[4096];
 
-	if (sodium_init() < 0)
+	if (sodium_init() < 0 || rt_site_open(S, "session_test", 25) != 0)
 		return 99;
-	tu_mkdtemp(dir, sizeof(dir), "session_test");
-	memset(&log, 0, sizeof(log));
-	log.fd = -1;
-	CHECK((tb = rt_table(dir, 25)) != NULL, "the table");
-	if (tb == NULL)
-		return tu_done("session_test");
-	snprintf(path, sizeof(path), "%s/spool", dir);
-	CHECK(spool_open(&sp, path, err, sizeof(err)) == 0, "%s", err);
-	snprintf(path, sizeof(path), "%s/protocol.log", dir);
-	CHECK(plog_open(&log, path, err, sizeof(err)) == 0, "%s", err);
-	CHECK(loop_init(&L, 256, 64, err, sizeof(err)) == 0, "%s", err);
 	CHECK(hostcount_init(&hosts, 256) == 0, "hostcount_init");
 	sasl_ctx_init(&sasl);
 
 	/* What the server would fill in; no AUTH (no users), no TLS. */
 	memset(&h, 0, sizeof(h));
 	memset(&ctx, 0, sizeof(ctx));
-	ctx.loop = &L;
-	ctx.log = &log;
-	ctx.oplog = &ol;
-	ctx.spool = &sp;
+	ctx.loop = &S->L;
+	ctx.log = &S->log;
+	ctx.oplog = &S->ol;
+	ctx.spool = &S->sp;
 	ctx.sasl = &sasl;
 	ctx.hosts = &hosts;
-	ctx.table = &tb;
+	ctx.table = &S->tb;
 	ctx.creds = &creds;
 	ctx.sid_next = 1;
 	ctx.committed = on_committed;
@@ -223,7 +207,7 @@ main(void)
 	    bind(l.fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
 	    listen(l.fd, 8) == -1 ||
 	    getsockname(l.fd, (struct sockaddr *)&sin, &sl) == -1 ||
-	    loop_fd_add(&L, l.fd, LOOP_READ, on_listener, &l) != 0) {
+	    loop_fd_add(&S->L, l.fd, LOOP_READ, on_listener, &l) != 0) {
 		printf("listen: %s\n", strerror(errno));
 		return 99;
 	}
@@ -231,7 +215,7 @@ main(void)
 	    (unsigned)ntohs(sin.sin_port));
 
 	/* A whole dialogue. */
-	CHECK(client_open(&c, &L, &sin) == 0, "connect");
+	CHECK(client_open(&c, &S->L, &sin) == 0, "connect");
 	CHECK(talk(&c, NULL, "220 " RT_HOSTNAME " ESMTP"), "greeting");
 	CHECK(ctx.nsessions == 1, "%u sessions", ctx.nsessions);
 	CHECK(talk(&c, "EHLO client.example", "250-" RT_HOSTNAME " Hello "
@@ -248,48 +232,41 @@ main(void)
 	CHECK(h.committed == 1 && strstr(c.buf, h.id) != NULL,
 	    "the committed hook had the queue id (%d, %s)", h.committed,
 	    h.id);
-	snprintf(path, sizeof(path), "%s/spool/queue/%s", dir, h.id);
+	snprintf(path, sizeof(path), "%s/spool/queue/%s", S->dir, h.id);
 	CHECK(access(path, F_OK) == 0, "%s is in the spool", path);
 	CHECK(talk(&c, "QUIT", "221 2.0.0 " RT_HOSTNAME " Bye"), "QUIT");
-	CHECK(rt_spin(&L, closed, &c, 5000) == 1, "closed after QUIT");
+	CHECK(rt_spin(&S->L, closed, &c, 5000) == 1, "closed after QUIT");
 	client_close(&c);
-	(void)loop_once(&L, 0);
+	(void)loop_once(&S->L, 0);
 	CHECK(ctx.nsessions == 0, "%u sessions after QUIT", ctx.nsessions);
 	CHECK(h.drained == 0, "not drained while not stopping");
 
 	/* SIGTERM: an idle session is told, and the last one reported. */
-	CHECK(client_open(&c, &L, &sin) == 0, "connect");
+	CHECK(client_open(&c, &S->L, &sin) == 0, "connect");
 	CHECK(talk(&c, NULL, "220 "), "greeting");
 	session_shutdown_all(&ctx, 0);
 	CHECK(talk(&c, NULL, "421 4.3.2 " RT_HOSTNAME " Service shutting "
 	    "down"), "421 at shutdown");
-	CHECK(rt_spin(&L, closed, &c, 5000) == 1, "closed at shutdown");
+	CHECK(rt_spin(&S->L, closed, &c, 5000) == 1, "closed at shutdown");
 	client_close(&c);
 	CHECK(ctx.nsessions == 0 && h.drained == 1, "drained (%u, %d)",
 	    ctx.nsessions, h.drained);
 
 	/* And a client that comes now is refused at once. */
-	CHECK(client_open(&c, &L, &sin) == 0, "connect");
+	CHECK(client_open(&c, &S->L, &sin) == 0, "connect");
 	CHECK(talk(&c, NULL, "421 4.3.2 Service shutting down"),
 	    "refused while stopping");
 	client_close(&c);
 
-	snprintf(path, sizeof(path), "%s/protocol.log", dir);
-	n = tu_read(path, logbuf, sizeof(logbuf) - 1);
-	logbuf[n > 0 ? n : 0] = '\0';
-	CHECK(strstr(logbuf, "queued as ") != NULL, "the log has the queue "
-	    "id");
-	CHECK(strstr(logbuf, "relay denied") != NULL, "the log has the "
-	    "refused relay");
+	CHECK(rt_file_has(S->dir, "protocol.log", "queued as "), "the log "
+	    "has the queue id");
+	CHECK(rt_file_has(S->dir, "protocol.log", "relay denied"), "the log "
+	    "has the refused relay");
 
-	loop_fd_del(&L, l.fd);
+	loop_fd_del(&S->L, l.fd);
 	close(l.fd);
 	sasl_ctx_clear(&sasl);
 	hostcount_free(&hosts);
-	plog_close(&log);
-	spool_close(&sp);
-	table_unref(tb);
-	loop_free(&L);
-	tu_rmtree(dir);
+	rt_site_close(S);
 	return tu_done("session_test");
 }
