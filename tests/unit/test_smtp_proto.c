@@ -77,6 +77,29 @@ test_commands(void)
 	CHECK(parse("EHLO", &c, &reply) == -1 &&
 	    strncmp(reply, "501", 3) == 0, "EHLO without name");
 	CHECK(parse("EHLO bad..name", &c, &reply) == -1, "EHLO bad name");
+	/* Address literals: IPv4 and IPv6 only, checked as addresses. */
+	CHECK(parse("EHLO [IPv6:2001:db8::1]", &c, &reply) == 0,
+	    "EHLO IPv6 literal");
+	CHECK(parse("EHLO [ipv6:::1]", &c, &reply) == 0,
+	    "EHLO IPv6 literal, tag in lower case");
+	CHECK(parse("EHLO [\",'*!#;=(Received:x)]", &c, &reply) == -1 &&
+	    strncmp(reply, "501", 3) == 0, "EHLO general literal refused");
+	CHECK(parse("EHLO [x-tag:abc]", &c, &reply) == -1,
+	    "EHLO unregistered tag refused");
+	CHECK(parse("EHLO [127.0.0.256]", &c, &reply) == -1,
+	    "EHLO IPv4 literal out of range");
+	CHECK(parse("EHLO [127.0.0.01]", &c, &reply) == -1,
+	    "EHLO IPv4 literal with a leading zero");
+	CHECK(parse("EHLO [127.0.0.1 ]", &c, &reply) == -1,
+	    "EHLO IPv4 literal with a space");
+	CHECK(parse("EHLO [IPv6:1.2.3.4]", &c, &reply) == -1,
+	    "EHLO IPv6 tag on an IPv4 address");
+	CHECK(parse("EHLO [IPv6:::1)]", &c, &reply) == -1,
+	    "EHLO IPv6 literal with a parenthesis");
+	CHECK(parse("MAIL FROM:<a@[\"x;(]>", &c, &reply) == -1,
+	    "MAIL general literal refused");
+	CHECK(parse("RCPT TO:<a@[127.0.0.1]>", &c, &reply) == 0,
+	    "RCPT IPv4 literal");
 	CHECK(parse("FOO bar", &c, &reply) == -1 &&
 	    strcmp(reply, "500 5.5.1 Command unrecognized") == 0, "unknown");
 	CHECK(parse("MAIL FROM:<a@b.example>", &c, &reply) == 0 &&
