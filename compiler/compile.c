@@ -6,16 +6,47 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ast.h"
 #include "bastion_limits.h"
 #include "compile.h"
 #include "diag.h"
 #include "fileio.h"
+#include "grammar.h"
 #include "sema.h"
+
+/* Where the grammar's reports go: the collector and the source's id. */
+struct compile_src {
+	struct diag	*diag;
+	int		 file;
+};
+
+static void	compile_report(void *, enum grammar_sev,
+		    const struct srcloc *, const char *, va_list)
+		    __attribute__((format(printf, 4, 0)));
+static int	compile_stopped(void *);
+
+/* The grammar's report callback: into the diagnostics of the source. */
+static void
+compile_report(void *arg, enum grammar_sev sev, const struct srcloc *loc,
+    const char *fmt, va_list ap)
+{
+	struct compile_src	*src = arg;
+
+	diag_vreport(src->diag, sev == GRAMMAR_NOTE ? DIAG_NOTE :
+	    DIAG_ERROR, src->file, loc, fmt, ap);
+}
+
+static int
+compile_stopped(void *arg)
+{
+	struct compile_src	*src = arg;
+
+	return diag_stopped(src->diag);
+}
 
 int
 compile_file(const char *path, const struct compile_opts *o, uint8_t **out,
@@ -41,7 +72,8 @@ compile_buffer(const char *name, const char *buf, size_t len,
     const struct compile_opts *o, uint8_t **out, size_t *outlen)
 {
 	struct diag		*d;
-	struct ast_parse	 p;
+	struct compile_src	 src;
+	struct grammar		 p;
 	struct sema		 s;
 	int			 fid, r;
 
@@ -65,9 +97,12 @@ compile_buffer(const char *name, const char *buf, size_t len,
 		    (unsigned)LIM_SOURCE_SIZE);
 		goto done;
 	}
-	p.diag = d;
-	p.file = fid;
-	if (ast_parse_buffer(&p, buf, len) == -1 && !diag_stopped(d)) {
+	src.diag = d;
+	src.file = fid;
+	p.report = compile_report;
+	p.stopped = compile_stopped;
+	p.arg = &src;
+	if (grammar_parse(&p, buf, len) == -1 && !diag_stopped(d)) {
 		diag_error(d, fid, NULL, "out of memory while parsing");
 		goto done;
 	}

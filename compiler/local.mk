@@ -3,7 +3,6 @@
 bin_PROGRAMS += policyc
 policyc_SOURCES = \
 	compiler/policyc.c compiler/cmds.c compiler/cmds.h \
-	compiler/ast.c compiler/ast.h \
 	compiler/diag.c compiler/diag.h \
 	compiler/compile.c compiler/compile.h \
 	compiler/sema.c compiler/sema.h compiler/sema_int.h \
@@ -11,4 +10,7 @@ policyc_SOURCES = \
 	compiler/nameset.c compiler/nameset.h compiler/emit.c \
 	compiler/dump.c compiler/query.c compiler/diff.c \
 	compiler/keys.c
+# policyc sees lib/, the grammar's interface, and itself.
+policyc_CPPFLAGS = $(BASE_CPPFLAGS) $(LIB_INCLUDES) $(GRAMMAR_INCLUDES) \
+	$(COMPILER_INCLUDES)
 policyc_LDADD = grammar/libgrammar.a $(LIBBASTION)

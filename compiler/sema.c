@@ -25,7 +25,7 @@
 #include "bastion_limits.h"
 #include "diag.h"
 #include "fileio.h"
-#include "ast.h"
+#include "grammar.h"
 #include "ptab.h"
 #include "seal.h"
 #include "sema.h"

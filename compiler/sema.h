@@ -17,7 +17,7 @@
 #include "compile.h"
 #include "diag.h"
 #include "fileio.h"
-#include "ast.h"
+#include "grammar.h"
 #include "ptab.h"
 #include "seal.h"
 

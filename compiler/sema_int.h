@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "addr.h"
-#include "ast.h"
+#include "grammar.h"
 #include "ptab.h"
 #include "sema.h"
 
