@@ -14,9 +14,10 @@
 #include <stdint.h>
 
 #include "addr.h"
-#include "ast.h"
 #include "compile.h"
 #include "diag.h"
+#include "fileio.h"
+#include "grammar.h"
 #include "ptab.h"
 #include "seal.h"
 
@@ -121,11 +122,11 @@ void	sema_run(struct sema *s, struct ast_node *stmts);
 int	emit_run(struct sema *s, uint8_t **out, size_t *outlen);
 
 /*
- * Read the whole file at path, at most LIM_SOURCE_SIZE bytes, into a
- * malloc'd buffer with a NUL after it (compile.c).  Returns 0, or -1
- * with the reason in err.
+ * Read a policy or a list file, at most LIM_SOURCE_SIZE bytes, into d
+ * (fileio_data_free() frees it).  Returns 0, or -1 with the reason in
+ * err in the words "cannot read ...: " is followed by.
  */
-int	compile_readfile(const char *path, char **buf, size_t *len,
-	    char *err, size_t errlen);
+int	sema_readfile(const char *path, struct fileio_data *d, char *err,
+	    size_t errlen) __attribute__((warn_unused_result));
 
 #endif

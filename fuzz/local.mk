@@ -6,8 +6,7 @@
 EXTRA_DIST += fuzz/fuzz_policy.c fuzz/fuzz_ptab.c fuzz/fuzz_smtp.c \
 	fuzz/fuzz_sasl.c fuzz/fuzz_b64.c fuzz/seeds
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=all -std=c11 $(AM_CPPFLAGS) -I$(top_builddir) \
-	$(SODIUM_CFLAGS)
+	-fno-sanitize-recover=all -std=c11 $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
 FUZZ_LIB_SRC = $(filter %.c,$(lib_libbastion_a_SOURCES))
 FUZZ_TARGETS = fuzz/fuzz_policy fuzz/fuzz_ptab fuzz/fuzz_smtp fuzz/fuzz_sasl \
 	fuzz/fuzz_b64
@@ -20,10 +19,15 @@ fuzz/fuzz_ptab: $(srcdir)/fuzz/fuzz_ptab.c $(FUZZ_LIB_SRC:%=$(srcdir)/%)
 	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(SODIUM_LIBS)
 
 FUZZ_COMPILER_SRC = $(filter-out compiler/policyc.c,$(filter %.c,$(policyc_SOURCES)))
+FUZZ_GRAMMAR_SRC = $(filter %.c,$(grammar_libgrammar_a_SOURCES))
+# The compiler, the grammar and its generated parser in one compile.
 fuzz/fuzz_policy: $(srcdir)/fuzz/fuzz_policy.c grammar/parser.c grammar/lexer.c \
+		$(FUZZ_GRAMMAR_SRC:%=$(srcdir)/%) \
 		$(FUZZ_COMPILER_SRC:%=$(srcdir)/%) $(FUZZ_LIB_SRC:%=$(srcdir)/%)
 	@test -n "$(FUZZ_CC)" || { echo "make fuzz needs clang: install the Debian package 'clang'" >&2; exit 1; }
-	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_FLAGS) -Wno-unused-function -o $@ $^ $(SODIUM_LIBS)
+	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_FLAGS) \
+	    $(GRAMMAR_INCLUDES) -iquote $(top_builddir)/grammar \
+	    $(COMPILER_INCLUDES) -Wno-unused-function -o $@ $^ $(SODIUM_LIBS)
 
 fuzz/fuzz_smtp: $(srcdir)/fuzz/fuzz_smtp.c $(srcdir)/runtime/inbound/smtp_proto.c
 	@test -n "$(FUZZ_CC)" || { echo "make fuzz needs clang: install the Debian package 'clang'" >&2; exit 1; }

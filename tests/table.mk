@@ -15,3 +15,10 @@ tests_unit_test_ptab_LDADD = lib/libbastion.a $(SODIUM_LIBS)
 tests_unit_gen_ptab_seeds_SOURCES = tests/unit/gen_ptab_seeds.c \
 	tests/unit/ptab_sample.c tests/unit/ptab_sample.h
 tests_unit_gen_ptab_seeds_LDADD = lib/libbastion.a $(SODIUM_LIBS)
+
+# The whole-file reader (lib/fileio.c) behind policies, list files, key
+# and PEM files.
+check_PROGRAMS += tests/unit/test_fileio
+TESTS += tests/unit/test_fileio
+tests_unit_test_fileio_SOURCES = tests/unit/test_fileio.c
+tests_unit_test_fileio_LDADD = lib/libbastion.a $(SODIUM_LIBS)

@@ -1,6 +1,6 @@
 /*
  * ast: the arena the policy tree lives in, and the few constructors the
- * grammar actions call.  The arena hands out memory from large chunks
+ * grammar actions call (grammar.h).  The arena hands out memory from large chunks
  * and frees them all at once, which is what a compiler pass wants: a
  * big policy makes many small nodes and none is freed early.
  */
@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ast.h"
 #include "bastion_limits.h"
+#include "grammar.h"
 
 static size_t	ast_distance(const char *, size_t, const char *, size_t);
 

@@ -1,19 +1,38 @@
 /*
- * ast: the policy as the parser read it, before any checking, and the
- * arena it lives in.  Grammar actions only build this tree (sema.c
- * gives it meaning), so a node keeps the words as written, each with
- * its position, and nothing is resolved here.
+ * grammar: the policy language's scanner and parser (lexer.l,
+ * parser.y) and the tree they build (ast.c), as one library under the
+ * compiler.  This header is all the compiler sees of it: parse a buffer
+ * into a tree, the tree, and the arena the tree lives in.
  *
- * Everything is allocated from one arena and freed at once: the parser
- * needs no destructors and the compiler never frees a node on its own.
+ * The tree belongs here, with the grammar that builds it, and not to
+ * the compiler that reads it: the grammar actions need its constructors
+ * and the compiler needs its shape, so the one that makes it owns it
+ * and the dependency runs one way, compiler -> grammar -> lib.  For the
+ * same reason the grammar does not call the compiler's diagnostics:
+ * the caller of grammar_parse() hands it a report callback, and a
+ * source position (struct srcloc) is defined here, where positions are
+ * made, for diagnostics to use.
+ *
+ * The tree is the policy as the parser read it, before any checking.
+ * Grammar actions only build it (the semantic pass gives it meaning),
+ * so a node keeps the words as written, each with its position, and
+ * nothing is resolved here.  Everything is allocated from one arena and
+ * freed at once: the parser needs no destructors and the compiler never
+ * frees a node on its own.
  */
-#ifndef BASTION_AST_H
-#define BASTION_AST_H
+#ifndef BASTION_GRAMMAR_H
+#define BASTION_GRAMMAR_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "diag.h"
+/* A place in a source: line 0 means "no position" (the whole file). */
+struct srcloc {
+	uint32_t	line;		/* 1-based */
+	uint32_t	col;		/* 1-based byte column */
+	uint32_t	len;		/* bytes to underline, >= 1 */
+};
 
 /* ---- Arena ----------------------------------------------------------- */
 
@@ -118,14 +137,26 @@ const char	*ast_nearest(const char *s, size_t n,
 
 /* ---- Parsing --------------------------------------------------------- */
 
+enum grammar_sev {
+	GRAMMAR_ERROR = 0,
+	GRAMMAR_NOTE		/* about the error just before it */
+};
+
 /*
  * What the reentrant scanner and the pure parser share: the scanner's
  * position, the arena the tree goes in, where errors go, and the tree.
+ * The caller sets arena, report, stopped and arg; the rest is the
+ * parse's own.
  */
-struct ast_parse {
+struct grammar {
 	struct ast_arena *arena;
-	struct diag	*diag;
-	int		 file;		/* diag source id */
+	/* Record an error or note at loc (line 0: the whole source). */
+	void		(*report)(void *arg, enum grammar_sev,
+			    const struct srcloc *loc, const char *fmt,
+			    va_list ap) __attribute__((format(printf, 4, 0)));
+	/* 1 once no more errors are wanted: the parse gives up. */
+	int		(*stopped)(void *arg);
+	void		*arg;
 	struct ast_seq	 stmts;		/* the result */
 	int		 oom;		/* an allocation failed */
 
@@ -139,15 +170,12 @@ struct ast_parse {
 };
 
 /*
- * Parse len bytes of policy at buf into p->stmts (compile.c runs the
- * scanner and parser).  Returns 0, or -1 if the parse could not finish
- * (out of memory); syntax errors go to p->diag.
+ * Parse len bytes of policy at buf into g->stmts.  Every syntax error
+ * is reported, and the parse goes on at the next line.  Returns 0, or
+ * -1 if the parse could not finish (out of memory, or the buffer is
+ * larger than the scanner can take).
  */
-int	ast_parse_buffer(struct ast_parse *p, const char *buf, size_t len);
-
-/* The scanner's keyword table (grammar/lexer.l). */
-int		 lex_keyword(const char *s, size_t len);	/* 0: none */
-const char	*lex_keyword_name(int token);		/* NULL: none */
-const char	*lex_keyword_at(size_t i);		/* NULL: end */
+int	grammar_parse(struct grammar *g, const char *buf, size_t len)
+	    __attribute__((warn_unused_result));
 
 #endif
