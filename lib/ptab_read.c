@@ -10,6 +10,7 @@
  * allocate nothing: the longest-prefix match is a 16-bit index step, a
  * short binary search and a walk up at most 33 or 129 parents.
  */
+#define _GNU_SOURCE	/* memfd_create(2), file seals */
 #include "config.h"
 
 #include <sys/mman.h>
@@ -29,8 +30,19 @@
 
 #define PTAB_NSECTIONS	(PTAB_SEC_MAX - 1)
 
+/* Linux: the image goes into a sealed memfd (see ptab_open). */
+#if defined(MFD_ALLOW_SEALING) && defined(F_ADD_SEALS) && \
+    defined(F_SEAL_WRITE)
+#define PTAB_HAVE_MEMFD	1
+#endif
+
 static int	ptab_bad(char *, size_t, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
+static int	ptab_read_all(int, uint8_t *, size_t, char *, size_t);
+#ifdef PTAB_HAVE_MEMFD
+static void	*ptab_image_memfd(int, size_t, int, int *, char *, size_t);
+#endif
+static void	*ptab_image_anon(int, size_t, int, char *, size_t);
 static int	ptab_check_dir(struct ptab *, char *, size_t);
 static int	ptab_check_strings(const struct ptab *, char *, size_t);
 static int	ptab_check_server(const struct ptab *, char *, size_t);
@@ -132,12 +144,130 @@ ptab_bad(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- Open and validate --------------------------------------------------- */
 
+/*
+ * Read the len bytes of fd into dst; a short read means the file
+ * shrank since fstat.
+ */
+static int
+ptab_read_all(int fd, uint8_t *dst, size_t len, char *err, size_t errlen)
+{
+	size_t	 done = 0;
+	ssize_t	 n;
+
+	while (done < len) {
+		n = pread(fd, dst + done, len - done, (off_t)done);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return ptab_bad(err, errlen, "cannot read: %s",
+			    strerror(errno));
+		if (n == 0)
+			return ptab_bad(err, errlen, "the table shrank while "
+			    "it was read (%zu of %zu bytes)", done, len);
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+#ifdef PTAB_HAVE_MEMFD
+/*
+ * The image in a sealed memfd: once the seals are on, no one (this
+ * process included) can write, shrink or grow it, so the mapping stays
+ * exactly what ptab_load() validated.  Returns the read-only mapping,
+ * or MAP_FAILED with the reason in err; *fallback is set instead when
+ * the kernel has no memfd or no sealing, and the caller then makes an
+ * anonymous copy.
+ */
+static void *
+ptab_image_memfd(int fd, size_t len, int mflags, int *fallback, char *err,
+    size_t errlen)
+{
+	void	*p;
+	int	 mfd;
+
+	*fallback = 0;
+	mfd = memfd_create("bastion-ptab", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd == -1) {
+		if (errno == ENOSYS || errno == EINVAL)
+			*fallback = 1;
+		else
+			ptab_bad(err, errlen, "cannot make the table's copy: "
+			    "%s", strerror(errno));
+		return MAP_FAILED;
+	}
+	if (ftruncate(mfd, (off_t)len) == -1) {
+		ptab_bad(err, errlen, "cannot size the table's copy: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (p == MAP_FAILED) {
+		ptab_bad(err, errlen, "cannot map the table's copy: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	if (ptab_read_all(fd, p, len, err, errlen) == -1) {
+		munmap(p, len);
+		goto fail;
+	}
+	/* F_SEAL_WRITE is refused while a writable mapping exists. */
+	munmap(p, len);
+	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+	    F_SEAL_WRITE | F_SEAL_SEAL) == -1) {
+		if (errno == EINVAL)
+			*fallback = 1;
+		else
+			ptab_bad(err, errlen, "cannot seal the table's copy: "
+			    "%s", strerror(errno));
+		goto fail;
+	}
+	p = mmap(NULL, len, PROT_READ, MAP_SHARED | mflags, mfd, 0);
+	if (p == MAP_FAILED) {
+		ptab_bad(err, errlen, "cannot map the table's copy: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	close(mfd);
+	return p;
+fail:
+	close(mfd);
+	return MAP_FAILED;
+}
+#endif
+
+/* The fallback: a private anonymous copy, made read-only once filled. */
+static void *
+ptab_image_anon(int fd, size_t len, int mflags, char *err, size_t errlen)
+{
+	void	*p;
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS | mflags, -1, 0);
+	if (p == MAP_FAILED) {
+		ptab_bad(err, errlen, "cannot allocate the table's copy: %s",
+		    strerror(errno));
+		return MAP_FAILED;
+	}
+	if (ptab_read_all(fd, p, len, err, errlen) == -1) {
+		munmap(p, len);
+		return MAP_FAILED;
+	}
+	if (mprotect(p, len, PROT_READ) == -1) {
+		ptab_bad(err, errlen, "cannot protect the table's copy: %s",
+		    strerror(errno));
+		munmap(p, len);
+		return MAP_FAILED;
+	}
+	return p;
+}
+
 int
 ptab_open(struct ptab *t, const char *path, char *err, size_t errlen)
 {
 	struct stat	 st;
 	void		*p;
-	int		 fd, flags;
+	size_t		 len;
+	int		 fd, mflags = 0, fallback = 1;
 
 	memset(t, 0, sizeof(*t));
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
@@ -162,22 +292,29 @@ ptab_open(struct ptab *t, const char *path, char *err, size_t errlen)
 		return ptab_bad(err, errlen, "the table is too large (%lld "
 		    "bytes)", (long long)st.st_size);
 	}
+	len = (size_t)st.st_size;
 	/*
-	 * MAP_PRIVATE: policyc replaces tables by rename, so the pages we
-	 * validated are the pages we use.  Populating up front moves the
-	 * page faults out of the first connections.
+	 * A private image, never a mapping of the file: a file truncated
+	 * or rewritten in place (": > t.ptab", "cp other.ptab t.ptab")
+	 * would show through a mapping's pages as SIGBUS, or as records
+	 * nobody validated.  The copy costs one read of the file per
+	 * load; populating it up front keeps the page faults out of the
+	 * first connections.
 	 */
-	flags = MAP_PRIVATE;
 #ifdef MAP_POPULATE
-	flags |= MAP_POPULATE;
+	mflags = MAP_POPULATE;
 #endif
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ, flags, fd, 0);
+	p = MAP_FAILED;
+#ifdef PTAB_HAVE_MEMFD
+	p = ptab_image_memfd(fd, len, mflags, &fallback, err, errlen);
+#endif
+	if (p == MAP_FAILED && fallback)
+		p = ptab_image_anon(fd, len, mflags, err, errlen);
 	close(fd);
 	if (p == MAP_FAILED)
-		return ptab_bad(err, errlen, "cannot map: %s",
-		    strerror(errno));
-	if (ptab_load(t, p, (size_t)st.st_size, err, errlen) == -1) {
-		munmap(p, (size_t)st.st_size);
+		return -1;
+	if (ptab_load(t, p, len, err, errlen) == -1) {
+		munmap(p, len);
 		return -1;
 	}
 	t->mapped = 1;

@@ -1149,6 +1149,70 @@ test_files(void)
 	free(img);
 }
 
+/* Write len bytes at p over the file at path in place, as cp(1) does. */
+static int
+rewrite_in_place(const char *path, const uint8_t *p, size_t len)
+{
+	FILE	*f;
+	int	 ok;
+
+	if ((f = fopen(path, "r+b")) == NULL)
+		return -1;
+	ok = ftruncate(fileno(f), 0) == 0 && fwrite(p, 1, len, f) == len;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/*
+ * A table truncated and then overwritten in place under an open one:
+ * the reader keeps answering from the image it validated (a mapping
+ * of the file gave SIGBUS after the truncation, then records nobody
+ * had checked).
+ */
+static void
+test_in_place(void)
+{
+	const struct ptab_domain_rec	*d;
+	struct ptab			 t, u;
+	uint8_t				*img, *other;
+	size_t				 len, olen;
+	char				 dir[] = "/tmp/test_ptab.XXXXXX";
+	char				 path[256], err[256];
+	int				 v;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/site.ptab", dir);
+	CHECK(sample_table(1, &img, &len, err, sizeof(err)) == 0);
+	CHECK(ptab_write_file(path, img, len, err, sizeof(err)) == 0);
+	CHECK(ptab_open(&t, path, err, sizeof(err)) == 0);
+	CHECK(truncate(path, 0) == 0);
+	CHECK(t.size == len && memcmp(t.base, img, len) == 0);
+	CHECK(line_of(&t, "10.9.9.9") == 29);
+	for (v = 0; v < SAMPLE_VARIANTS; v++) {
+		if (v == 1)
+			continue;
+		CHECK(sample_table(v, &other, &olen, err, sizeof(err)) == 0);
+		CHECK(rewrite_in_place(path, other, olen) == 0);
+		/* The new bytes are a good table, for the next reload. */
+		CHECK(ptab_open(&u, path, err, sizeof(err)) == 0);
+		ptab_close(&u);
+		CHECK(t.size == len && memcmp(t.base, img, len) == 0);
+		CHECK(line_of(&t, "192.0.2.10") == 26);
+		CHECK(line_of(&t, "10.9.9.9") == 29);
+		CHECK(line_of(&t, "2001:db8:bad::1") == 27);
+		CHECK(line_of(&t, "::1") == 20);
+		d = ptab_accept_lookup(&t, "a.b.sf.example", 14);
+		CHECK(d != NULL && strcmp(dom(d, &t), ".sf.example") == 0);
+		CHECK(ptab_user_lookup(&t, "alice", 5) != NULL);
+		free(other);
+	}
+	ptab_close(&t);
+	printf("in place: a table truncated and rewritten under an open "
+	    "one still answers as it did\n");
+	unlink(path);
+	CHECK(rmdir(dir) == 0);
+	free(img);
+}
+
 /* ---- A large table ------------------------------------------------------- */
 
 static void
@@ -1245,6 +1309,7 @@ main(void)
 	test_lpm_family(ADDR_V6, 0);
 	test_lpm_family(ADDR_V6, 1);
 	test_files();
+	test_in_place();
 	test_seeds();
 	test_corrupt();
 	for (v = 0; v < SAMPLE_VARIANTS; v++)
