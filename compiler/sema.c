@@ -84,9 +84,9 @@ static int	sema_oneof(struct sema *, const struct ast_word *,
 static int	sema_u32(struct sema *, const struct ast_word *,
 		    const char *, uint32_t, uint32_t, uint32_t *);
 static int	sema_size(struct sema *, const struct ast_word *,
-		    uint64_t *);
+		    uint64_t, uint64_t, uint64_t *);
 static int	sema_duration(struct sema *, const struct ast_word *,
-		    uint32_t *);
+		    uint32_t, uint32_t, uint32_t *);
 static int	sema_level(struct sema *, const struct ast_word *,
 		    uint8_t *);
 static int	sema_prefix(struct sema *, int, const char *, size_t,
@@ -283,7 +283,8 @@ sema_u32(struct sema *s, const struct ast_word *w, const char *what,
 
 /* N, NK, NM, NG: bytes, powers of 1024. */
 static int
-sema_size(struct sema *s, const struct ast_word *w, uint64_t *out)
+sema_size(struct sema *s, const struct ast_word *w, uint64_t min,
+    uint64_t max, uint64_t *out)
 {
 	char		 q[SEMA_QUOTE + 4];
 	uint64_t	 v;
@@ -320,13 +321,14 @@ sema_size(struct sema *s, const struct ast_word *w, uint64_t *out)
 		    w->len));
 		return -1;
 	}
-	if (v == 0) {
-		sema_err(s, &w->loc, "size must be at least 1 byte");
-		return -1;
-	}
-	if (v > (UINT64_MAX >> shift)) {
+	if (v > (max >> shift)) {
 		sema_err(s, &w->loc, "size '%s' is too large",
 		    sema_q(q, w->s, w->len));
+		return -1;
+	}
+	if (v << shift < min) {
+		sema_err(s, &w->loc, "size must be at least %llu byte%s",
+		    (unsigned long long)min, min == 1 ? "" : "s");
 		return -1;
 	}
 	*out = v << shift;
@@ -335,7 +337,8 @@ sema_size(struct sema *s, const struct ast_word *w, uint64_t *out)
 
 /* N (seconds), Ns, Nm, Nh, Nd. */
 static int
-sema_duration(struct sema *s, const struct ast_word *w, uint32_t *out)
+sema_duration(struct sema *s, const struct ast_word *w, uint32_t min,
+    uint32_t max, uint32_t *out)
 {
 	char		 q[SEMA_QUOTE + 4];
 	uint64_t	 v, mul = 1;
@@ -375,13 +378,14 @@ sema_duration(struct sema *s, const struct ast_word *w, uint32_t *out)
 		    sema_q(q, w->s, w->len));
 		return -1;
 	}
-	if (v == 0) {
-		sema_err(s, &w->loc, "duration must be at least 1s");
-		return -1;
-	}
-	if (v > UINT32_MAX / mul) {
+	if (v > max / mul) {
 		sema_err(s, &w->loc, "duration '%s' is too long",
 		    sema_q(q, w->s, w->len));
+		return -1;
+	}
+	if (v * mul < min) {
+		sema_err(s, &w->loc, "duration must be at least %lus",
+		    (unsigned long)min);
 		return -1;
 	}
 	*out = (uint32_t)(v * mul);
@@ -618,24 +622,25 @@ sema_setting(struct sema *s, struct ast_node *n)
 		sv->runas = p;
 		break;
 	case AST_MSGSIZE:
-		if (sema_size(s, n->arg[0], &size) == -1)
+		if (sema_size(s, n->arg[0], LIM_MSGSIZE_MIN,
+		    LIM_MSGSIZE_MAX, &size) == -1)
 			return;
 		sv->max_msgsize = size;
 		break;
 	case AST_RCPTS:
-		if (sema_u32(s, n->arg[0], "the recipient limit", 1,
-		    UINT32_MAX, &a) == -1)
+		if (sema_u32(s, n->arg[0], "the recipient limit",
+		    LIM_RCPTS_MIN, LIM_RCPTS_MAX, &a) == -1)
 			return;
 		sv->max_rcpts = a;
 		break;
 	case AST_CONNS:
-		if (sema_u32(s, n->arg[0], "the connection limit", 1,
-		    UINT32_MAX, &a) == -1)
+		if (sema_u32(s, n->arg[0], "the connection limit",
+		    LIM_CONNS_MIN, LIM_CONNS_MAX, &a) == -1)
 			return;
 		b = a < PTAB_DEF_CONNS_HOST ? a : PTAB_DEF_CONNS_HOST;
 		if (n->arg[1] != NULL) {
-			if (sema_u32(s, n->arg[1], "the per-host limit", 1,
-			    UINT32_MAX, &b) == -1)
+			if (sema_u32(s, n->arg[1], "the per-host limit",
+			    LIM_CONNS_HOST_MIN, LIM_CONNS_HOST_MAX, &b) == -1)
 				return;
 			if (b > a)
 				sema_warn(s, &n->arg[1]->loc, "the per-host "
@@ -646,15 +651,16 @@ sema_setting(struct sema *s, struct ast_node *n)
 		sv->max_conns_host = b;
 		break;
 	case AST_AUTHFAIL:
-		if (sema_u32(s, n->arg[0], "the auth-failure limit", 1,
-		    UINT32_MAX, &a) == -1)
+		if (sema_u32(s, n->arg[0], "the auth-failure limit",
+		    LIM_AUTHFAIL_MIN, LIM_AUTHFAIL_MAX, &a) == -1)
 			return;
 		sv->max_authfail = a;
 		break;
 	case AST_TO_COMMAND:
 	case AST_TO_DATA:
 	case AST_TO_CONNECT:
-		if (sema_duration(s, n->arg[0], &a) == -1)
+		if (sema_duration(s, n->arg[0], LIM_TIMEOUT_MIN,
+		    LIM_TIMEOUT_MAX, &a) == -1)
 			return;
 		if (n->kind == AST_TO_COMMAND)
 			sv->to_command = a;
@@ -664,11 +670,13 @@ sema_setting(struct sema *s, struct ast_node *n)
 			sv->to_connect = a;
 		break;
 	case AST_QUEUE:
-		if (sema_duration(s, n->arg[0], &a) == -1)
+		if (sema_duration(s, n->arg[0], LIM_LIFETIME_MIN,
+		    LIM_LIFETIME_MAX, &a) == -1)
 			return;
 		b = PTAB_DEF_RETRY;
 		if (n->arg[1] != NULL &&
-		    sema_duration(s, n->arg[1], &b) == -1)
+		    sema_duration(s, n->arg[1], LIM_RETRY_MIN, LIM_RETRY_MAX,
+		    &b) == -1)
 			return;
 		sv->lifetime = a;
 		sv->retry = b;
@@ -704,8 +712,8 @@ sema_listen(struct sema *s, struct ast_node *n)
 		case AST_C_PORT:
 			if (!sema_once(s, &port, c, "port"))
 				bad = 1;
-			else if (sema_u32(s, c->arg[0], "port", 1, 65535,
-			    &v) == -1)
+			else if (sema_u32(s, c->arg[0], "port", LIM_PORT_MIN,
+			    LIM_PORT_MAX, &v) == -1)
 				bad = 1;
 			else
 				l.port = (uint16_t)v;
@@ -1115,7 +1123,8 @@ sema_accept(struct sema *s, struct ast_node *n)
 	for (c = n->sub; c != NULL; c = c->next) {
 		if (c->kind == AST_C_PORT) {
 			if (!sema_once(s, &port, c, "port") ||
-			    sema_u32(s, c->arg[0], "port", 1, 65535, &v) == -1)
+			    sema_u32(s, c->arg[0], "port", LIM_PORT_MIN,
+			    LIM_PORT_MAX, &v) == -1)
 				bad = 1;
 			else
 				d.in.port = (uint16_t)v;
@@ -1163,7 +1172,8 @@ sema_outbound(struct sema *s, struct ast_node *n)
 		switch (c->kind) {
 		case AST_C_PORT:
 			if (!sema_once(s, &port, c, "port") ||
-			    sema_u32(s, c->arg[0], "port", 1, 65535, &v) == -1)
+			    sema_u32(s, c->arg[0], "port", LIM_PORT_MIN,
+			    LIM_PORT_MAX, &v) == -1)
 				bad = 1;
 			else
 				d.in.port = (uint16_t)v;

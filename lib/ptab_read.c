@@ -27,6 +27,7 @@
 
 #include "bastion_limits.h"
 #include "ptab.h"
+#include "seal.h"
 
 #define PTAB_NSECTIONS	(PTAB_SEC_MAX - 1)
 
@@ -551,6 +552,31 @@ ptab_check_strings(const struct ptab *t, char *err, size_t errlen)
 		return ptab_bad(err, errlen, __VA_ARGS__);		\
 } while (0)
 
+/* The defaults the writer fills in must pass the reader's checks. */
+_Static_assert(PTAB_DEF_MSGSIZE >= LIM_MSGSIZE_MIN &&
+    PTAB_DEF_RCPTS >= LIM_RCPTS_MIN && PTAB_DEF_CONNS >= LIM_CONNS_MIN &&
+    PTAB_DEF_CONNS_HOST >= LIM_CONNS_HOST_MIN &&
+    PTAB_DEF_AUTHFAIL >= LIM_AUTHFAIL_MIN &&
+    PTAB_DEF_TO_COMMAND >= LIM_TIMEOUT_MIN &&
+    PTAB_DEF_TO_DATA >= LIM_TIMEOUT_MIN &&
+    PTAB_DEF_TO_CONNECT >= LIM_TIMEOUT_MIN &&
+    PTAB_DEF_LIFETIME >= LIM_LIFETIME_MIN &&
+    PTAB_DEF_RETRY >= LIM_RETRY_MIN &&
+    PTAB_DEF_PORT >= LIM_PORT_MIN && PTAB_DEF_PORT <= LIM_PORT_MAX,
+    "a PTAB_DEF_* default is outside its LIM_* range");
+
+/*
+ * A number outside the range policyc accepts: the checksum only says
+ * the bytes are whole, and a runtime handed a retry of 0 spins.  The
+ * upper bounds are checked even where the field cannot exceed them
+ * today, so that tightening a LIM_*_MAX tightens the reader too.
+ */
+#define RANGE(v, lim, ...) do {						\
+	if ((uint64_t)(v) < (uint64_t)lim##_MIN ||			\
+	    (uint64_t)(v) > (uint64_t)lim##_MAX)			\
+		return ptab_bad(err, errlen, __VA_ARGS__);		\
+} while (0)
+
 static int
 ptab_check_server(const struct ptab *t, char *err, size_t errlen)
 {
@@ -564,10 +590,26 @@ ptab_check_server(const struct ptab *t, char *err, size_t errlen)
 	for (i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
 		STRREF(refs[i], "server setting %zu has a bad string "
 		    "reference %u", i, refs[i]);
+#define SRANGE(f, lim, what)						\
+	RANGE(s->f, lim, "the server's %s is %llu, out of range (%llu to "  \
+	    "%llu)", what, (unsigned long long)s->f,			\
+	    (unsigned long long)lim##_MIN, (unsigned long long)lim##_MAX)
+	SRANGE(max_msgsize, LIM_MSGSIZE, "message-size limit");
+	SRANGE(max_rcpts, LIM_RCPTS, "recipient limit");
+	SRANGE(max_conns, LIM_CONNS, "connection limit");
+	SRANGE(max_conns_host, LIM_CONNS_HOST, "per-host connection limit");
+	SRANGE(max_authfail, LIM_AUTHFAIL, "auth-failure limit");
+	SRANGE(to_command, LIM_TIMEOUT, "command timeout");
+	SRANGE(to_data, LIM_TIMEOUT, "data timeout");
+	SRANGE(to_connect, LIM_TIMEOUT, "connect timeout");
+	SRANGE(lifetime, LIM_LIFETIME, "queue lifetime");
+	SRANGE(retry, LIM_RETRY, "queue retry");
+#undef SRANGE
 	for (i = 0; i < sizeof(s->mechs); i++) {
 		if (s->mechs[i] > PTAB_MECH_SCRAM_SHA_256)
-			return ptab_bad(err, errlen, "unknown auth mechanism "
-			    "%u", s->mechs[i]);
+			return ptab_bad(err, errlen, "the server's auth "
+			    "mechanisms include unknown mechanism %u",
+			    s->mechs[i]);
 		if (s->mechs[i] == 0)
 			ended = 1;
 		else if (ended || i >= PTAB_MAX_MECHS ||
@@ -599,13 +641,15 @@ ptab_check_listeners(const struct ptab *t, char *err, size_t errlen)
 					return ptab_bad(err, errlen, "listener "
 					    "%u: junk after the IPv4 address",
 					    i);
-		if (l->tls > 1 || (l->require & ~(PTAB_REQ_TLS |
-		    PTAB_REQ_AUTH)) != 0)
-			return ptab_bad(err, errlen, "listener %u has bad tls "
-			    "or require values", i);
-		if (l->port == 0)
-			return ptab_bad(err, errlen, "listener %u has port 0",
-			    i);
+		if (l->tls > 1)
+			return ptab_bad(err, errlen, "listener %u has tls %u, "
+			    "not 0 or 1", i, l->tls);
+		if ((l->require & ~(PTAB_REQ_TLS | PTAB_REQ_AUTH)) != 0)
+			return ptab_bad(err, errlen, "listener %u has unknown "
+			    "require bits 0x%x", i, l->require);
+		RANGE(l->port, LIM_PORT, "listener %u has port %u, out of "
+		    "range (%u to %u)", i, l->port, LIM_PORT_MIN,
+		    LIM_PORT_MAX);
 		if (l->pad != 0 || l->pad2 != 0)
 			return ptab_bad(err, errlen, "nonzero padding in "
 			    "listener %u", i);
@@ -635,10 +679,12 @@ ptab_check_rules(const struct ptab *t, char *err, size_t errlen)
 		if (r->action > PTAB_ACT_DENY)
 			return ptab_bad(err, errlen, "rule %u has unknown "
 			    "action %u", i, r->action);
-		if ((r->require & ~(PTAB_REQ_TLS | PTAB_REQ_AUTH)) != 0 ||
-		    (r->flags & ~(PTAB_RULE_RELAY | PTAB_RULE_CLEARTEXT)) != 0)
+		if ((r->require & ~(PTAB_REQ_TLS | PTAB_REQ_AUTH)) != 0)
 			return ptab_bad(err, errlen, "rule %u has unknown "
-			    "require or flag bits", i);
+			    "require bits 0x%x", i, r->require);
+		if ((r->flags & ~(PTAB_RULE_RELAY | PTAB_RULE_CLEARTEXT)) != 0)
+			return ptab_bad(err, errlen, "rule %u has unknown "
+			    "flag bits 0x%x", i, r->flags);
 		if (r->kind == PTAB_RULE_LIST ? r->list >= t->nlists :
 		    r->list != PTAB_NONE)
 			return ptab_bad(err, errlen, "rule %u has a bad list "
@@ -876,13 +922,47 @@ ptab_check_domains(const struct ptab *t, const struct ptab_domain_rec *d,
 		    d[i].delivery != PTAB_DELIVER_FORWARD))
 			return ptab_bad(err, errlen, "%s %u has bad delivery "
 			    "%u", what, i, d[i].delivery);
-		if (d[i].tls > PTAB_TLS_VERIFY ||
-		    d[i].mech > PTAB_MECH_SCRAM_SHA_256)
-			return ptab_bad(err, errlen, "%s %u has a bad tls "
-			    "level or mechanism", what, i);
+		if (d[i].tls > PTAB_TLS_VERIFY)
+			return ptab_bad(err, errlen, "%s %u has unknown tls "
+			    "level %u", what, i, d[i].tls);
+		if (d[i].mech > PTAB_MECH_SCRAM_SHA_256)
+			return ptab_bad(err, errlen, "%s %u has unknown auth "
+			    "mechanism %u", what, i, d[i].mech);
 		if (d[i].pad[0] != 0 || d[i].pad[1] != 0 || d[i].pad[2] != 0)
 			return ptab_bad(err, errlen, "nonzero padding in %s "
 			    "%u", what, i);
+		/* A maildir has no next hop: no port and no TLS. */
+		if (d[i].delivery == PTAB_DELIVER_MAILDIR) {
+			if (d[i].port != 0 || d[i].tls != PTAB_TLS_NONE)
+				return ptab_bad(err, errlen, "%s %u delivers "
+				    "to a maildir but has a port or a tls "
+				    "level", what, i);
+		} else
+			RANGE(d[i].port, LIM_PORT, "%s %u has port %u, out "
+			    "of range (%u to %u)", what, i, d[i].port,
+			    LIM_PORT_MIN, LIM_PORT_MAX);
+		/*
+		 * Outbound auth is a mechanism, a user and a sealed
+		 * password together, and only inside TLS; accept routes
+		 * have none of it.
+		 */
+		if ((d[i].mech != PTAB_MECH_NONE) != (d[i].user != 0) ||
+		    (d[i].mech != PTAB_MECH_NONE) !=
+		    (d[i].secret != PTAB_NONE) ||
+		    (!outbound && d[i].mech != PTAB_MECH_NONE))
+			return ptab_bad(err, errlen, "%s %u has an incomplete "
+			    "auth clause (mechanism %u, user, secret)", what,
+			    i, d[i].mech);
+		if (d[i].mech != PTAB_MECH_NONE &&
+		    d[i].tls < PTAB_TLS_REQUIRED)
+			return ptab_bad(err, errlen, "%s %u sends credentials "
+			    "with tls level %u, below required", what, i,
+			    d[i].tls);
+		if (d[i].secret != PTAB_NONE && (d[i].secret_len == 0 ||
+		    d[i].secret_len > SEAL_MAX_SEALED))
+			return ptab_bad(err, errlen, "%s %u has a secret of "
+			    "%u bytes, out of range (1 to %u)", what, i,
+			    d[i].secret_len, (unsigned)SEAL_MAX_SEALED);
 		if (d[i].secret == PTAB_NONE ? d[i].secret_len != 0 :
 		    (d[i].secret > t->nblobs ||
 		    t->nblobs - d[i].secret < d[i].secret_len))
@@ -893,6 +973,7 @@ ptab_check_domains(const struct ptab *t, const struct ptab_domain_rec *d,
 }
 
 #undef STRREF
+#undef RANGE
 
 /* ---- Lookups ------------------------------------------------------------- */
 

@@ -22,6 +22,7 @@
 #include "addr.h"
 #include "ptab.h"
 #include "ptab_sample.h"
+#include "seal.h"
 
 static int	 failures;
 
@@ -892,7 +893,14 @@ enum corrupt {
 	C_RULE0, C_RULEBIG, C_PARENT, C_ORDER, C_HOSTBITS, C_LEN, C_INDEX,
 	C_STRREF, C_STRNUL, C_DEFAULT, C_KIND, C_LIST, C_DOMORDER, C_SECRET,
 	C_MECHS, C_USERORDER, C_V6PARENT, C_DELIVERY, C_PAD, C_ALIGN,
-	C_OVERLAP, C_COUNT, C_SECID, C_NSEC, C_ADDRRULE, C_MAX
+	C_OVERLAP, C_COUNT, C_SECID, C_NSEC, C_ADDRRULE,
+	/* Numbers outside the range policyc accepts (bastion_limits.h). */
+	C_MSGSIZE, C_RCPTS, C_CONNS, C_CONNS_HOST, C_AUTHFAIL, C_TO_COMMAND,
+	C_TO_DATA, C_TO_CONNECT, C_LIFETIME, C_RETRY, C_MECHVAL, C_LPORT,
+	C_LTLS, C_LREQUIRE, C_REQUIRE, C_FLAGS, C_ACTION, C_PLEN, C_FWDPORT,
+	C_RELAYPORT, C_MAILDIRPORT, C_MAILDIRTLS, C_TLSLEVEL, C_DOMMECH,
+	C_AUTHNOUSER, C_AUTHNOSECRET, C_AUTHTLS, C_ACCEPTAUTH, C_SECRETLEN,
+	C_MAX
 };
 
 static const struct {
@@ -924,6 +932,43 @@ static const struct {
 	[C_SECID] = { 1, "appears twice" },
 	[C_NSEC] = { 1, "the directory has 14 sections, not 15" },
 	[C_ADDRRULE] = { 2, "is not the prefix of its rule" },
+	[C_MSGSIZE] = { 1, "message-size limit is 0, out of range (1 to "
+	    "18446744073709551615)" },
+	[C_RCPTS] = { 1, "recipient limit is 0, out of range (1 to "
+	    "4294967295)" },
+	[C_CONNS] = { 1, "the server's connection limit is 0, out of range" },
+	[C_CONNS_HOST] = { 1, "per-host connection limit is 0, out of range" },
+	[C_AUTHFAIL] = { 1, "auth-failure limit is 0, out of range" },
+	[C_TO_COMMAND] = { 1, "command timeout is 0, out of range" },
+	[C_TO_DATA] = { 1, "data timeout is 0, out of range" },
+	[C_TO_CONNECT] = { 1, "connect timeout is 0, out of range" },
+	[C_LIFETIME] = { 1, "queue lifetime is 0, out of range" },
+	[C_RETRY] = { 1, "the server's queue retry is 0, out of range (1 to "
+	    "4294967295)" },
+	[C_MECHVAL] = { 1, "the server's auth mechanisms include "
+	    "unknown mechanism 4" },
+	[C_LPORT] = { 1, "listener 1 has port 0, out of range (1 to 65535)" },
+	[C_LTLS] = { 1, "listener 0 has tls 2, not 0 or 1" },
+	[C_LREQUIRE] = { 1, "listener 2 has unknown require bits 0x7" },
+	[C_REQUIRE] = { 1, "rule 1 has unknown require bits 0x7" },
+	[C_FLAGS] = { 1, "rule 3 has unknown flag bits 0x4" },
+	[C_ACTION] = { 1, "rule 2 has unknown action 2" },
+	[C_PLEN] = { 1, "has a bad prefix" },
+	[C_FWDPORT] = { 1, "accept 0 has port 0, out of range (1 to 65535)" },
+	[C_RELAYPORT] = { 1, "outbound 1 has port 0, out of range" },
+	[C_MAILDIRPORT] = { 1, "accept 1 delivers to a maildir but has a "
+	    "port" },
+	[C_MAILDIRTLS] = { 1, "accept 1 delivers to a maildir but has a "
+	    "port or a tls level" },
+	[C_TLSLEVEL] = { 1, "outbound 0 has unknown tls level 4" },
+	[C_DOMMECH] = { 1, "outbound 1 has unknown auth mechanism 4" },
+	[C_AUTHNOUSER] = { 1, "outbound 1 has an incomplete auth clause" },
+	[C_AUTHNOSECRET] = { 1, "outbound 1 has an incomplete auth clause" },
+	[C_AUTHTLS] = { 1, "outbound 1 sends credentials with tls level 1, "
+	    "below required" },
+	[C_ACCEPTAUTH] = { 1, "accept 0 has an incomplete auth clause" },
+	[C_SECRETLEN] = { 1, "outbound 1 has a secret of 1081 bytes, out of "
+	    "range (1 to 1080)" },
 };
 
 static void
@@ -933,7 +978,9 @@ test_corrupt(void)
 	struct ptab_section_rec		*dir;
 	struct ptab_entry_rec		*ent;
 	struct ptab_rule_rec		*rr;
-	struct ptab_domain_rec		*dr;
+	struct ptab_domain_rec		*dr, *ar;
+	struct ptab_server_rec		*sr;
+	struct ptab_listener_rec	*lr;
 	struct ptab_user_rec		*ur, tmpu;
 	uint32_t			*keys, *idx;
 	uint8_t				*img, *c;
@@ -955,6 +1002,9 @@ test_corrupt(void)
 		rr = AT(struct ptab_rule_rec *, t.rules);
 		dr = AT(struct ptab_domain_rec *, t.outbound);
 		ur = AT(struct ptab_user_rec *, t.users);
+		ar = AT(struct ptab_domain_rec *, t.accept);
+		sr = AT(struct ptab_server_rec *, t.server);
+		lr = AT(struct ptab_listener_rec *, t.listeners);
 		switch (k) {
 		case C_RULE0:
 			ent[0].rule_len &= 0xff;
@@ -1037,6 +1087,95 @@ test_corrupt(void)
 		case C_ADDRRULE:
 			/* Rule of 10.0.0.0/8 claims 11.0.0.0/8. */
 			rr[PTAB_ENTRY_RULE(&ent[1])].prefix[0] = 11;
+			break;
+		case C_MSGSIZE:
+			sr->max_msgsize = 0;
+			break;
+		case C_RCPTS:
+			sr->max_rcpts = 0;
+			break;
+		case C_CONNS:
+			sr->max_conns = 0;
+			break;
+		case C_CONNS_HOST:
+			sr->max_conns_host = 0;
+			break;
+		case C_AUTHFAIL:
+			sr->max_authfail = 0;
+			break;
+		case C_TO_COMMAND:
+			sr->to_command = 0;
+			break;
+		case C_TO_DATA:
+			sr->to_data = 0;
+			break;
+		case C_TO_CONNECT:
+			sr->to_connect = 0;
+			break;
+		case C_LIFETIME:
+			sr->lifetime = 0;
+			break;
+		case C_RETRY:
+			sr->retry = 0;		/* policyc: "at least 1s" */
+			break;
+		case C_MECHVAL:
+			sr->mechs[2] = PTAB_MECH_SCRAM_SHA_256 + 1;
+			break;
+		case C_LPORT:
+			lr[1].port = 0;
+			break;
+		case C_LTLS:
+			lr[0].tls = 2;
+			break;
+		case C_LREQUIRE:
+			lr[2].require |= 4;
+			break;
+		case C_REQUIRE:
+			rr[1].require |= 4;
+			break;
+		case C_FLAGS:
+			rr[3].flags |= 4;
+			break;
+		case C_ACTION:
+			rr[2].action = PTAB_ACT_DENY + 1;
+			break;
+		case C_PLEN:
+			rr[2].plen = 33;	/* 192.0.2.10 */
+			break;
+		case C_FWDPORT:
+			ar[0].port = 0;		/* .sf.example, forward */
+			break;
+		case C_RELAYPORT:
+			dr[1].port = 0;		/* ny.example */
+			break;
+		case C_MAILDIRPORT:
+			ar[1].port = 25;	/* sf.example, maildir */
+			break;
+		case C_MAILDIRTLS:
+			ar[1].tls = PTAB_TLS_REQUIRED;
+			break;
+		case C_TLSLEVEL:
+			dr[0].tls = PTAB_TLS_VERIFY + 1;
+			break;
+		case C_DOMMECH:
+			dr[1].mech = PTAB_MECH_SCRAM_SHA_256 + 1;
+			break;
+		case C_AUTHNOUSER:
+			dr[1].user = 0;
+			break;
+		case C_AUTHNOSECRET:
+			dr[1].secret = PTAB_NONE;
+			dr[1].secret_len = 0;
+			break;
+		case C_AUTHTLS:
+			dr[1].tls = PTAB_TLS_OPPORTUNISTIC;
+			break;
+		case C_ACCEPTAUTH:
+			ar[0].mech = PTAB_MECH_PLAIN;
+			ar[0].user = dr[1].user;
+			break;
+		case C_SECRETLEN:
+			dr[1].secret_len = SEAL_MAX_SEALED + 1;
 			break;
 		}
 #undef AT
