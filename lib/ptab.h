@@ -330,6 +330,19 @@ int	ptab_load(struct ptab *t, const void *buf, size_t len, char *err,
 
 void	ptab_close(struct ptab *t);
 
+/*
+ * Open every sealed secret in t (the outbound routes' passwords) once
+ * with key, to find a table that cannot send its credentials at start
+ * rather than at the first delivery.  key may be NULL: a table that
+ * holds a secret then fails with "no key given".  The first failure
+ * names the route (domain and source line) and, for a key mismatch,
+ * both key ids, the token's first.  The secrets are wiped at once.
+ * Returns 0 when every secret opens (or there is none), -1 otherwise.
+ */
+struct seal_key;
+int	ptab_open_secrets(const struct ptab *t, const struct seal_key *key,
+	    char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* The string at offset off (validated at load: always NUL-terminated). */
 const char *ptab_str(const struct ptab *t, uint32_t off);
 

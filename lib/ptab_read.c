@@ -975,6 +975,55 @@ ptab_check_domains(const struct ptab *t, const struct ptab_domain_rec *d,
 #undef STRREF
 #undef RANGE
 
+/* ---- Sealed secrets ------------------------------------------------------ */
+
+int
+ptab_open_secrets(const struct ptab *t, const struct seal_key *key,
+    char *err, size_t errlen)
+{
+	const struct ptab_domain_rec	*d;
+	char				 why[LIM_ERRMSG];
+	char				 id[SEAL_KEYID_HEXLEN + 1];
+	uint8_t				*out = NULL;
+	uint32_t			 i;
+	int				 rc = 0;
+
+	for (i = 0; i < t->noutbound && rc == 0; i++) {
+		d = &t->outbound[i];
+		if (d->secret == PTAB_NONE)
+			continue;
+		if (key == NULL) {
+			if (d->secret_len >= SEAL_KEYID_SIZE) {
+				seal_keyid_hex(t->blobs + d->secret, id);
+				snprintf(why, sizeof(why), "sealed for key "
+				    "%s, but no key given", id);
+			} else
+				snprintf(why, sizeof(why), "no key given");
+			rc = -1;
+			break;
+		}
+		/* The secret's only copy outside the box: locked, wiped. */
+		if (out == NULL &&
+		    (out = sodium_malloc(SEAL_MAX_SECRET)) == NULL) {
+			snprintf(why, sizeof(why), "out of memory");
+			rc = -1;
+			break;
+		}
+		if (seal_open(key, t->blobs + d->secret, d->secret_len, out,
+		    SEAL_MAX_SECRET, why, sizeof(why)) < 0)
+			rc = -1;
+		else
+			sodium_memzero(out, SEAL_MAX_SECRET);
+	}
+	if (out != NULL)
+		sodium_free(out);
+	if (rc == -1)
+		return ptab_bad(err, errlen, "outbound route %s (line %u): "
+		    "the password does not open: %s", ptab_str(t, d->domain),
+		    d->line, why);
+	return 0;
+}
+
 /* ---- Lookups ------------------------------------------------------------- */
 
 const char *

@@ -1352,6 +1352,121 @@ test_in_place(void)
 	free(img);
 }
 
+/* A table whose route ny.example (line 43) holds secret, ims-sf's. */
+static int
+secret_table(const uint8_t *secret, size_t n, uint8_t **img, size_t *len)
+{
+	struct ptab_builder	*b;
+	struct ptab_domain_in	 d;
+	char			 err[256];
+	int			 rc;
+
+	if ((b = ptab_builder_new()) == NULL)
+		return -1;
+	memset(&d, 0, sizeof(d));
+	d.domain = "ny.example";
+	d.line = 43;
+	d.delivery = PTAB_DELIVER_RELAY;
+	d.port = 2525;
+	d.tls = PTAB_TLS_REQUIRED;
+	d.mech = PTAB_MECH_PLAIN;
+	d.user = "ims-sf";
+	d.secret = secret;
+	d.secret_len = n;
+	rc = ptab_builder_outbound(b, &d);
+	memset(&d, 0, sizeof(d));
+	d.domain = "*";
+	d.line = 45;
+	d.delivery = PTAB_DELIVER_RELAY;
+	d.port = 25;
+	if (rc == 0)
+		rc = ptab_builder_outbound(b, &d);
+	if (rc == 0)
+		rc = ptab_build(b, NULL, NULL, img, len, err, sizeof(err));
+	ptab_builder_free(b);
+	return rc;
+}
+
+/* ptab_open_secrets: the right key, another key, no key, no secret. */
+static void
+test_secrets(void)
+{
+	struct seal_pub	 pa;
+	struct seal_key	*ka = NULL, *kb = NULL;
+	struct ptab	 t;
+	uint8_t		*img, sealed[SEAL_MAX_SEALED];
+	size_t		 len;
+	long		 n;
+	char		 dir[] = "/tmp/test_ptab.XXXXXX", path[256];
+	char		 err[512], tok[2 * SEAL_MAX_SEALED];
+	char		 ida[SEAL_KEYID_HEXLEN + 1], idb[SEAL_KEYID_HEXLEN + 1];
+	static const char pw[] = "ims-sf's outbound password";
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/a", dir);
+	CHECK(seal_keygen(path, err, sizeof(err)) == 0);
+	snprintf(path, sizeof(path), "%s/b", dir);
+	CHECK(seal_keygen(path, err, sizeof(err)) == 0);
+	snprintf(path, sizeof(path), "%s/a.pub", dir);
+	CHECK(seal_pub_load(path, &pa, err, sizeof(err)) == 0);
+	snprintf(path, sizeof(path), "%s/a.key", dir);
+	CHECK(seal_key_load(path, &ka, err, sizeof(err)) == 0);
+	snprintf(path, sizeof(path), "%s/b.key", dir);
+	CHECK(seal_key_load(path, &kb, err, sizeof(err)) == 0);
+	if (ka == NULL || kb == NULL)
+		goto out;
+	seal_keyid_hex(ka->id, ida);
+	seal_keyid_hex(kb->id, idb);
+	CHECK(seal_token(&pa, (const uint8_t *)pw, strlen(pw), tok,
+	    sizeof(tok), err, sizeof(err)) == 0);
+	n = seal_token_decode(tok, strlen(tok), sealed, sizeof(sealed), err,
+	    sizeof(err));
+	CHECK(n > 0);
+	CHECK(secret_table(sealed, (size_t)(n > 0 ? n : 0), &img, &len) ==
+	    0);
+	CHECK(ptab_load(&t, img, len, err, sizeof(err)) == 0);
+
+	CHECK(ptab_open_secrets(&t, ka, err, sizeof(err)) == 0);
+	err[0] = '\0';
+	CHECK(ptab_open_secrets(&t, kb, err, sizeof(err)) == -1);
+	printf("secrets, another key: %s\n", err);
+	CHECK(strstr(err, "ny.example (line 43)") != NULL &&
+	    strstr(err, ida) != NULL && strstr(err, idb) != NULL &&
+	    strstr(err, ida) < strstr(err, idb));
+	err[0] = '\0';
+	CHECK(ptab_open_secrets(&t, NULL, err, sizeof(err)) == -1);
+	printf("secrets, no key: %s\n", err);
+	CHECK(strstr(err, "ny.example (line 43)") != NULL &&
+	    strstr(err, ida) != NULL && strstr(err, "no key given") != NULL);
+	free(img);
+
+	/* Damaged in the table: named, not opened. */
+	sealed[n - 1] ^= 1;
+	CHECK(secret_table(sealed, (size_t)n, &img, &len) == 0);
+	CHECK(ptab_load(&t, img, len, err, sizeof(err)) == 0);
+	err[0] = '\0';
+	CHECK(ptab_open_secrets(&t, ka, err, sizeof(err)) == -1 &&
+	    strstr(err, "does not open with key") != NULL);
+	printf("secrets, damaged: %s\n", err);
+	free(img);
+
+	/* No secret at all: nothing to open, with or without a key. */
+	CHECK(sample_table(2, &img, &len, err, sizeof(err)) == 0);
+	CHECK(ptab_load(&t, img, len, err, sizeof(err)) == 0);
+	CHECK(ptab_open_secrets(&t, NULL, err, sizeof(err)) == 0);
+	CHECK(ptab_open_secrets(&t, kb, err, sizeof(err)) == 0);
+	free(img);
+out:
+	seal_key_free(ka);
+	seal_key_free(kb);
+	for (n = 0; n < 4; n++) {
+		snprintf(path, sizeof(path), "%s/%c.%s", dir, "ab"[n / 2],
+		    n % 2 ? "pub" : "key");
+		unlink(path);
+	}
+	CHECK(rmdir(dir) == 0);
+}
+
 /* ---- A large table ------------------------------------------------------- */
 
 static void
@@ -1449,6 +1564,7 @@ main(void)
 	test_lpm_family(ADDR_V6, 1);
 	test_files();
 	test_in_place();
+	test_secrets();
 	test_seeds();
 	test_corrupt();
 	for (v = 0; v < SAMPLE_VARIANTS; v++)
