@@ -15,6 +15,9 @@
 
 #include <sys/mman.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/sendfile.h>
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,8 +35,8 @@
 #define PTAB_NSECTIONS	(PTAB_SEC_MAX - 1)
 
 /* Linux: the image goes into a sealed memfd (see ptab_open). */
-#if defined(MFD_ALLOW_SEALING) && defined(F_ADD_SEALS) && \
-    defined(F_SEAL_WRITE)
+#if defined(__linux__) && defined(MFD_ALLOW_SEALING) && \
+    defined(F_ADD_SEALS) && defined(F_SEAL_WRITE)
 #define PTAB_HAVE_MEMFD	1
 #endif
 
@@ -184,6 +187,9 @@ ptab_image_memfd(int fd, size_t len, int mflags, int *fallback, char *err,
     size_t errlen)
 {
 	void	*p;
+	off_t	 off = 0;
+	size_t	 done = 0;
+	ssize_t	 n;
 	int	 mfd;
 
 	*fallback = 0;
@@ -196,23 +202,26 @@ ptab_image_memfd(int fd, size_t len, int mflags, int *fallback, char *err,
 			    "%s", strerror(errno));
 		return MAP_FAILED;
 	}
-	if (ftruncate(mfd, (off_t)len) == -1) {
-		ptab_bad(err, errlen, "cannot size the table's copy: %s",
-		    strerror(errno));
-		goto fail;
+	/*
+	 * The kernel copies file to memfd, without a writable mapping of
+	 * our own to fault in page by page.
+	 */
+	while (done < len) {
+		n = sendfile(mfd, fd, &off, len - done);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			ptab_bad(err, errlen, "cannot copy the table: %s",
+			    strerror(errno));
+			goto fail;
+		}
+		if (n == 0) {
+			ptab_bad(err, errlen, "the table shrank while it was "
+			    "read (%zu of %zu bytes)", done, len);
+			goto fail;
+		}
+		done += (size_t)n;
 	}
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
-	if (p == MAP_FAILED) {
-		ptab_bad(err, errlen, "cannot map the table's copy: %s",
-		    strerror(errno));
-		goto fail;
-	}
-	if (ptab_read_all(fd, p, len, err, errlen) == -1) {
-		munmap(p, len);
-		goto fail;
-	}
-	/* F_SEAL_WRITE is refused while a writable mapping exists. */
-	munmap(p, len);
 	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
 	    F_SEAL_WRITE | F_SEAL_SEAL) == -1) {
 		if (errno == EINVAL)
