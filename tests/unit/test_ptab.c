@@ -464,7 +464,10 @@ build_order(int reverse, uint8_t **img, size_t *len)
 		d.domain = doms[i];
 		d.line = 20 + (uint32_t)i;
 		d.delivery = PTAB_DELIVER_RELAY;
-		d.user = i == 1 ? "u1" : NULL;
+		d.port = 25;
+		d.tls = PTAB_TLS_REQUIRED;
+		d.mech = PTAB_MECH_PLAIN;
+		d.user = users[i % 3];
 		d.secret = (const uint8_t *)doms[i];
 		d.secret_len = strlen(doms[i]);
 		if (ptab_builder_outbound(b, &d) == -1)
