@@ -31,6 +31,7 @@
 #include "bastion_limits.h"
 #include "ptab.h"
 #include "seal.h"
+#include "verifier.h"
 
 #define PTAB_NSECTIONS	(PTAB_SEC_MAX - 1)
 
@@ -890,6 +891,8 @@ static int
 ptab_check_users(const struct ptab *t, char *err, size_t errlen)
 {
 	const struct ptab_user_rec	*u;
+	const char			*v;
+	char				 why[LIM_ERRMSG];
 	uint32_t			 i;
 
 	for (i = 0; i < t->nusers; i++) {
@@ -899,6 +902,15 @@ ptab_check_users(const struct ptab *t, char *err, size_t errlen)
 		if (u->pad != 0)
 			return ptab_bad(err, errlen, "nonzero padding in user "
 			    "%u", i);
+		/*
+		 * The verifier's own numbers (SCRAM iterations, argon2id
+		 * memory, passes and lanes) are bounded as policyc
+		 * bounds them: AUTH must not be told to allocate 4 GiB.
+		 */
+		v = t->str + u->verifier;
+		if (verifier_check(v, strlen(v), why, sizeof(why)) < 0)
+			return ptab_bad(err, errlen, "user %u (%s) has a bad "
+			    "verifier: %s", i, t->str + u->name, why);
 		if (t->str[u->name] == '\0' || (i > 0 &&
 		    strcmp(t->str + t->users[i - 1].name, t->str + u->name)
 		    >= 0))

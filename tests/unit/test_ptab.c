@@ -903,7 +903,7 @@ enum corrupt {
 	C_LTLS, C_LREQUIRE, C_REQUIRE, C_FLAGS, C_ACTION, C_PLEN, C_FWDPORT,
 	C_RELAYPORT, C_MAILDIRPORT, C_MAILDIRTLS, C_TLSLEVEL, C_DOMMECH,
 	C_AUTHNOUSER, C_AUTHNOSECRET, C_AUTHTLS, C_ACCEPTAUTH, C_SECRETLEN,
-	C_MAX
+	C_ARGON2T, C_SCRAMITER, C_MAX
 };
 
 static const struct {
@@ -972,7 +972,26 @@ static const struct {
 	[C_ACCEPTAUTH] = { 1, "accept 0 has an incomplete auth clause" },
 	[C_SECRETLEN] = { 1, "outbound 1 has a secret of 1081 bytes, out of "
 	    "range (1 to 1080)" },
+	[C_ARGON2T] = { 1, "user 0 (alice) has a bad verifier: argon2id" },
+	[C_SCRAMITER] = { 1, "user 1 (ims-ny) has a bad verifier: SCRAM" },
 };
+
+/* Overwrite the first from in t's strings (inside image c) with to. */
+static void
+patch_str(uint8_t *c, const struct ptab *t, const char *from,
+    const char *to)
+{
+	size_t	 n = strlen(from), i;
+	uint8_t	*s = c + ((const uint8_t *)t->str - t->base);
+
+	for (i = 0; i + n <= t->strsize; i++)
+		if (memcmp(s + i, from, n) == 0) {
+			memcpy(s + i, to, n);
+			return;
+		}
+	fprintf(stderr, "patch_str: no '%s' in the strings\n", from);
+	failures++;
+}
 
 static void
 test_corrupt(void)
@@ -1179,6 +1198,14 @@ test_corrupt(void)
 			break;
 		case C_SECRETLEN:
 			dr[1].secret_len = SEAL_MAX_SEALED + 1;
+			break;
+		case C_ARGON2T:
+			/* t=3 becomes t=0: no passes at all. */
+			patch_str(c, &t, "t=3,", "t=0,");
+			break;
+		case C_SCRAMITER:
+			/* 4096 iterations become 1096, below RFC 7677's 4096. */
+			patch_str(c, &t, "$4096:", "$1096:");
 			break;
 		}
 #undef AT
