@@ -548,14 +548,37 @@ ptab_check_dir(struct ptab *t, char *err, size_t errlen)
 static int
 ptab_check_strings(const struct ptab *t, char *err, size_t errlen)
 {
+	uint32_t	 i;
+	size_t		 n;
+
 	if (t->strsize == 0 || t->str[0] != '\0')
 		return ptab_bad(err, errlen, "the string section does not "
 		    "start with the empty string");
 	if (t->str[t->strsize - 1] != '\0')
 		return ptab_bad(err, errlen, "the string section does not "
 		    "end with a NUL");
+	/*
+	 * No string policyc writes is longer than a quoted string may be;
+	 * the runtime quotes some of them in replies and log lines.
+	 */
+	for (i = 0; i < t->strsize; i += (uint32_t)n + 1) {
+		n = strlen(t->str + i);
+		if (n > LIM_STRING)
+			return ptab_bad(err, errlen, "the string at offset %u "
+			    "is %zu bytes long, more than %u", i, n,
+			    (unsigned)LIM_STRING);
+	}
 	return 0;
 }
+
+/* A string reference's string is at most max bytes long. */
+#define STRLEN(x, max, what, ...) do {					\
+	size_t	 n_ = strlen(t->str + (x));				\
+									\
+	if (n_ > (max))							\
+		return ptab_bad(err, errlen, what " is %zu bytes long, "	\
+		    "more than %u", __VA_ARGS__, n_, (unsigned)(max));	\
+} while (0)
 
 #define STRREF(x, ...) do {						\
 	if ((x) >= t->strsize)						\
@@ -600,6 +623,7 @@ ptab_check_server(const struct ptab *t, char *err, size_t errlen)
 	for (i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
 		STRREF(refs[i], "server setting %zu has a bad string "
 		    "reference %u", i, refs[i]);
+	STRLEN(s->hostname, LIM_DOMAIN, "the server's %s", "hostname");
 #define SRANGE(f, lim, what)						\
 	RANGE(s->f, lim, "the server's %s is %llu, out of range (%llu to "  \
 	    "%llu)", what, (unsigned long long)s->f,			\
@@ -678,6 +702,8 @@ ptab_check_rules(const struct ptab *t, char *err, size_t errlen)
 	for (i = 0; i < t->nlists; i++)
 		STRREF(t->lists[i].name, "list %u has a bad name reference",
 		    i);
+	for (i = 0; i < t->nlists; i++)
+		STRLEN(t->lists[i].name, LIM_IDENT, "list %u's name", i);
 	for (i = 0; i < t->nrules; i++) {
 		r = &t->rules[i];
 		if ((i == 0) != (r->kind == PTAB_RULE_DEFAULT))
@@ -700,6 +726,7 @@ ptab_check_rules(const struct ptab *t, char *err, size_t errlen)
 			return ptab_bad(err, errlen, "rule %u has a bad list "
 			    "index %u", i, r->list);
 		STRREF(r->as_user, "rule %u has a bad account reference", i);
+		STRLEN(r->as_user, LIM_USERNAME, "rule %u's account name", i);
 		if (r->pad[0] != 0 || r->pad[1] != 0)
 			return ptab_bad(err, errlen, "nonzero padding in rule "
 			    "%u", i);
@@ -898,6 +925,7 @@ ptab_check_users(const struct ptab *t, char *err, size_t errlen)
 	for (i = 0; i < t->nusers; i++) {
 		u = &t->users[i];
 		STRREF(u->name, "user %u has a bad name reference", i);
+		STRLEN(u->name, LIM_USERNAME, "user %u's name", i);
 		STRREF(u->verifier, "user %u has a bad verifier reference", i);
 		if (u->pad != 0)
 			return ptab_bad(err, errlen, "nonzero padding in user "
@@ -933,6 +961,9 @@ ptab_check_domains(const struct ptab *t, const struct ptab_domain_rec *d,
 		STRREF(d[i].target, "%s %u has a bad target reference", what,
 		    i);
 		STRREF(d[i].user, "%s %u has a bad user reference", what, i);
+		/* One more for the leading dot of a ".suffix". */
+		STRLEN(d[i].domain, LIM_DOMAIN + 1, "%s %u's domain", what, i);
+		STRLEN(d[i].user, LIM_USERNAME, "%s %u's user name", what, i);
 		if (t->str[d[i].domain] == '\0' || (i > 0 &&
 		    strcmp(t->str + d[i - 1].domain, t->str + d[i].domain)
 		    >= 0))
@@ -994,6 +1025,7 @@ ptab_check_domains(const struct ptab *t, const struct ptab_domain_rec *d,
 }
 
 #undef STRREF
+#undef STRLEN
 #undef RANGE
 
 /* ---- Sealed secrets ------------------------------------------------------ */

@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "addr.h"
+#include "bastion_limits.h"
 #include "ptab.h"
 #include "ptab_sample.h"
 #include "seal.h"
@@ -1497,6 +1498,55 @@ out:
 	CHECK(rmdir(dir) == 0);
 }
 
+/*
+ * Strings longer than policyc lets them be, refused at load: any
+ * string past a quoted string's limit, a hostname past a domain's.
+ */
+static void
+test_long_strings(void)
+{
+	struct ptab_builder	*b;
+	struct ptab_server_in	 sv;
+	struct ptab		 t;
+	uint8_t			*img;
+	size_t			 len;
+	char			 err[256], *s;
+	int			 k;
+	static const struct {
+		size_t		 n;
+		int		 hostname;
+		const char	*want;
+	} cases[] = {
+		{ LIM_STRING + 1, 0, "is 4097 bytes long, more than 4096" },
+		{ LIM_DOMAIN + 1, 1, "the server's hostname is 254 bytes "
+		    "long, more than 253" },
+	};
+
+	for (k = 0; k < 2; k++) {
+		CHECK((s = malloc(cases[k].n + 1)) != NULL);
+		if (s == NULL)
+			return;
+		memset(s, 'p', cases[k].n);
+		s[cases[k].n] = '\0';
+		memset(&sv, 0, sizeof(sv));
+		if (cases[k].hostname)
+			sv.hostname = s;
+		else
+			sv.cert = s;
+		CHECK((b = ptab_builder_new()) != NULL);
+		CHECK(ptab_builder_server(b, &sv) == 0);
+		CHECK(ptab_build(b, NULL, NULL, &img, &len, err,
+		    sizeof(err)) == 0);
+		ptab_builder_free(b);
+		err[0] = '\0';
+		CHECK(ptab_load(&t, img, len, err, sizeof(err)) == -1 &&
+		    strstr(err, cases[k].want) != NULL);
+		printf("a long string refused: %s\n", err);
+		free(img);
+		free(s);
+	}
+}
+
 /* ---- A large table ------------------------------------------------------- */
 
 static void
@@ -1595,6 +1645,7 @@ main(void)
 	test_files();
 	test_in_place();
 	test_secrets();
+	test_long_strings();
 	test_seeds();
 	test_corrupt();
 	for (v = 0; v < SAMPLE_VARIANTS; v++)
