@@ -312,9 +312,12 @@ struct ptab {
 };
 
 /*
- * Map the file at path read-only and validate it (ptab_load).  On
- * failure the reason ("bad checksum", "section 7 runs past the end",
- * ...) goes to err and t is left closed.  Returns 0 or -1.
+ * Read the file at path into a private read-only image (a sealed
+ * memfd, else an anonymous copy) and validate it (ptab_load): the file
+ * may be truncated or rewritten in place afterwards without changing
+ * what t answers.  On failure the reason ("bad checksum", "section 7
+ * runs past the end", ...) goes to err and t is left closed.  Returns
+ * 0 or -1.
  */
 int	ptab_open(struct ptab *t, const char *path, char *err,
 	    size_t errlen) __attribute__((warn_unused_result));

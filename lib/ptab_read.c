@@ -1,6 +1,7 @@
 /*
- * ptab_read: map a compiled table, validate it once, and answer the
- * lookups bastiond makes per connection and per recipient.
+ * ptab_read: load a private copy of a compiled table, validate it once,
+ * and answer the lookups bastiond makes per connection and per
+ * recipient.
  *
  * The table arrives from disk and is treated as hostile: ptab_load()
  * checks every offset, length, string reference, enum, index and
