@@ -1616,7 +1616,7 @@ test_large(void)
 	ptab_close(&t);
 	CHECK(ptab_open(&t, path, err, sizeof(err)) == 0);
 	t2 = now();
-	printf("large: ptab_write_file %.0f ms, ptab_open (map + validate) "
+	printf("large: ptab_write_file %.0f ms, ptab_open (copy + validate) "
 	    "%.1f ms\n", (t1 - t0) * 1e3, (t2 - t1) * 1e3);
 	ptab_close(&t);
 	unlink(path);
