@@ -152,24 +152,25 @@ sema_setting(struct sema *s, struct ast_node *n)
 		sv->runas = p;
 		break;
 	case AST_MSGSIZE:
-		if (sema_size(s, n->arg[0], &size) == -1)
+		if (sema_size(s, n->arg[0], LIM_MSGSIZE_MIN,
+		    LIM_MSGSIZE_MAX, &size) == -1)
 			return;
 		sv->max_msgsize = size;
 		break;
 	case AST_RCPTS:
-		if (sema_u32(s, n->arg[0], "the recipient limit", 1,
-		    UINT32_MAX, &a) == -1)
+		if (sema_u32(s, n->arg[0], "the recipient limit",
+		    LIM_RCPTS_MIN, LIM_RCPTS_MAX, &a) == -1)
 			return;
 		sv->max_rcpts = a;
 		break;
 	case AST_CONNS:
-		if (sema_u32(s, n->arg[0], "the connection limit", 1,
-		    UINT32_MAX, &a) == -1)
+		if (sema_u32(s, n->arg[0], "the connection limit",
+		    LIM_CONNS_MIN, LIM_CONNS_MAX, &a) == -1)
 			return;
 		b = a < PTAB_DEF_CONNS_HOST ? a : PTAB_DEF_CONNS_HOST;
 		if (n->arg[1] != NULL) {
-			if (sema_u32(s, n->arg[1], "the per-host limit", 1,
-			    UINT32_MAX, &b) == -1)
+			if (sema_u32(s, n->arg[1], "the per-host limit",
+			    LIM_CONNS_HOST_MIN, LIM_CONNS_HOST_MAX, &b) == -1)
 				return;
 			if (b > a)
 				sema_warn(s, &n->arg[1]->loc, "the per-host "
@@ -180,15 +181,16 @@ sema_setting(struct sema *s, struct ast_node *n)
 		sv->max_conns_host = b;
 		break;
 	case AST_AUTHFAIL:
-		if (sema_u32(s, n->arg[0], "the auth-failure limit", 1,
-		    UINT32_MAX, &a) == -1)
+		if (sema_u32(s, n->arg[0], "the auth-failure limit",
+		    LIM_AUTHFAIL_MIN, LIM_AUTHFAIL_MAX, &a) == -1)
 			return;
 		sv->max_authfail = a;
 		break;
 	case AST_TO_COMMAND:
 	case AST_TO_DATA:
 	case AST_TO_CONNECT:
-		if (sema_duration(s, n->arg[0], &a) == -1)
+		if (sema_duration(s, n->arg[0], LIM_TIMEOUT_MIN,
+		    LIM_TIMEOUT_MAX, &a) == -1)
 			return;
 		if (n->kind == AST_TO_COMMAND)
 			sv->to_command = a;
@@ -198,11 +200,13 @@ sema_setting(struct sema *s, struct ast_node *n)
 			sv->to_connect = a;
 		break;
 	case AST_QUEUE:
-		if (sema_duration(s, n->arg[0], &a) == -1)
+		if (sema_duration(s, n->arg[0], LIM_LIFETIME_MIN,
+		    LIM_LIFETIME_MAX, &a) == -1)
 			return;
 		b = PTAB_DEF_RETRY;
 		if (n->arg[1] != NULL &&
-		    sema_duration(s, n->arg[1], &b) == -1)
+		    sema_duration(s, n->arg[1], LIM_RETRY_MIN, LIM_RETRY_MAX,
+		    &b) == -1)
 			return;
 		sv->lifetime = a;
 		sv->retry = b;
@@ -238,8 +242,8 @@ sema_listen(struct sema *s, struct ast_node *n)
 		case AST_C_PORT:
 			if (!sema_once(s, &port, c, "port"))
 				bad = 1;
-			else if (sema_u32(s, c->arg[0], "port", 1, 65535,
-			    &v) == -1)
+			else if (sema_u32(s, c->arg[0], "port", LIM_PORT_MIN,
+			    LIM_PORT_MAX, &v) == -1)
 				bad = 1;
 			else
 				l.port = (uint16_t)v;
@@ -653,7 +657,8 @@ sema_accept(struct sema *s, struct ast_node *n)
 	for (c = n->sub; c != NULL; c = c->next) {
 		if (c->kind == AST_C_PORT) {
 			if (!sema_once(s, &port, c, "port") ||
-			    sema_u32(s, c->arg[0], "port", 1, 65535, &v) == -1)
+			    sema_u32(s, c->arg[0], "port", LIM_PORT_MIN,
+			    LIM_PORT_MAX, &v) == -1)
 				bad = 1;
 			else
 				d.in.port = (uint16_t)v;
@@ -702,7 +707,8 @@ sema_outbound(struct sema *s, struct ast_node *n)
 		switch (c->kind) {
 		case AST_C_PORT:
 			if (!sema_once(s, &port, c, "port") ||
-			    sema_u32(s, c->arg[0], "port", 1, 65535, &v) == -1)
+			    sema_u32(s, c->arg[0], "port", LIM_PORT_MIN,
+			    LIM_PORT_MAX, &v) == -1)
 				bad = 1;
 			else
 				d.in.port = (uint16_t)v;

@@ -59,10 +59,11 @@ int	sema_oneof(struct sema *, const struct ast_word *w, const char *what,
 int	sema_u32(struct sema *, const struct ast_word *w, const char *what,
 	    uint32_t min, uint32_t max, uint32_t *out);
 /* N, NK, NM, NG: bytes, powers of 1024. */
-int	sema_size(struct sema *, const struct ast_word *w, uint64_t *out);
+int	sema_size(struct sema *, const struct ast_word *w, uint64_t min,
+	    uint64_t max, uint64_t *out);
 /* N (seconds), Ns, Nm, Nh, Nd. */
 int	sema_duration(struct sema *, const struct ast_word *w,
-	    uint32_t *out);
+	    uint32_t min, uint32_t max, uint32_t *out);
 /* none, tls, auth, auth+tls: PTAB_REQ_* bits. */
 int	sema_level(struct sema *, const struct ast_word *w, uint8_t *out);
 /* The n bytes at p as an address or prefix, reported in source file. */

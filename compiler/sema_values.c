@@ -170,7 +170,8 @@ sema_u32(struct sema *s, const struct ast_word *w, const char *what,
 
 /* N, NK, NM, NG: bytes, powers of 1024. */
 int
-sema_size(struct sema *s, const struct ast_word *w, uint64_t *out)
+sema_size(struct sema *s, const struct ast_word *w, uint64_t min,
+    uint64_t max, uint64_t *out)
 {
 	char		 q[SEMA_QUOTE + 4];
 	uint64_t	 v;
@@ -207,13 +208,14 @@ sema_size(struct sema *s, const struct ast_word *w, uint64_t *out)
 		    w->len));
 		return -1;
 	}
-	if (v == 0) {
-		sema_err(s, &w->loc, "size must be at least 1 byte");
-		return -1;
-	}
-	if (v > (UINT64_MAX >> shift)) {
+	if (v > (max >> shift)) {
 		sema_err(s, &w->loc, "size '%s' is too large",
 		    sema_q(q, w->s, w->len));
+		return -1;
+	}
+	if (v << shift < min) {
+		sema_err(s, &w->loc, "size must be at least %llu byte%s",
+		    (unsigned long long)min, min == 1 ? "" : "s");
 		return -1;
 	}
 	*out = v << shift;
@@ -222,7 +224,8 @@ sema_size(struct sema *s, const struct ast_word *w, uint64_t *out)
 
 /* N (seconds), Ns, Nm, Nh, Nd. */
 int
-sema_duration(struct sema *s, const struct ast_word *w, uint32_t *out)
+sema_duration(struct sema *s, const struct ast_word *w, uint32_t min,
+    uint32_t max, uint32_t *out)
 {
 	char		 q[SEMA_QUOTE + 4];
 	uint64_t	 v, mul = 1;
@@ -262,13 +265,14 @@ sema_duration(struct sema *s, const struct ast_word *w, uint32_t *out)
 		    sema_q(q, w->s, w->len));
 		return -1;
 	}
-	if (v == 0) {
-		sema_err(s, &w->loc, "duration must be at least 1s");
-		return -1;
-	}
-	if (v > UINT32_MAX / mul) {
+	if (v > max / mul) {
 		sema_err(s, &w->loc, "duration '%s' is too long",
 		    sema_q(q, w->s, w->len));
+		return -1;
+	}
+	if (v * mul < min) {
+		sema_err(s, &w->loc, "duration must be at least %lus",
+		    (unsigned long)min);
 		return -1;
 	}
 	*out = (uint32_t)(v * mul);

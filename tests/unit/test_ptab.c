@@ -20,8 +20,10 @@
 #include <sodium.h>
 
 #include "addr.h"
+#include "bastion_limits.h"
 #include "ptab.h"
 #include "ptab_sample.h"
+#include "seal.h"
 
 static int	 failures;
 
@@ -463,7 +465,10 @@ build_order(int reverse, uint8_t **img, size_t *len)
 		d.domain = doms[i];
 		d.line = 20 + (uint32_t)i;
 		d.delivery = PTAB_DELIVER_RELAY;
-		d.user = i == 1 ? "u1" : NULL;
+		d.port = 25;
+		d.tls = PTAB_TLS_REQUIRED;
+		d.mech = PTAB_MECH_PLAIN;
+		d.user = users[i % 3];
 		d.secret = (const uint8_t *)doms[i];
 		d.secret_len = strlen(doms[i]);
 		if (ptab_builder_outbound(b, &d) == -1)
@@ -892,7 +897,14 @@ enum corrupt {
 	C_RULE0, C_RULEBIG, C_PARENT, C_ORDER, C_HOSTBITS, C_LEN, C_INDEX,
 	C_STRREF, C_STRNUL, C_DEFAULT, C_KIND, C_LIST, C_DOMORDER, C_SECRET,
 	C_MECHS, C_USERORDER, C_V6PARENT, C_DELIVERY, C_PAD, C_ALIGN,
-	C_OVERLAP, C_COUNT, C_SECID, C_NSEC, C_ADDRRULE, C_MAX
+	C_OVERLAP, C_COUNT, C_SECID, C_NSEC, C_ADDRRULE,
+	/* Numbers outside the range policyc accepts (bastion_limits.h). */
+	C_MSGSIZE, C_RCPTS, C_CONNS, C_CONNS_HOST, C_AUTHFAIL, C_TO_COMMAND,
+	C_TO_DATA, C_TO_CONNECT, C_LIFETIME, C_RETRY, C_MECHVAL, C_LPORT,
+	C_LTLS, C_LREQUIRE, C_REQUIRE, C_FLAGS, C_ACTION, C_PLEN, C_FWDPORT,
+	C_RELAYPORT, C_MAILDIRPORT, C_MAILDIRTLS, C_TLSLEVEL, C_DOMMECH,
+	C_AUTHNOUSER, C_AUTHNOSECRET, C_AUTHTLS, C_ACCEPTAUTH, C_SECRETLEN,
+	C_ARGON2T, C_SCRAMITER, C_MAX
 };
 
 static const struct {
@@ -924,7 +936,63 @@ static const struct {
 	[C_SECID] = { 1, "appears twice" },
 	[C_NSEC] = { 1, "the directory has 14 sections, not 15" },
 	[C_ADDRRULE] = { 2, "is not the prefix of its rule" },
+	[C_MSGSIZE] = { 1, "message-size limit is 0, out of range (1 to "
+	    "18446744073709551615)" },
+	[C_RCPTS] = { 1, "recipient limit is 0, out of range (1 to "
+	    "4294967295)" },
+	[C_CONNS] = { 1, "the server's connection limit is 0, out of range" },
+	[C_CONNS_HOST] = { 1, "per-host connection limit is 0, out of range" },
+	[C_AUTHFAIL] = { 1, "auth-failure limit is 0, out of range" },
+	[C_TO_COMMAND] = { 1, "command timeout is 0, out of range" },
+	[C_TO_DATA] = { 1, "data timeout is 0, out of range" },
+	[C_TO_CONNECT] = { 1, "connect timeout is 0, out of range" },
+	[C_LIFETIME] = { 1, "queue lifetime is 0, out of range" },
+	[C_RETRY] = { 1, "the server's queue retry is 0, out of range (1 to "
+	    "4294967295)" },
+	[C_MECHVAL] = { 1, "the server's auth mechanisms include "
+	    "unknown mechanism 4" },
+	[C_LPORT] = { 1, "listener 1 has port 0, out of range (1 to 65535)" },
+	[C_LTLS] = { 1, "listener 0 has tls 2, not 0 or 1" },
+	[C_LREQUIRE] = { 1, "listener 2 has unknown require bits 0x7" },
+	[C_REQUIRE] = { 1, "rule 1 has unknown require bits 0x7" },
+	[C_FLAGS] = { 1, "rule 3 has unknown flag bits 0x4" },
+	[C_ACTION] = { 1, "rule 2 has unknown action 2" },
+	[C_PLEN] = { 1, "has a bad prefix" },
+	[C_FWDPORT] = { 1, "accept 0 has port 0, out of range (1 to 65535)" },
+	[C_RELAYPORT] = { 1, "outbound 1 has port 0, out of range" },
+	[C_MAILDIRPORT] = { 1, "accept 1 delivers to a maildir but has a "
+	    "port" },
+	[C_MAILDIRTLS] = { 1, "accept 1 delivers to a maildir but has a "
+	    "port or a tls level" },
+	[C_TLSLEVEL] = { 1, "outbound 0 has unknown tls level 4" },
+	[C_DOMMECH] = { 1, "outbound 1 has unknown auth mechanism 4" },
+	[C_AUTHNOUSER] = { 1, "outbound 1 has an incomplete auth clause" },
+	[C_AUTHNOSECRET] = { 1, "outbound 1 has an incomplete auth clause" },
+	[C_AUTHTLS] = { 1, "outbound 1 sends credentials with tls level 1, "
+	    "below required" },
+	[C_ACCEPTAUTH] = { 1, "accept 0 has an incomplete auth clause" },
+	[C_SECRETLEN] = { 1, "outbound 1 has a secret of 1081 bytes, out of "
+	    "range (1 to 1080)" },
+	[C_ARGON2T] = { 1, "user 0 (alice) has a bad verifier: argon2id" },
+	[C_SCRAMITER] = { 1, "user 1 (ims-ny) has a bad verifier: SCRAM" },
 };
+
+/* Overwrite the first from in t's strings (inside image c) with to. */
+static void
+patch_str(uint8_t *c, const struct ptab *t, const char *from,
+    const char *to)
+{
+	size_t	 n = strlen(from), i;
+	uint8_t	*s = c + ((const uint8_t *)t->str - t->base);
+
+	for (i = 0; i + n <= t->strsize; i++)
+		if (memcmp(s + i, from, n) == 0) {
+			memcpy(s + i, to, n);
+			return;
+		}
+	fprintf(stderr, "patch_str: no '%s' in the strings\n", from);
+	failures++;
+}
 
 static void
 test_corrupt(void)
@@ -933,7 +1001,9 @@ test_corrupt(void)
 	struct ptab_section_rec		*dir;
 	struct ptab_entry_rec		*ent;
 	struct ptab_rule_rec		*rr;
-	struct ptab_domain_rec		*dr;
+	struct ptab_domain_rec		*dr, *ar;
+	struct ptab_server_rec		*sr;
+	struct ptab_listener_rec	*lr;
 	struct ptab_user_rec		*ur, tmpu;
 	uint32_t			*keys, *idx;
 	uint8_t				*img, *c;
@@ -955,6 +1025,9 @@ test_corrupt(void)
 		rr = AT(struct ptab_rule_rec *, t.rules);
 		dr = AT(struct ptab_domain_rec *, t.outbound);
 		ur = AT(struct ptab_user_rec *, t.users);
+		ar = AT(struct ptab_domain_rec *, t.accept);
+		sr = AT(struct ptab_server_rec *, t.server);
+		lr = AT(struct ptab_listener_rec *, t.listeners);
 		switch (k) {
 		case C_RULE0:
 			ent[0].rule_len &= 0xff;
@@ -1037,6 +1110,103 @@ test_corrupt(void)
 		case C_ADDRRULE:
 			/* Rule of 10.0.0.0/8 claims 11.0.0.0/8. */
 			rr[PTAB_ENTRY_RULE(&ent[1])].prefix[0] = 11;
+			break;
+		case C_MSGSIZE:
+			sr->max_msgsize = 0;
+			break;
+		case C_RCPTS:
+			sr->max_rcpts = 0;
+			break;
+		case C_CONNS:
+			sr->max_conns = 0;
+			break;
+		case C_CONNS_HOST:
+			sr->max_conns_host = 0;
+			break;
+		case C_AUTHFAIL:
+			sr->max_authfail = 0;
+			break;
+		case C_TO_COMMAND:
+			sr->to_command = 0;
+			break;
+		case C_TO_DATA:
+			sr->to_data = 0;
+			break;
+		case C_TO_CONNECT:
+			sr->to_connect = 0;
+			break;
+		case C_LIFETIME:
+			sr->lifetime = 0;
+			break;
+		case C_RETRY:
+			sr->retry = 0;		/* policyc: "at least 1s" */
+			break;
+		case C_MECHVAL:
+			sr->mechs[2] = PTAB_MECH_SCRAM_SHA_256 + 1;
+			break;
+		case C_LPORT:
+			lr[1].port = 0;
+			break;
+		case C_LTLS:
+			lr[0].tls = 2;
+			break;
+		case C_LREQUIRE:
+			lr[2].require |= 4;
+			break;
+		case C_REQUIRE:
+			rr[1].require |= 4;
+			break;
+		case C_FLAGS:
+			rr[3].flags |= 4;
+			break;
+		case C_ACTION:
+			rr[2].action = PTAB_ACT_DENY + 1;
+			break;
+		case C_PLEN:
+			rr[2].plen = 33;	/* 192.0.2.10 */
+			break;
+		case C_FWDPORT:
+			ar[0].port = 0;		/* .sf.example, forward */
+			break;
+		case C_RELAYPORT:
+			dr[1].port = 0;		/* ny.example */
+			break;
+		case C_MAILDIRPORT:
+			ar[1].port = 25;	/* sf.example, maildir */
+			break;
+		case C_MAILDIRTLS:
+			ar[1].tls = PTAB_TLS_REQUIRED;
+			break;
+		case C_TLSLEVEL:
+			dr[0].tls = PTAB_TLS_VERIFY + 1;
+			break;
+		case C_DOMMECH:
+			dr[1].mech = PTAB_MECH_SCRAM_SHA_256 + 1;
+			break;
+		case C_AUTHNOUSER:
+			dr[1].user = 0;
+			break;
+		case C_AUTHNOSECRET:
+			dr[1].secret = PTAB_NONE;
+			dr[1].secret_len = 0;
+			break;
+		case C_AUTHTLS:
+			dr[1].tls = PTAB_TLS_OPPORTUNISTIC;
+			break;
+		case C_ACCEPTAUTH:
+			ar[0].mech = PTAB_MECH_PLAIN;
+			ar[0].user = dr[1].user;
+			break;
+		case C_SECRETLEN:
+			dr[1].secret_len = SEAL_MAX_SEALED + 1;
+			break;
+		case C_ARGON2T:
+			/* t=3 becomes t=0: no passes at all. */
+			patch_str(c, &t, "t=3,", "t=0,");
+			break;
+		case C_SCRAMITER:
+			/* 4096 iterations become 1096, below RFC 7677's 4096. */
+			patch_str(c, &t, "$4096:", "$1096:");
 			break;
 		}
 #undef AT
@@ -1149,6 +1319,234 @@ test_files(void)
 	free(img);
 }
 
+/* Write len bytes at p over the file at path in place, as cp(1) does. */
+static int
+rewrite_in_place(const char *path, const uint8_t *p, size_t len)
+{
+	FILE	*f;
+	int	 ok;
+
+	if ((f = fopen(path, "r+b")) == NULL)
+		return -1;
+	ok = ftruncate(fileno(f), 0) == 0 && fwrite(p, 1, len, f) == len;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/*
+ * A table truncated and then overwritten in place under an open one:
+ * the reader keeps answering from the image it validated (a mapping
+ * of the file gave SIGBUS after the truncation, then records nobody
+ * had checked).
+ */
+static void
+test_in_place(void)
+{
+	const struct ptab_domain_rec	*d;
+	struct ptab			 t, u;
+	uint8_t				*img, *other;
+	size_t				 len, olen;
+	char				 dir[] = "/tmp/test_ptab.XXXXXX";
+	char				 path[256], err[256];
+	int				 v;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/site.ptab", dir);
+	CHECK(sample_table(1, &img, &len, err, sizeof(err)) == 0);
+	CHECK(ptab_write_file(path, img, len, err, sizeof(err)) == 0);
+	CHECK(ptab_open(&t, path, err, sizeof(err)) == 0);
+	CHECK(truncate(path, 0) == 0);
+	CHECK(t.size == len && memcmp(t.base, img, len) == 0);
+	CHECK(line_of(&t, "10.9.9.9") == 29);
+	for (v = 0; v < SAMPLE_VARIANTS; v++) {
+		if (v == 1)
+			continue;
+		CHECK(sample_table(v, &other, &olen, err, sizeof(err)) == 0);
+		CHECK(rewrite_in_place(path, other, olen) == 0);
+		/* The new bytes are a good table, for the next reload. */
+		CHECK(ptab_open(&u, path, err, sizeof(err)) == 0);
+		ptab_close(&u);
+		CHECK(t.size == len && memcmp(t.base, img, len) == 0);
+		CHECK(line_of(&t, "192.0.2.10") == 26);
+		CHECK(line_of(&t, "10.9.9.9") == 29);
+		CHECK(line_of(&t, "2001:db8:bad::1") == 27);
+		CHECK(line_of(&t, "::1") == 20);
+		d = ptab_accept_lookup(&t, "a.b.sf.example", 14);
+		CHECK(d != NULL && strcmp(dom(d, &t), ".sf.example") == 0);
+		CHECK(ptab_user_lookup(&t, "alice", 5) != NULL);
+		free(other);
+	}
+	ptab_close(&t);
+	printf("in place: a table truncated and rewritten under an open "
+	    "one still answers as it did\n");
+	unlink(path);
+	CHECK(rmdir(dir) == 0);
+	free(img);
+}
+
+/* A table whose route ny.example (line 43) holds secret, ims-sf's. */
+static int
+secret_table(const uint8_t *secret, size_t n, uint8_t **img, size_t *len)
+{
+	struct ptab_builder	*b;
+	struct ptab_domain_in	 d;
+	char			 err[256];
+	int			 rc;
+
+	if ((b = ptab_builder_new()) == NULL)
+		return -1;
+	memset(&d, 0, sizeof(d));
+	d.domain = "ny.example";
+	d.line = 43;
+	d.delivery = PTAB_DELIVER_RELAY;
+	d.port = 2525;
+	d.tls = PTAB_TLS_REQUIRED;
+	d.mech = PTAB_MECH_PLAIN;
+	d.user = "ims-sf";
+	d.secret = secret;
+	d.secret_len = n;
+	rc = ptab_builder_outbound(b, &d);
+	memset(&d, 0, sizeof(d));
+	d.domain = "*";
+	d.line = 45;
+	d.delivery = PTAB_DELIVER_RELAY;
+	d.port = 25;
+	if (rc == 0)
+		rc = ptab_builder_outbound(b, &d);
+	if (rc == 0)
+		rc = ptab_build(b, NULL, NULL, img, len, err, sizeof(err));
+	ptab_builder_free(b);
+	return rc;
+}
+
+/* ptab_open_secrets: the right key, another key, no key, no secret. */
+static void
+test_secrets(void)
+{
+	struct seal_pub	 pa;
+	struct seal_key	*ka = NULL, *kb = NULL;
+	struct ptab	 t;
+	uint8_t		*img, sealed[SEAL_MAX_SEALED];
+	size_t		 len;
+	long		 n;
+	char		 dir[] = "/tmp/test_ptab.XXXXXX", path[256];
+	char		 err[512], tok[2 * SEAL_MAX_SEALED];
+	char		 ida[SEAL_KEYID_HEXLEN + 1], idb[SEAL_KEYID_HEXLEN + 1];
+	static const char pw[] = "ims-sf's outbound password";
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/a", dir);
+	CHECK(seal_keygen(path, err, sizeof(err)) == 0);
+	snprintf(path, sizeof(path), "%s/b", dir);
+	CHECK(seal_keygen(path, err, sizeof(err)) == 0);
+	snprintf(path, sizeof(path), "%s/a.pub", dir);
+	CHECK(seal_pub_load(path, &pa, err, sizeof(err)) == 0);
+	snprintf(path, sizeof(path), "%s/a.key", dir);
+	CHECK(seal_key_load(path, &ka, err, sizeof(err)) == 0);
+	snprintf(path, sizeof(path), "%s/b.key", dir);
+	CHECK(seal_key_load(path, &kb, err, sizeof(err)) == 0);
+	if (ka == NULL || kb == NULL)
+		goto out;
+	seal_keyid_hex(ka->id, ida);
+	seal_keyid_hex(kb->id, idb);
+	CHECK(seal_token(&pa, (const uint8_t *)pw, strlen(pw), tok,
+	    sizeof(tok), err, sizeof(err)) == 0);
+	n = seal_token_decode(tok, strlen(tok), sealed, sizeof(sealed), err,
+	    sizeof(err));
+	CHECK(n > 0);
+	CHECK(secret_table(sealed, (size_t)(n > 0 ? n : 0), &img, &len) ==
+	    0);
+	CHECK(ptab_load(&t, img, len, err, sizeof(err)) == 0);
+
+	CHECK(ptab_open_secrets(&t, ka, err, sizeof(err)) == 0);
+	err[0] = '\0';
+	CHECK(ptab_open_secrets(&t, kb, err, sizeof(err)) == -1);
+	printf("secrets, another key: %s\n", err);
+	CHECK(strstr(err, "ny.example (line 43)") != NULL &&
+	    strstr(err, ida) != NULL && strstr(err, idb) != NULL &&
+	    strstr(err, ida) < strstr(err, idb));
+	err[0] = '\0';
+	CHECK(ptab_open_secrets(&t, NULL, err, sizeof(err)) == -1);
+	printf("secrets, no key: %s\n", err);
+	CHECK(strstr(err, "ny.example (line 43)") != NULL &&
+	    strstr(err, ida) != NULL && strstr(err, "no key given") != NULL);
+	free(img);
+
+	/* Damaged in the table: named, not opened. */
+	sealed[n - 1] ^= 1;
+	CHECK(secret_table(sealed, (size_t)n, &img, &len) == 0);
+	CHECK(ptab_load(&t, img, len, err, sizeof(err)) == 0);
+	err[0] = '\0';
+	CHECK(ptab_open_secrets(&t, ka, err, sizeof(err)) == -1 &&
+	    strstr(err, "does not open with key") != NULL);
+	printf("secrets, damaged: %s\n", err);
+	free(img);
+
+	/* No secret at all: nothing to open, with or without a key. */
+	CHECK(sample_table(2, &img, &len, err, sizeof(err)) == 0);
+	CHECK(ptab_load(&t, img, len, err, sizeof(err)) == 0);
+	CHECK(ptab_open_secrets(&t, NULL, err, sizeof(err)) == 0);
+	CHECK(ptab_open_secrets(&t, kb, err, sizeof(err)) == 0);
+	free(img);
+out:
+	seal_key_free(ka);
+	seal_key_free(kb);
+	for (n = 0; n < 4; n++) {
+		snprintf(path, sizeof(path), "%s/%c.%s", dir, "ab"[n / 2],
+		    n % 2 ? "pub" : "key");
+		unlink(path);
+	}
+	CHECK(rmdir(dir) == 0);
+}
+
+/*
+ * Strings longer than policyc lets them be, refused at load: any
+ * string past a quoted string's limit, a hostname past a domain's.
+ */
+static void
+test_long_strings(void)
+{
+	struct ptab_builder	*b;
+	struct ptab_server_in	 sv;
+	struct ptab		 t;
+	uint8_t			*img;
+	size_t			 len;
+	char			 err[256], *s;
+	int			 k;
+	static const struct {
+		size_t		 n;
+		int		 hostname;
+		const char	*want;
+	} cases[] = {
+		{ LIM_STRING + 1, 0, "is 4097 bytes long, more than 4096" },
+		{ LIM_DOMAIN + 1, 1, "the server's hostname is 254 bytes "
+		    "long, more than 253" },
+	};
+
+	for (k = 0; k < 2; k++) {
+		CHECK((s = malloc(cases[k].n + 1)) != NULL);
+		if (s == NULL)
+			return;
+		memset(s, 'p', cases[k].n);
+		s[cases[k].n] = '\0';
+		memset(&sv, 0, sizeof(sv));
+		if (cases[k].hostname)
+			sv.hostname = s;
+		else
+			sv.cert = s;
+		CHECK((b = ptab_builder_new()) != NULL);
+		CHECK(ptab_builder_server(b, &sv) == 0);
+		CHECK(ptab_build(b, NULL, NULL, &img, &len, err,
+		    sizeof(err)) == 0);
+		ptab_builder_free(b);
+		err[0] = '\0';
+		CHECK(ptab_load(&t, img, len, err, sizeof(err)) == -1 &&
+		    strstr(err, cases[k].want) != NULL);
+		printf("a long string refused: %s\n", err);
+		free(img);
+		free(s);
+	}
+}
+
 /* ---- A large table ------------------------------------------------------- */
 
 static void
@@ -1218,7 +1616,7 @@ test_large(void)
 	ptab_close(&t);
 	CHECK(ptab_open(&t, path, err, sizeof(err)) == 0);
 	t2 = now();
-	printf("large: ptab_write_file %.0f ms, ptab_open (map + validate) "
+	printf("large: ptab_write_file %.0f ms, ptab_open (copy + validate) "
 	    "%.1f ms\n", (t1 - t0) * 1e3, (t2 - t1) * 1e3);
 	ptab_close(&t);
 	unlink(path);
@@ -1245,6 +1643,9 @@ main(void)
 	test_lpm_family(ADDR_V6, 0);
 	test_lpm_family(ADDR_V6, 1);
 	test_files();
+	test_in_place();
+	test_secrets();
+	test_long_strings();
 	test_seeds();
 	test_corrupt();
 	for (v = 0; v < SAMPLE_VARIANTS; v++)
