@@ -1,6 +1,6 @@
 /*
  * ptab_sample: a handful of small tables made with the real builder.
- * test_ptab checks them and attacks them byte by byte; gen_ptab_seeds
+ * ptab_test checks them and attacks them byte by byte; gen_ptab_seeds
  * writes them out as the fuzzer's starting corpus.
  */
 #include "config.h"

@@ -1,5 +1,5 @@
 /*
- * test_ptab: the compiled table, writer to reader.  Round trips of the
+ * ptab_test: the compiled table, writer to reader.  Round trips of the
  * sample tables, longest-prefix match against a brute-force scan of
  * random nested prefixes, shared prefixes, the domain lookup order,
  * determinism, hostile tables (every truncation, every single-byte
@@ -7,6 +7,8 @@
  * seeds, and a timing of a table with 1.2 million prefixes.
  */
 #include "config.h"
+
+#include "check.h"
 
 #include <sys/stat.h>
 
@@ -24,16 +26,6 @@
 #include "ptab.h"
 #include "ptab_sample.h"
 #include "seal.h"
-
-static int	 failures;
-
-#define CHECK(c) do {							\
-	if (!(c)) {							\
-		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,	\
-		    __LINE__, #c);					\
-		failures++;						\
-	}								\
-} while (0)
 
 /* ---- Helpers ------------------------------------------------------------- */
 
@@ -1273,7 +1265,7 @@ test_files(void)
 	struct stat	 st;
 	uint8_t		*img;
 	size_t		 len;
-	char		 dir[] = "/tmp/test_ptab.XXXXXX", path[256], err[256];
+	char		 dir[] = "/tmp/ptab_test.XXXXXX", path[256], err[256];
 	FILE		*f;
 	DIR		*dp;
 	struct dirent	*de;
@@ -1560,7 +1552,7 @@ test_large(void)
 	uint32_t		 l, e, hits = 0;
 	int			 r1, r2;
 	double			 t0, t1, t2, t3, t4;
-	char			 err[256], dir[] = "/tmp/test_ptab.XXXXXX";
+	char			 err[256], dir[] = "/tmp/ptab_test.XXXXXX";
 	char			 path[256];
 	const size_t		 n4 = 1000000, n6 = 200000;
 
@@ -1655,6 +1647,5 @@ main(void)
 		printf("  %7u  %s\n", reasons[i].n, reasons[i].text);
 	if (getenv("PTAB_SKIP_LARGE") == NULL)
 		test_large();
-	printf("%d failure%s\n", failures, failures == 1 ? "" : "s");
-	return failures ? 1 : 0;
+	return check_finish();
 }

@@ -1,5 +1,5 @@
 /*
- * test_crypto: unit tests for lib/b64.c, lib/scram.c, lib/verifier.c
+ * crypto_test: unit tests for lib/b64.c, lib/scram.c, lib/verifier.c
  * and lib/seal.c, against published vectors where there are some
  * (RFC 4648 base64, RFC 7914 and the common PBKDF2-HMAC-SHA-256
  * vectors, RFC 7677's SCRAM-SHA-256 exchange) and against what a user
@@ -7,6 +7,8 @@
  * all pass, 1 if not.
  */
 #include "config.h"
+
+#include "check.h"
 
 #include <sys/stat.h>
 
@@ -22,19 +24,6 @@
 #include "scram.h"
 #include "seal.h"
 #include "verifier.h"
-
-static int	failures;
-static int	checks;
-
-#define CHECK(cond, ...) do {						\
-	checks++;							\
-	if (!(cond)) {							\
-		failures++;						\
-		fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);	\
-		fprintf(stderr, __VA_ARGS__);				\
-		fputc('\n', stderr);					\
-	}								\
-} while (0)
 
 /* A string literal and its length, as two arguments. */
 #define L(s)		(s), strlen(s)
@@ -807,7 +796,7 @@ main(void)
 	}
 	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
 		tmp = "/tmp";
-	snprintf(dir, sizeof(dir), "%s/test_crypto.XXXXXX", tmp);
+	snprintf(dir, sizeof(dir), "%s/crypto_test.XXXXXX", tmp);
 	if (mkdtemp(dir) == NULL) {
 		perror("mkdtemp");
 		return 1;
@@ -824,6 +813,5 @@ main(void)
 
 	if (rmdir(dir) != 0)
 		fprintf(stderr, "note: could not remove %s\n", dir);
-	printf("%d checks, %d failed\n", checks, failures);
-	return failures == 0 ? 0 : 1;
+	return check_finish();
 }

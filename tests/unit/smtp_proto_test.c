@@ -4,22 +4,12 @@
  */
 #include "config.h"
 
+#include "check.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #include "smtp_proto.h"
-
-static int	failures, checks;
-
-#define CHECK(cond, ...) do {						\
-	checks++;							\
-	if (!(cond)) {							\
-		failures++;						\
-		printf("FAIL %s:%d: ", __FILE__, __LINE__);		\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-	}								\
-} while (0)
 
 static void
 test_lines(void)
@@ -210,6 +200,5 @@ main(void)
 	test_lines();
 	test_commands();
 	test_data();
-	printf("%d checks, %d failed\n", checks, failures);
-	return failures != 0;
+	return check_finish();
 }

@@ -1,24 +1,16 @@
 /*
- * test_addr: address and prefix parsing as a policy author meets it
+ * addr_test: address and prefix parsing as a policy author meets it
  * (the reasons are what policyc prints), printing, containment,
  * masking and the folding of IPv4-mapped IPv6.
  */
 #include "config.h"
 
+#include "check.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #include "addr.h"
-
-static int	 failures;
-
-#define CHECK(c) do {							\
-	if (!(c)) {							\
-		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,	\
-		    __LINE__, #c);					\
-		failures++;						\
-	}								\
-} while (0)
 
 /* want: the printed result, or "!" then the exact reason. */
 static const struct {
@@ -212,6 +204,5 @@ main(void)
 	test_parse();
 	test_bounds();
 	test_ops();
-	printf("%d failure%s\n", failures, failures == 1 ? "" : "s");
-	return failures ? 1 : 0;
+	return check_finish();
 }

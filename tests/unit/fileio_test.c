@@ -19,18 +19,11 @@
 
 #include <sodium.h>
 
+#include "check.h"
 #include "fileio.h"
 
-static int	 failures;
-static char	 dir[] = "/tmp/test_fileio.XXXXXX";
+static char	 dir[] = "/tmp/fileio_test.XXXXXX";
 
-#define CHECK(c) do {							\
-	if (!(c)) {							\
-		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,	\
-		    __LINE__, #c);					\
-		failures++;						\
-	}								\
-} while (0)
 
 static const char	*path_in(const char *);
 static void		 put(const char *, size_t, mode_t);
@@ -213,6 +206,5 @@ main(void)
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		unlink(path_in(names[i]));
 	rmdir(dir);
-	printf("%d failure%s\n", failures, failures == 1 ? "" : "s");
-	return failures ? 1 : 0;
+	return check_finish();
 }

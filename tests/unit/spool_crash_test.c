@@ -187,7 +187,7 @@ main(void)
 	int		 round, fds[2], i, nq, leftovers = 0;
 	long		 count;
 
-	tu_mkdtemp(top, sizeof(top), "spool_crash");
+	tu_mkdtemp(top, sizeof(top), "spool_crash_test");
 	snprintf(root, sizeof(root), "%s/spool", top);
 	s = (uint32_t)time(NULL) | 1;
 	if (getenv("SPOOL_CRASH_SEED") != NULL)
@@ -262,5 +262,5 @@ main(void)
 	spool_close(&sp);
 
 	tu_rmtree(top);
-	return tu_done("spool_crash");
+	return tu_done("spool_crash_test");
 }

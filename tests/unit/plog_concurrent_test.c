@@ -69,7 +69,7 @@ main(void)
 	pid_t		 pid[NCHILD];
 	size_t		 wl, tl;
 
-	tu_mkdtemp(top, sizeof(top), "plog_concurrent");
+	tu_mkdtemp(top, sizeof(top), "plog_concurrent_test");
 	snprintf(path, sizeof(path), "%s/protocol.log", top);
 	fflush(stdout);
 	if (pipe(gate) == -1)
@@ -123,5 +123,5 @@ main(void)
 	for (c = 0; c < NCHILD; c++)
 		CHECK(next[c] == NLINES, "child %d: %d lines", c, next[c]);
 	tu_rmtree(top);
-	return tu_done("plog_concurrent");
+	return tu_done("plog_concurrent_test");
 }

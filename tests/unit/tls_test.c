@@ -1,5 +1,5 @@
 /*
- * tls-unit: runtime/core/tls.c against itself.  A server and a client of
+ * tls_test: runtime/core/tls.c against itself.  A server and a client of
  * our own API talk over a non-blocking socketpair, both moved by one
  * little poll loop that only ever waits for what tls_events() asks:
  * data both ways at once for RSA and EC certificates, the `verify'
@@ -7,7 +7,7 @@
  * failure reasons, clean and truncated ends; then the per-connection
  * sizes and a bounded handshake-rate measurement.
  *
- * usage: tls-unit CERTDIR   (made by tests/rt/tls-unit.sh)
+ * usage: tls_test CERTDIR   (made by tests/rt/tls-unit.sh)
  */
 #include "config.h"
 
@@ -28,6 +28,8 @@
 #include "bastion_limits.h"
 #include "tls.h"
 
+#include "check.h"
+
 #define U_PATH		512
 #define U_WAIT_MS	10000
 #define U_RATE_MAX	2000	/* handshakes */
@@ -46,10 +48,7 @@ struct side {
 };
 
 static const char	*certdir;
-static int		 failures;
 
-static void	fail(const char *, ...)
-		    __attribute__((format(printf, 1, 2)));
 static const char *path(const char *);
 static void	nonblock(int);
 static int	side_step(struct side *);
@@ -66,19 +65,6 @@ static void	rate(const char *, const char *, const char *);
 static void	garbage(void);
 static void	truncation(void);
 static void	starttls(void);
-
-static void
-fail(const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	printf("FAIL: ");
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	failures++;
-}
 
 static const char *
 path(const char *f)
@@ -154,7 +140,7 @@ side_step(struct side *s)
 			if ((size_t)r > s->inlen - s->inoff ||
 			    memcmp(buf, s->expect + s->inoff,
 			    (size_t)r) != 0) {
-				fail("%s: received bytes differ at %zu",
+				CHECK(0, "%s: received bytes differ at %zu",
 				    s->name, s->inoff);
 				s->failed = 1;
 				return -1;
@@ -222,12 +208,12 @@ run_pair(struct side *a, struct side *b)
 		if (i < 2)
 			continue;	/* plaintext waits: no poll */
 		if (n == 0) {
-			fail("%s/%s: nothing to wait for but not done",
+			CHECK(0, "%s/%s: nothing to wait for but not done",
 			    a->name, b->name);
 			return -1;
 		}
 		if ((r = poll(pfd, (nfds_t)n, U_WAIT_MS)) == 0) {
-			fail("%s/%s: stalled", a->name, b->name);
+			CHECK(0, "%s/%s: stalled", a->name, b->name);
 			return -1;
 		}
 		if (r == -1 && errno != EINTR) {
@@ -235,7 +221,7 @@ run_pair(struct side *a, struct side *b)
 			exit(1);
 		}
 	}
-	fail("%s/%s: too many rounds", a->name, b->name);
+	CHECK(0, "%s/%s: too many rounds", a->name, b->name);
 	return -1;
 }
 
@@ -259,12 +245,12 @@ transfer(const char *chain, const char *key, const char *trust,
 	rc = -1;
 	if (tls_server_creds_load(path(chain), path(key), &sc, err,
 	    sizeof(err)) == -1) {
-		fail("load %s: %s", chain, err);
+		CHECK(0, "load %s: %s", chain, err);
 		return -1;
 	}
 	if (tls_client_creds_load(trust ? path(trust) : NULL, &cc, err,
 	    sizeof(err)) == -1) {
-		fail("anchors %s: %s", trust, err);
+		CHECK(0, "anchors %s: %s", trust, err);
 		return -1;
 	}
 	if ((up = malloc(ulen)) == NULL || (down = malloc(dlen)) == NULL)
@@ -294,7 +280,7 @@ transfer(const char *chain, const char *key, const char *trust,
 	if ((srv.c = tls_server_new(sc, err, sizeof(err))) == NULL ||
 	    (cli.c = tls_client_new(cc, peer, level, err,
 	    sizeof(err))) == NULL) {
-		fail("new: %s", err);
+		CHECK(0, "new: %s", err);
 		goto out;
 	}
 	/* The connections hold references; the creds outlive our drop. */
@@ -303,28 +289,28 @@ transfer(const char *chain, const char *key, const char *trust,
 	sc = NULL;
 	cc = NULL;
 	if (tls_events(srv.c) != TLS_EV_READ)
-		fail("fresh server should wait to read, not %u",
+		CHECK(0, "fresh server should wait to read, not %u",
 		    tls_events(srv.c));
 	if (run_pair(&cli, &srv) == -1) {
-		fail("%s %s: client: %s; server: %s", chain, peer,
+		CHECK(0, "%s %s: client: %s; server: %s", chain, peer,
 		    tls_error(cli.c) ? tls_error(cli.c) : "-",
 		    tls_error(srv.c) ? tls_error(srv.c) : "-");
 		goto out;
 	}
 	if (srv.inoff != ulen || cli.inoff != dlen)
-		fail("%s: short transfer %zu/%zu %zu/%zu", chain, srv.inoff,
+		CHECK(0, "%s: short transfer %zu/%zu %zu/%zu", chain, srv.inoff,
 		    ulen, cli.inoff, dlen);
 	else if (tls_truncated(srv.c) || tls_truncated(cli.c))
-		fail("%s: end without close_notify", chain);
+		CHECK(0, "%s: end without close_notify", chain);
 	else if (strcmp(tls_version_name(srv.c), "TLSv1.2") != 0 ||
 	    strncmp(tls_suite_name(srv.c), suite_prefix,
 	    strlen(suite_prefix)) != 0 ||
 	    strcmp(tls_suite_name(srv.c), tls_suite_name(cli.c)) != 0)
-		fail("%s: negotiated %s %s / %s", chain,
+		CHECK(0, "%s: negotiated %s %s / %s", chain,
 		    tls_version_name(srv.c), tls_suite_name(srv.c),
 		    tls_suite_name(cli.c));
 	else if (strcmp(tls_sni(srv.c), sni) != 0)
-		fail("%s: server saw SNI \"%s\" for peer %s", chain,
+		CHECK(0, "%s: server saw SNI \"%s\" for peer %s", chain,
 		    tls_sni(srv.c), peer);
 	else {
 		printf("ok transfer %s peer=%s level=%s: %s %s, %zu up, "
@@ -366,7 +352,7 @@ expect_fail(const char *chain, const char *key, const char *trust,
 	    sizeof(err)) == -1 ||
 	    tls_client_creds_load(trust ? path(trust) : NULL, &cc, err,
 	    sizeof(err)) == -1) {
-		fail("%s: %s", label, err);
+		CHECK(0, "%s: %s", label, err);
 		return -1;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
@@ -382,7 +368,7 @@ expect_fail(const char *chain, const char *key, const char *trust,
 	srv.c = tls_server_new(sc, err, sizeof(err));
 	cli.c = tls_client_new(cc, peer, level, err, sizeof(err));
 	if (srv.c == NULL || cli.c == NULL) {
-		fail("%s: %s", label, err);
+		CHECK(0, "%s: %s", label, err);
 		exit(1);
 	}
 	rc = -1;
@@ -390,7 +376,7 @@ expect_fail(const char *chain, const char *key, const char *trust,
 		swant = "peer closed the connection during the handshake";
 	/* Drive until the client fails; then let the server see it. */
 	if (run_pair(&cli, &srv) == 0)
-		fail("%s: handshake succeeded", label);
+		CHECK(0, "%s: handshake succeeded", label);
 	else if (getenv("TLS_UNIT_DEBUG") != NULL)
 		printf("debug %s: client failed %d \"%s\" server failed %d "
 		    "\"%s\"\n", label, cli.failed, tls_error(cli.c) ?
@@ -404,12 +390,12 @@ expect_fail(const char *chain, const char *key, const char *trust,
 		ce = tls_error(cli.c);
 		se = tls_error(srv.c);
 		if (ce == NULL || strstr(ce, cwant) == NULL)
-			fail("%s: client error \"%s\", want \"%s\"", label,
+			CHECK(0, "%s: client error \"%s\", want \"%s\"", label,
 			    ce ? ce : "(none)", cwant);
 		/* With the flight unread, the client's close is a reset. */
 		else if (se == NULL || (strstr(se, swant) == NULL &&
 		    strstr(se, "reset by peer") == NULL))
-			fail("%s: server error \"%s\", want \"%s\"", label,
+			CHECK(0, "%s: server error \"%s\", want \"%s\"", label,
 			    se ? se : "(none)", swant);
 		else {
 			printf("ok %s: client \"%s\", server \"%s\"\n", label,
@@ -419,7 +405,7 @@ expect_fail(const char *chain, const char *key, const char *trust,
 	}
 	/* Sticky: a failed connection fails the same way again. */
 	if (tls_read(cli.c, sv[1], err, 1) != -1 || tls_events(cli.c) != 0)
-		fail("%s: failure is not sticky", label);
+		CHECK(0, "%s: failure is not sticky", label);
 	tls_free(srv.c);
 	tls_free(cli.c);
 	tls_server_creds_unref(sc);
@@ -500,7 +486,7 @@ rate(const char *label, const char *chain, const char *key)
 	    sizeof(err)) == -1 ||
 	    tls_client_creds_load(path("ca.crt"), &cc, err,
 	    sizeof(err)) == -1) {
-		fail("rate: %s", err);
+		CHECK(0, "rate: %s", err);
 		return;
 	}
 	rate_server_s = 0;
@@ -508,7 +494,7 @@ rate(const char *label, const char *chain, const char *key)
 	for (n = 0; n < U_RATE_MAX && (t = now() - t0) < U_RATE_SECS; n++)
 		if (handshake_pair(sc, cc, "localhost",
 		    TLS_LEVEL_VERIFY) == -1) {
-			fail("rate: handshake %d failed", n);
+			CHECK(0, "rate: handshake %d failed", n);
 			break;
 		}
 	t = now() - t0;
@@ -532,7 +518,7 @@ garbage(void)
 
 	if (tls_server_creds_load(path("ec-chain.crt"), path("ec.key"), &sc,
 	    err, sizeof(err)) == -1) {
-		fail("garbage: %s", err);
+		CHECK(0, "garbage: %s", err);
 		return;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
@@ -544,7 +530,7 @@ garbage(void)
 	if (tls_read(s, sv[0], buf, sizeof(buf)) != -1 || errno != EPROTO ||
 	    tls_error(s) == NULL ||
 	    strstr(tls_error(s), "TLS") == NULL)
-		fail("garbage: got \"%s\"", tls_error(s) ? tls_error(s) :
+		CHECK(0, "garbage: got \"%s\"", tls_error(s) ? tls_error(s) :
 		    "(none)");
 	else
 		printf("ok plaintext at a TLS server: %s\n", tls_error(s));
@@ -560,7 +546,7 @@ garbage(void)
 	close(sv[1]);
 	if (tls_handshake(s, sv[0]) != -1 || tls_error(s) == NULL ||
 	    strstr(tls_error(s), "during the handshake") == NULL)
-		fail("early close: got \"%s\"", tls_error(s) ? tls_error(s) :
+		CHECK(0, "early close: got \"%s\"", tls_error(s) ? tls_error(s) :
 		    "(none)");
 	else
 		printf("ok peer gone during handshake: %s\n", tls_error(s));
@@ -583,7 +569,7 @@ truncation(void)
 	if (tls_server_creds_load(path("rsa-chain.crt"), path("rsa.key"),
 	    &sc, err, sizeof(err)) == -1 ||
 	    tls_client_creds_load(NULL, &cc, err, sizeof(err)) == -1) {
-		fail("truncation: %s", err);
+		CHECK(0, "truncation: %s", err);
 		return;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
@@ -603,14 +589,14 @@ truncation(void)
 	/* A greeting reaches the client, then the server's socket goes. */
 	if (tls_write(s, sv[0], "220 ok\r\n", 8) != 8 ||
 	    tls_flush(s, sv[0]) != 0)
-		fail("truncation: write: %s", tls_error(s));
+		CHECK(0, "truncation: write: %s", tls_error(s));
 	close(sv[0]);
 	r = tls_read(c, sv[1], buf, sizeof(buf));
 	if (r != 8 || memcmp(buf, "220 ok\r\n", 8) != 0)
-		fail("truncation: greeting not read (%zd)", r);
+		CHECK(0, "truncation: greeting not read (%zd)", r);
 	else if ((r = tls_read(c, sv[1], buf, sizeof(buf))) != 0 ||
 	    !tls_truncated(c) || tls_error(c) != NULL)
-		fail("truncation: read %zd, truncated %d", r,
+		CHECK(0, "truncation: read %zd, truncated %d", r,
 		    tls_truncated(c));
 	else
 		printf("ok end without close_notify: EOF, flagged truncated, "
@@ -645,7 +631,7 @@ starttls(void)
 	    err, sizeof(err)) == -1 ||
 	    tls_client_creds_load(path("ca.crt"), &cc, err,
 	    sizeof(err)) == -1) {
-		fail("starttls: %s", err);
+		CHECK(0, "starttls: %s", err);
 		return;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
@@ -676,13 +662,13 @@ starttls(void)
 	cli.c = tls_client_new(cc, "mx.sf.example", TLS_LEVEL_VERIFY, err,
 	    sizeof(err));
 	if (srv.c == NULL || cli.c == NULL)
-		fail("starttls: %s", err);
+		CHECK(0, "starttls: %s", err);
 	else if (run_pair(&cli, &srv) == -1)
-		fail("starttls: client %s; server %s", tls_error(cli.c) ?
+		CHECK(0, "starttls: client %s; server %s", tls_error(cli.c) ?
 		    tls_error(cli.c) : "-", tls_error(srv.c) ?
 		    tls_error(srv.c) : "-");
 	else if (srv.inoff != srv.inlen || cli.inoff != cli.inlen)
-		fail("starttls: short exchange");
+		CHECK(0, "starttls: short exchange");
 	else
 		printf("ok STARTTLS with pipelined plaintext discarded: "
 		    "handshake, EHLO in, 250 out\n");
@@ -698,7 +684,7 @@ int
 main(int argc, char **argv)
 {
 	if (argc != 2) {
-		fprintf(stderr, "usage: tls-unit CERTDIR\n");
+		fprintf(stderr, "usage: tls_test CERTDIR\n");
 		return 2;
 	}
 	certdir = argv[1];
@@ -709,7 +695,7 @@ main(int argc, char **argv)
 	printf("sizeof client connection: %zu bytes\n",
 	    tls_conn_size(TLS_ROLE_CLIENT));
 	if (tls_conn_size(TLS_ROLE_SERVER) > 32 * 1024)
-		fail("server connection above 32 KiB");
+		CHECK(0, "server connection above 32 KiB");
 
 	/* Both key types, both key encodings, all three kinds of names. */
 	transfer("ec-chain.crt", "ec.key", "ca.crt", "localhost",
@@ -765,10 +751,5 @@ main(int argc, char **argv)
 	rate("ECDSA P-256", "ec-chain.crt", "ec.key");
 	rate("RSA-2048", "rsa-chain.crt", "rsa.key");
 
-	if (failures > 0) {
-		printf("%d failure(s)\n", failures);
-		return 1;
-	}
-	printf("all passed\n");
-	return 0;
+	return check_finish();
 }

@@ -135,11 +135,11 @@ main(void)
 	int	a, b;
 
 	memset(body, 'x', sizeof(body));
-	tu_mkdtemp(top, sizeof(top), "spool_enospc");
+	tu_mkdtemp(top, sizeof(top), "spool_enospc_test");
 	a = in_child(run_rlimit, top);
 	b = in_child(run_tmpfs, top);
 	tu_rmtree(top);
-	printf("spool_enospc: rlimit %s, tmpfs %s\n",
+	printf("spool_enospc_test: rlimit %s, tmpfs %s\n",
 	    a == 0 ? "pass" : a == 77 ? "skipped" : "FAIL",
 	    b == 0 ? "pass" : b == 77 ? "skipped" : "FAIL");
 	if (a == 77 && b == 77)
