@@ -298,13 +298,76 @@ on_listener(struct loop *L, int fd, int events, void *arg)
 	session_accept(arg);
 }
 
-/* SIGHUP: a new table for new sessions, if it is good. */
+/*
+ * What a running daemon cannot take from a new table: the listeners
+ * were bound, and the spool opened, as root before privileges were
+ * dropped, and the certificate is what implicit-TLS listeners need.
+ * Returns 0 if tb can replace the running table, or -1 with the
+ * reason ("needs a restart" where a restart would apply it).
+ */
+static int
+reload_check(const struct server *srv, const struct table *tb,
+    const struct tls_server_creds *creds, char *err, size_t errlen)
+{
+	const struct ptab	*o = &srv->table->t, *n = &tb->t;
+	uint32_t		 i;
+
+	if (n->nlisteners != o->nlisteners) {
+		snprintf(err, errlen, "the listeners changed (%u, were %u); "
+		    "that needs a restart", n->nlisteners, o->nlisteners);
+		return -1;
+	}
+	for (i = 0; i < n->nlisteners; i++) {
+		const struct ptab_listener_rec *a = &o->listeners[i];
+		const struct ptab_listener_rec *b = &n->listeners[i];
+
+		/* Source lines may move; what the socket is may not. */
+		if (a->family != b->family || a->port != b->port ||
+		    memcmp(a->addr, b->addr, sizeof(a->addr)) != 0 ||
+		    a->tls != b->tls || a->require != b->require) {
+			snprintf(err, errlen, "listener %s (line %u) changed; "
+			    "that needs a restart", srv->listeners[i].local,
+			    b->line);
+			return -1;
+		}
+		if (b->tls && creds == NULL) {
+			snprintf(err, errlen, "listener %s (line %u) is TLS "
+			    "but the table has no certificate",
+			    srv->listeners[i].local, b->line);
+			return -1;
+		}
+	}
+	if (strcmp(ptab_str(o, o->server->spool),
+	    ptab_str(n, n->server->spool)) != 0) {
+		snprintf(err, errlen, "the spool changed; that needs a "
+		    "restart");
+		return -1;
+	}
+	if (strcmp(ptab_str(o, o->server->runas),
+	    ptab_str(n, n->server->runas)) != 0) {
+		snprintf(err, errlen, "'run as' changed; that needs a "
+		    "restart");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * SIGHUP: a new table for new sessions, if it is good.  All or
+ * nothing: the table, its certificate, its trust anchors and its
+ * sealed secrets are loaded and checked before anything is swapped,
+ * so a refused reload leaves the daemon exactly as it was.  Sessions
+ * under way keep the table they began with.
+ */
 static void
 reload(struct server *srv)
 {
-	struct table		*tb, *old;
+	struct table		*tb = NULL, *old;
 	struct tls_server_creds	*creds = NULL;
-	char			 err[LIM_ERRMSG];
+	struct tls_client_creds	*cc = NULL;
+	char			 err[LIM_ERRMSG], why[LIM_ERRMSG + 64];
+	char			 line[128];
+	int			 n;
 
 	/*
 	 * The log first, whatever becomes of the table: SIGHUP is also how
@@ -316,48 +379,52 @@ reload(struct server *srv)
 		    err);
 	if ((tb = table_load(srv->table_path, srv->hostname, err,
 	    sizeof(err))) == NULL) {
-		oplog_write(&srv->oplog, LOG_ERR, "reload: %s: %s; keeping "
-		    "table %s", srv->table_path, err, srv->table->t.sum);
-		plog_write(&srv->log, NULL, "-", "-", "-", PLOG_DECISION,
-		    "reload refused, old table kept", 30);
-		return;
+		snprintf(why, sizeof(why), "%s: %s", srv->table_path, err);
+		goto refuse;
 	}
-	if (tb->t.nlisteners != srv->table->t.nlisteners ||
-	    memcmp(tb->t.listeners, srv->table->t.listeners,
-	    tb->t.nlisteners * sizeof(*tb->t.listeners)) != 0)
-		oplog_write(&srv->oplog, LOG_WARNING, "reload: listener "
-		    "changes take effect at the next start");
 	old = srv->table;
+	/* creds_load and client_creds_load read the paths of srv->table. */
 	srv->table = tb;
-	if (creds_load(srv, &creds, err, sizeof(err)) != 0) {
-		oplog_write(&srv->oplog, LOG_ERR, "reload: %s; keeping the old "
-		    "certificate", err);
-	} else if (creds != NULL || tb->t.server->cert == 0) {
-		if (srv->creds != NULL)
-			tls_server_creds_unref(srv->creds);
-		srv->creds = creds;
+	if (creds_load(srv, &creds, err, sizeof(err)) != 0 ||
+	    client_creds_load(srv, &cc, err, sizeof(err)) != 0) {
+		srv->table = old;
+		snprintf(why, sizeof(why), "%s", err);
+		goto refuse;
 	}
-	{
-		struct tls_client_creds *cc = NULL;
-		if (client_creds_load(srv, &cc, err, sizeof(err)) != 0)
-			oplog_write(&srv->oplog, LOG_ERR, "reload: %s; "
-			    "keeping the old trust anchors", err);
-		else {
-			/* Sessions under way hold their own reference. */
-			if (srv->client_creds != NULL)
-				tls_client_creds_unref(srv->client_creds);
-			srv->client_creds = cc;
-		}
+	srv->table = old;
+	if (reload_check(srv, tb, creds, err, sizeof(err)) != 0 ||
+	    ptab_open_secrets(&tb->t, srv->key, err, sizeof(err)) != 0) {
+		snprintf(why, sizeof(why), "%s", err);
+		goto refuse;
 	}
+
+	/* Sessions under way hold their own references. */
+	srv->table = tb;
+	if (srv->creds != NULL)
+		tls_server_creds_unref(srv->creds);
+	srv->creds = creds;
+	if (srv->client_creds != NULL)
+		tls_client_creds_unref(srv->client_creds);
+	srv->client_creds = cc;
 	table_unref(old);
 	oplog_write(&srv->oplog, LOG_INFO, "reload: table %s", tb->t.sum);
-	{
-		char line[128];
-		int n = snprintf(line, sizeof(line), "table %s loaded",
-		    tb->t.sum);
-		plog_write(&srv->log, NULL, "-", "-", "-", PLOG_DECISION, line,
-		    (size_t)n);
-	}
+	n = snprintf(line, sizeof(line), "table %s loaded", tb->t.sum);
+	plog_write(&srv->log, NULL, "-", "-", "-", PLOG_DECISION, line,
+	    (size_t)n);
+	return;
+
+refuse:
+	if (creds != NULL)
+		tls_server_creds_unref(creds);
+	if (cc != NULL)
+		tls_client_creds_unref(cc);
+	if (tb != NULL)
+		table_unref(tb);
+	oplog_write(&srv->oplog, LOG_ERR, "reload: %s; keeping table %s",
+	    why, srv->table->t.sum);
+	n = snprintf(line, sizeof(line), "reload refused, old table kept");
+	plog_write(&srv->log, NULL, "-", "-", "-", PLOG_DECISION, line,
+	    (size_t)n);
 }
 
 /*
@@ -551,6 +618,16 @@ server_load(struct server *srv, const char *tablepath, const char *keypath,
 	if (keypath != NULL && seal_key_load(keypath, &srv->key, err,
 	    errlen) != 0)
 		return -1;
+	/*
+	 * Every sealed secret opens now, or the daemon does not start: a
+	 * key that cannot open a route's password would otherwise only
+	 * show as mail deferred on that route until it bounces, days on.
+	 */
+	if (ptab_open_secrets(&srv->table->t, srv->key, lerr,
+	    sizeof(lerr)) != 0) {
+		snprintf(err, errlen, "%s: %s", tablepath, lerr);
+		return -1;
+	}
 	if (creds_load(srv, &srv->creds, err, errlen) != 0 ||
 	    client_creds_load(srv, &srv->client_creds, err, errlen) != 0)
 		return -1;

@@ -9,4 +9,5 @@ TESTS += tests/rt/integ_hostile.py
 TESTS += tests/rt/integ_timeouts.py
 TESTS += tests/rt/integ_durability.py
 TESTS += tests/rt/integ_reload.py
+TESTS += tests/rt/integ_reload_safety.py
 TESTS += tests/rt/integ_log.py

@@ -381,6 +381,11 @@ tls_server_new(struct tls_server_creds *cr, char *err, size_t errlen)
 	struct tls_sconn	*s;
 	br_ssl_server_context	*sc;
 
+	/* A listener or a session must never reach TLS without a key. */
+	if (cr == NULL) {
+		snprintf(err, errlen, "TLS is not available: no certificate");
+		return NULL;
+	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "out of memory for TLS");
 		return NULL;
