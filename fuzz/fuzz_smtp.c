@@ -2,13 +2,16 @@
  * libFuzzer entry for the SMTP command framing and parser and the DATA
  * state machine (runtime/inbound/smtp_proto.c).  Beyond "no crash", it checks
  * the properties the session relies on: a parsed path lies inside the
- * line, and an accepted body never holds a bare CR or LF.
+ * line, an accepted body never holds a bare CR or LF, and the hop count
+ * (Received: fields of the header block) is what a plain count over
+ * the whole accepted body finds, however the input was split.
  */
 #include "config.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "smtp_proto.h"
 
@@ -25,6 +28,23 @@ check_body(const char *b, size_t n)
 		if (b[i] == '\r' && (i + 1 == n || b[i + 1] != '\n'))
 			abort();
 	}
+}
+
+/* Received: fields before the first empty line, counted plainly. */
+static uint32_t
+count_hops(const char *b, size_t n)
+{
+	size_t		 i = 0;
+	uint32_t	 hops = 0;
+
+	while (i < n && !(n - i >= 2 && b[i] == '\r' && b[i + 1] == '\n')) {
+		if (n - i >= 9 && strncasecmp(b + i, "received:", 9) == 0)
+			hops++;
+		while (i < n && b[i] != '\n')
+			i++;
+		i++;
+	}
+	return hops;
 }
 
 int
@@ -69,8 +89,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(body + blen, out, outn);
 		blen += outn;
 	}
-	if (d.flags == 0)
+	if (d.flags == 0) {
 		check_body(body, blen);
+		if (d.hops != count_hops(body, blen) ||
+		    d.hops > SMTP_HOPS_MAX)
+			abort();
+	}
 	free(out);
 	free(body);
 	return 0;

@@ -17,6 +17,8 @@
 
 #include <netinet/in.h>
 
+#include <ifaddrs.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -40,6 +42,7 @@
 static int	server_path(const struct server *, const char *, char *,
 		    size_t);
 static int	listeners_open(struct server *, char *, size_t);
+static int	self_add(struct server *, const struct sockaddr_storage *);
 static int	creds_load(struct server *, struct tls_server_creds **,
 		    char *, size_t);
 static int	client_creds_load(struct server *, struct tls_client_creds **,
@@ -172,6 +175,11 @@ listeners_open(struct server *srv, char *err, size_t errlen)
 		    listen(fd, 511) == -1)
 			goto fail;
 		srv->nlisteners++;
+		if (self_add(srv, &ss) != 0) {
+			snprintf(err, errlen, "listener %s: cannot list the "
+			    "local addresses: %s", l->local, strerror(errno));
+			return -1;
+		}
 		/*
 		 * Mail leaves from the first specific address we listen
 		 * on, so that partners can tell this site by its address.
@@ -193,6 +201,63 @@ fail:
 		    l->local, lr->line, strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Remember a listening endpoint as one of our own (relay.h: a next hop
+ * that is one of them is a mail loop).  A wildcard stands for every
+ * address of that family on a local interface, with its port.
+ */
+static int
+self_add(struct server *srv, const struct sockaddr_storage *ss)
+{
+	static const uint8_t	 any[16];
+	struct ifaddrs		*ifs = NULL, *i;
+	struct sockaddr_storage	*p;
+	size_t			 want = 1;
+	int			 wild;
+	in_port_t		 port;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)ss;
+		wild = sin->sin_addr.s_addr == INADDR_ANY;
+		port = sin->sin_port;
+	} else {
+		const struct sockaddr_in6 *sin6 = (const void *)ss;
+		wild = memcmp(&sin6->sin6_addr, any, 16) == 0;
+		port = sin6->sin6_port;
+	}
+	if (wild) {
+		if (getifaddrs(&ifs) == -1)
+			return -1;
+		for (i = ifs; i != NULL; i = i->ifa_next)
+			want++;
+	}
+	if (srv->nself > SIZE_MAX / sizeof(*p) - want - 1 ||
+	    (p = realloc(srv->self, (srv->nself + want) * sizeof(*p))) ==
+	    NULL) {
+		freeifaddrs(ifs);
+		return -1;
+	}
+	srv->self = p;
+	srv->self[srv->nself++] = *ss;
+	for (i = ifs; i != NULL; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family !=
+		    ss->ss_family)
+			continue;
+		p = &srv->self[srv->nself++];
+		memset(p, 0, sizeof(*p));
+		if (ss->ss_family == AF_INET) {
+			memcpy(p, i->ifa_addr, sizeof(struct sockaddr_in));
+			((struct sockaddr_in *)p)->sin_port = port;
+		} else {
+			memcpy(p, i->ifa_addr, sizeof(struct sockaddr_in6));
+			((struct sockaddr_in6 *)p)->sin6_port = port;
+		}
+	}
+	if (ifs != NULL)
+		freeifaddrs(ifs);
 	return 0;
 }
 
@@ -771,6 +836,8 @@ wire(struct server *srv)
 	re.key = srv->key;
 	re.src4 = &srv->src4;
 	re.src6 = &srv->src6;
+	re.self = srv->self;
+	re.nself = srv->nself;
 	re.bounced = on_committed;
 	re.room = on_room;
 	re.arg = srv;
@@ -874,5 +941,6 @@ server_free(struct server *srv)
 	plog_close(&srv->log);
 	hostcount_free(&srv->hosts);
 	loop_free(&srv->loop);
+	free(srv->self);
 	free((char *)srv->table_path);
 }

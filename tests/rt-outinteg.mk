@@ -12,3 +12,4 @@ TESTS += tests/rt/out_hostile.py
 TESTS += tests/rt/out_bounce.py
 TESTS += tests/rt/out_retry.py
 TESTS += tests/rt/out_crash.py
+TESTS += tests/rt/out_loop.py

@@ -211,8 +211,9 @@ refuse_raw(struct session_ctx *ctx, struct listener *l, int fd,
 	int	 n;
 
 	n = snprintf(line, sizeof(line), "%s\r\n", text);
-	if (!l->tls && n > 0)
-		(void)write(fd, line, (size_t)n);
+	if (!l->tls && n > 0 && write(fd, line, (size_t)n) < 0) {
+		/* Best effort: the connection is closed either way. */
+	}
 	plog_write(ctx->log, NULL, "-", l->local, remote, PLOG_OUT, text,
 	    strlen(text));
 	plog_write(ctx->log, NULL, "-", l->local, remote, PLOG_DISCONNECT,
@@ -1086,12 +1087,16 @@ data_end(struct session *s)
 		else if (s->data.flags & SMTP_DATA_LONG)
 			reply(s, "500 5.5.2 Message refused: line longer than "
 			    "%d characters", SMTP_TEXT_LINE_MAX - 2);
+		else if (s->data.flags & SMTP_DATA_HOPS)
+			reply(s, "554 5.4.6 Too many hops: over %d Received "
+			    "headers, a mail loop?", SMTP_HOPS_MAX);
 		else
 			reply(s, "552 5.3.4 Message size exceeds fixed limit");
 		decide(s, "message refused (%s)",
 		    (s->data.flags & SMTP_DATA_BARE) ? "bare CR or LF" :
 		    (s->data.flags & SMTP_DATA_NUL) ? "NUL" :
 		    (s->data.flags & SMTP_DATA_LONG) ? "line too long" :
+		    (s->data.flags & SMTP_DATA_HOPS) ? "too many hops" :
 		    "too big");
 	} else if (spool_commit(s->w, id, err, sizeof(err)) != 0) {
 		e = spool_error(s->w);

@@ -17,6 +17,7 @@ static int	parse_path(const char *, size_t, int, struct smtp_cmd *,
 		    size_t *);
 static int	local_ok(const char *, size_t);
 static int	literal_ok(const char *, size_t);
+static void	data_hops(struct smtp_data *, unsigned char);
 static int	parse_params(const char *, size_t, struct smtp_cmd *,
 		    const char **);
 static int	parse_envelope(struct smtp_cmd *, const char *, int,
@@ -434,6 +435,40 @@ smtp_data_init(struct smtp_data *d, uint64_t max)
 	d->max = max;
 }
 
+/*
+ * Count Received: fields in the header block, one unstuffed byte at a
+ * time, so that a field split across reads counts the same.  The
+ * bytes arrive CRLF-normalised (a bare CR or LF refuses the message
+ * anyway), so a line starts after each LF, and a CR as its first byte
+ * is the empty line that ends the header block.
+ */
+static void
+data_hops(struct smtp_data *d, unsigned char c)
+{
+	static const char	 word[] = "RECEIVED:";
+
+	if (d->inbody)
+		return;
+	if (c == '\n') {
+		d->hmatch = 0;
+		return;
+	}
+	if (d->hmatch == 0 && c == '\r') {
+		d->inbody = 1;
+		return;
+	}
+	if (d->hmatch >= sizeof(word) - 1)
+		return;
+	if (c >= 'a' && c <= 'z')
+		c -= 'a' - 'A';
+	if (c != (unsigned char)word[d->hmatch]) {
+		d->hmatch = SMTP_HMATCH_NONE;
+		return;
+	}
+	if (++d->hmatch == sizeof(word) - 1 && ++d->hops > SMTP_HOPS_MAX)
+		d->flags |= SMTP_DATA_HOPS;
+}
+
 /* Emit one byte of body unless the message is already refused. */
 #define EMIT(c) do {							\
 	if (d->flags == 0) {						\
@@ -442,6 +477,7 @@ smtp_data_init(struct smtp_data *d, uint64_t max)
 		else {							\
 			out[(*outn)++] = (char)(c);			\
 			d->size++;					\
+			data_hops(d, (unsigned char)(c));		\
 		}							\
 	}								\
 } while (0)

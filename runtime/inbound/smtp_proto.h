@@ -88,15 +88,29 @@ int	smtp_domain_ok(const char *d, size_t n);
 #define SMTP_DATA_LONG		0x02	/* a line over SMTP_TEXT_LINE_MAX */
 #define SMTP_DATA_BIG		0x04	/* over the size limit */
 #define SMTP_DATA_NUL		0x08	/* a NUL byte */
+#define SMTP_DATA_HOPS		0x10	/* over SMTP_HOPS_MAX Received: */
+
+/*
+ * Received header fields a message may carry before it is taken for a
+ * mail loop (RFC 5321 6.3 suggests 100).  Only the header block counts:
+ * fields up to the first empty line, "Received:" in any case.
+ */
+#define SMTP_HOPS_MAX		100
 
 struct smtp_data {
 	uint8_t		state;
 	uint8_t		flags;
-	uint16_t	pad;
+	uint8_t		inbody;		/* past the header block */
+	uint8_t		hmatch;		/* "RECEIVED:" bytes matched on
+					 * this line; SMTP_HMATCH_NONE:
+					 * this line is something else */
+	uint32_t	hops;		/* Received: fields seen */
 	uint32_t	linelen;
 	uint64_t	size;		/* body bytes after unstuffing */
 	uint64_t	max;		/* SMTP_DATA_BIG beyond this */
 };
+
+#define SMTP_HMATCH_NONE	0xff
 
 void	smtp_data_init(struct smtp_data *d, uint64_t max);
 

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <sys/stat.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -32,6 +33,8 @@ static void	fail_unrouted(struct relay_job *);
 static int	next_group(struct relay_job *);
 static int	start_group(struct relay_job *);
 static int	start_session(struct relay_job *);
+static int	is_self(const struct relay_env *, const struct sockaddr *);
+static void	drop_self(struct relay_job *);
 static void	advance(struct relay_job *);
 static void	on_dns(struct dns_query *, void *);
 static void	on_done(struct smtpc *, void *);
@@ -419,11 +422,72 @@ tempfail:
  * Returns 1 when the session runs (on_done() follows), 0 when it could
  * not be set up at all (every recipient deferred, in j->rc).
  */
+/* Is sa one of the gateway's own listening endpoints? */
+static int
+is_self(const struct relay_env *e, const struct sockaddr *sa)
+{
+	const struct sockaddr_storage	*ss;
+	size_t				 i;
+
+	for (i = 0; i < e->nself; i++) {
+		ss = &e->self[i];
+		if (ss->ss_family != sa->sa_family)
+			continue;
+		if (sa->sa_family == AF_INET) {
+			const struct sockaddr_in *a = (const void *)sa;
+			const struct sockaddr_in *b = (const void *)ss;
+			if (a->sin_port == b->sin_port &&
+			    a->sin_addr.s_addr == b->sin_addr.s_addr)
+				return 1;
+		} else if (sa->sa_family == AF_INET6) {
+			const struct sockaddr_in6 *a = (const void *)sa;
+			const struct sockaddr_in6 *b = (const void *)ss;
+			if (a->sin6_port == b->sin6_port &&
+			    memcmp(&a->sin6_addr, &b->sin6_addr, 16) == 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Drop the next hop's addresses that are the gateway itself.  If that
+ * leaves none, the route loops back here: a permanent failure (RFC
+ * 5321 6.3, 5.4.6), never a retry, or every pass would spool the
+ * message again.
+ */
+static void
+drop_self(struct relay_job *j)
+{
+	struct dns_result	*res = &j->dq.res;
+	size_t			 i, n = 0;
+
+	if (res->status != DNS_OK || res->naddr == 0)
+		return;
+	for (i = 0; i < res->naddr; i++)
+		if (!is_self(&j->r->env, &res->addr[i].u.sa))
+			res->addr[n++] = res->addr[i];
+	if (n == res->naddr)
+		return;
+	rlog(j, "%zu address%s of the next hop for %s %s this gateway",
+	    res->naddr - n, res->naddr - n == 1 ? "" : "es", j->domain,
+	    res->naddr - n == 1 ? "is" : "are");
+	res->naddr = n;
+	if (n > 0)
+		return;
+	res->status = DNS_PERMFAIL;
+	snprintf(res->dsn, sizeof(res->dsn), "5.4.6");
+	snprintf(res->reason, sizeof(res->reason), "mail for %.200s loops back "
+	    "to myself", j->domain);
+}
+
 static int
 start_session(struct relay_job *j)
 {
 	char	 err[LIM_ERRMSG];
 	size_t	 i;
+
+	drop_self(j);
 
 	if (smtpc_start(&j->c, &j->cf, &j->rt, &j->dq.res, &j->m, j->rc, j->n,
 	    on_done, j, err, sizeof(err)) == 0)

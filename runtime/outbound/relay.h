@@ -28,6 +28,8 @@
 #ifndef BASTION_RELAY_H
 #define BASTION_RELAY_H
 
+#include <sys/socket.h>
+
 #include "addr.h"
 #include "dns.h"
 #include "dsn.h"
@@ -54,6 +56,13 @@ struct relay_env {
 	const struct seal_key		*key;	/* opens route secrets */
 	/* Where mail leaves from, per family: family 0 or NULL: any. */
 	const struct addr		*src4, *src6;
+	/*
+	 * The gateway's own listening addresses and ports (a wildcard
+	 * listener stands for every local interface address): a next hop
+	 * among them is a mail loop (RFC 5321 6.3), which bounces.
+	 */
+	const struct sockaddr_storage	*self;
+	size_t				 nself;
 	/* A bounce was queued as id: deliver it. */
 	void				(*bounced)(void *arg, const char *id);
 	/* A job is free again after a due message found none. */

@@ -194,11 +194,67 @@ test_data(void)
 	}
 }
 
+/* A message with n Received: fields (spelled in turn), then body. */
+static size_t
+hops_msg(char *buf, size_t size, int n, const char *body)
+{
+	static const char *const spell[] = { "Received: from a\r\n",
+	    "received:from b\r\n", "RECEIVED: c\r\n\t(folded)\r\n" };
+	size_t	 len = 0;
+	int	 i;
+
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s",
+		    spell[i % 3]);
+	len += (size_t)snprintf(buf + len, size - len,
+	    "X-Received: not one\r\nSubject: s\r\n\r\n%s.\r\n", body);
+	return len;
+}
+
+static void
+test_hops(void)
+{
+	static char	 msg[16384], body[16384];
+	size_t		 n, blen, step;
+	int		 flags;
+
+	n = hops_msg(msg, sizeof(msg), SMTP_HOPS_MAX, "");
+	for (step = 1; step < 40; step += 7) {
+		CHECK(feed(msg, n, step, body, &blen, &flags, 1 << 20) == n &&
+		    flags == 0, "%d Received fields are fine, step %zu",
+		    SMTP_HOPS_MAX, step);
+	}
+	n = hops_msg(msg, sizeof(msg), SMTP_HOPS_MAX + 1, "");
+	for (step = 1; step < 40; step += 7) {
+		CHECK(feed(msg, n, step, body, &blen, &flags, 1 << 20) == n &&
+		    (flags & SMTP_DATA_HOPS), "%d Received fields: a loop, "
+		    "step %zu", SMTP_HOPS_MAX + 1, step);
+	}
+	/* Only the header block counts. */
+	{
+		static char	 many[8192];
+		size_t		 m = 0;
+		int		 i;
+
+		for (i = 0; i < SMTP_HOPS_MAX + 20; i++)
+			m += (size_t)snprintf(many + m, sizeof(many) - m,
+			    "Received: quoted in the body\r\n");
+		n = hops_msg(msg, sizeof(msg), 3, many);
+		CHECK(feed(msg, n, 64, body, &blen, &flags, 1 << 20) == n &&
+		    flags == 0, "Received lines in the body do not count");
+	}
+	/* A dot-stuffed line is not a field. */
+	n = (size_t)snprintf(msg, sizeof(msg), "..Received: x\r\n.\r\n");
+	CHECK(feed(msg, n, 3, body, &blen, &flags, 1 << 20) == n &&
+	    flags == 0, "a stuffed dot line");
+}
+
 int
 main(void)
 {
 	test_lines();
 	test_commands();
 	test_data();
+	test_hops();
 	return check_finish();
 }
