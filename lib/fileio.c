@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -221,4 +222,29 @@ fileio_data_free(struct fileio_data *d)
 	fileio_release(d->buf, d->len + 1, d->flags);
 	d->buf = NULL;
 	d->len = 0;
+}
+
+int
+fileio_mkparents(const char *path, mode_t mode)
+{
+	char	 buf[PATH_MAX];
+	size_t	 n = strlen(path), i;
+
+	if (n >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, n + 1);
+	/* Up to, not including, the last component. */
+	while (n > 0 && buf[n - 1] != '/')
+		n--;
+	for (i = 1; i < n; i++) {
+		if (buf[i] != '/')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, mode) == -1 && errno != EEXIST)
+			return -1;
+		buf[i] = '/';
+	}
+	return 0;
 }

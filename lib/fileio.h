@@ -8,6 +8,8 @@
 #ifndef BASTION_FILEIO_H
 #define BASTION_FILEIO_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,5 +76,14 @@ int	fileio_read_file(const char *path, size_t max, int flags,
 
 /* Free d->buf (wiped first if it was read as a secret); d may be empty. */
 void	fileio_data_free(struct fileio_data *d);
+
+/*
+ * Create the folders that lead to path (not path itself), as mkdir -p
+ * does, each new one with mode (less the umask).  Folders that exist
+ * are left as they are.  Returns 0, or -1 with errno (ENAMETOOLONG for
+ * a path of PATH_MAX or more).
+ */
+int	fileio_mkparents(const char *path, mode_t mode)
+	    __attribute__((warn_unused_result));
 
 #endif

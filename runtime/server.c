@@ -36,6 +36,7 @@
 #include <sodium.h>
 
 #include "bastion_limits.h"
+#include "fileio.h"
 #include "server.h"
 #include "tls.h"
 
@@ -722,16 +723,36 @@ store_open(struct server *srv, char *err, size_t errlen)
 		snprintf(err, errlen, "the table has no spool statement");
 		return -1;
 	}
+	/*
+	 * Missing parents are made, as for the log: mode 0700, since only
+	 * this daemon has business in them.
+	 */
 	if (server_path(srv, ptab_str(t, t->server->spool), path,
-	    sizeof(path)) != 0 || spool_open(&srv->spool, path, lerr,
-	    sizeof(lerr)) != 0) {
+	    sizeof(path)) != 0) {
+		snprintf(err, errlen, "spool: the path is too long");
+		return -1;
+	}
+	if (fileio_mkparents(path, 0700) != 0) {
+		snprintf(err, errlen, "spool %s: cannot create its folders: "
+		    "%s", path, strerror(errno));
+		return -1;
+	}
+	if (spool_open(&srv->spool, path, lerr, sizeof(lerr)) != 0) {
 		snprintf(err, errlen, "spool %s: %s", path, lerr);
 		return -1;
 	}
 	if (t->server->log != 0) {
 		if (server_path(srv, ptab_str(t, t->server->log), path,
-		    sizeof(path)) != 0 || plog_open(&srv->log, path, lerr,
-		    sizeof(lerr)) != 0) {
+		    sizeof(path)) != 0) {
+			snprintf(err, errlen, "log: the path is too long");
+			return -1;
+		}
+		if (fileio_mkparents(path, 0700) != 0) {
+			snprintf(err, errlen, "log %s: cannot create its "
+			    "folders: %s", path, strerror(errno));
+			return -1;
+		}
+		if (plog_open(&srv->log, path, lerr, sizeof(lerr)) != 0) {
 			snprintf(err, errlen, "log %s: %s", path, lerr);
 			return -1;
 		}

@@ -10,4 +10,5 @@ TESTS += tests/rt/integ_timeouts.py
 TESTS += tests/rt/integ_durability.py
 TESTS += tests/rt/integ_reload.py
 TESTS += tests/rt/integ_reload_safety.py
+TESTS += tests/rt/integ_start.py
 TESTS += tests/rt/integ_log.py

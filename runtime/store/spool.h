@@ -76,7 +76,8 @@ struct spool {
 
 /*
  * Open (creating what is missing, mode 0700) the spool directory at
- * path: the directory itself (its parent must exist) and tmp/, queue/
+ * path: the directory itself (its parent must exist: the daemon makes
+ * it) and tmp/, queue/
  * and corrupt/ in it.  Returns 0, or -1 with the reason in err.
  */
 int	spool_open(struct spool *sp, const char *path, char *err,
