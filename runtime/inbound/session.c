@@ -82,7 +82,7 @@ struct session {
 	int			 helo;		/* 0, SMTP_HELO or SMTP_EHLO */
 	int			 authed;
 	int			 as_refused;	/* AUTH named another account */
-	unsigned		 errors, authfail;
+	unsigned		 errors, authfail, junk;
 	char			 heloname[SMTP_DOMAIN_MAX + 1];
 	char			 user[LIM_USERNAME + 1];
 	char			 delayed[128];	/* reply held by S_AUTHDELAY */
@@ -122,6 +122,7 @@ static void	do_write(struct session *);
 static void	pump(struct session *, int);
 static void	update_interest(struct session *);
 static void	process(struct session *);
+static int	junk_count(struct session *);
 static void	command(struct session *, const char *, size_t);
 static void	data_input(struct session *);
 static void	data_end(struct session *);
@@ -682,10 +683,24 @@ consume(struct session *s, size_t n)
 static int
 error_count(struct session *s)
 {
+	if (junk_count(s))
+		return 1;
 	if (++s->errors < SESSION_MAX_ERRORS)
 		return 0;
 	reply(s, "421 4.7.0 %s Too many errors, closing", hostname_of(s));
 	session_close(s, "too many errors");
+	return 1;
+}
+
+/* One more command that moved no mail: 421 past the limit. */
+static int
+junk_count(struct session *s)
+{
+	if (++s->junk <= SESSION_MAX_JUNK)
+		return 0;
+	reply(s, "421 4.7.0 %s Too many commands without mail, closing",
+	    hostname_of(s));
+	session_close(s, "too many junk commands");
 	return 1;
 }
 
@@ -801,14 +816,36 @@ command(struct session *s, const char *line, size_t len)
 	const char	*rep;
 	char		 masked[PLOG_TEXT_MAX];
 	size_t		 ml;
+	int		 rc;
 
-	ml = plog_masked_auth(line, len, masked, sizeof(masked));
-	logline(s, PLOG_IN, masked, ml);
+	rc = smtp_cmd_parse(line, len, &cmd, &rep);
+	/*
+	 * What is not a command may be anything: a SASL response sent
+	 * after a refused AUTH, a password typed at the wrong prompt.
+	 * Only its size reaches the log.
+	 */
+	if (rc != 0 && cmd.verb == SMTP_UNKNOWN)
+		slogf(s, PLOG_IN, "<unknown command, %zu bytes>", len);
+	else {
+		ml = plog_masked_auth(line, len, masked, sizeof(masked));
+		logline(s, PLOG_IN, masked, ml);
+	}
 	arm(s, s->tb->t.server->to_command);
-	if (smtp_cmd_parse(line, len, &cmd, &rep) != 0) {
+	if (rc != 0) {
 		reply(s, "%s", rep);
 		(void)error_count(s);
 		return;
+	}
+	switch (cmd.verb) {
+	case SMTP_NOOP:
+	case SMTP_RSET:
+	case SMTP_VRFY:
+	case SMTP_HELP:
+		if (junk_count(s))
+			return;
+		break;
+	default:
+		break;
 	}
 	if ((s->require & PTAB_REQ_TLS) && s->tls == NULL &&
 	    !commands[cmd.verb].pre_tls) {
@@ -1246,10 +1283,19 @@ tls_ready(struct session *s)
 		greet(s);
 		return;
 	}
-	/* RFC 3207 4.2: forget what was learned before TLS. */
+	/*
+	 * RFC 3207 4.2: forget what was learned before TLS, a login made
+	 * in the clear (`auth cleartext`) included.  The error and AUTH
+	 * failure counts stay: they are ours, not the client's word.
+	 */
 	s->state = S_CMD;
 	s->helo = 0;
 	s->heloname[0] = '\0';
+	s->authed = 0;
+	s->as_refused = 0;
+	sodium_memzero(s->user, sizeof(s->user));
+	if (s->auth != NULL)
+		sasl_reset(&s->auth->sasl);
 	tx_reset(s);
 	arm(s, s->tb->t.server->to_command);
 }

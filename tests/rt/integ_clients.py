@@ -240,16 +240,17 @@ def tls_pipelining(site, tport):
     d.tls_handshake(site.ctx())
     expect(d.reply(), "220", "TLS pipelining: greeted")
     n = 5000
-    d.send("NOOP\r\n" * n + "QUIT\r\n")
+    # HELO, not NOOP: NOOPs past 100 close the session (junk commands).
+    d.send("HELO pipe.example\r\n" * n + "QUIT\r\n")
     got = []
     for _ in range(n):
         rep = d.reply()
-        if rep != "250 2.0.0 Ok":
+        if not rep.startswith("250 "):
             got.append(rep)
             break
         got.append(rep)
-    check(len(got) == n and got[-1] == "250 2.0.0 Ok",
-          "TLS pipelining: all %d NOOPs answered (%d)" % (n, len(got)),
+    check(len(got) == n and got[-1].startswith("250 "),
+          "TLS pipelining: all %d HELOs answered (%d)" % (n, len(got)),
           "(last %r)" % got[-1:])
     expect(d.reply(), "221", "TLS pipelining: QUIT answered last")
     d.close()

@@ -231,12 +231,13 @@ def flood(site, port):
     n = 20000
     rss0 = site.rss_kib()
     d.s.settimeout(30)
-    d.send(b"NOOP\r\n" * n)
+    # HELO, not NOOP: NOOPs past 100 close the session (junk commands).
+    d.send(b"HELO flood.example\r\n" * n)
     time.sleep(0.5)
     grew = site.rss_kib() - rss0
     check(grew < 1024, "bastiond does not buffer replies without bound "
           "(%d KiB)" % grew)
-    want = b"250 2.0.0 Ok\r\n" * n
+    want = b"250 mx.test.example\r\n" * n
     got = b""
     deadline = time.time() + 60
     while len(got) < len(want) and time.time() < deadline:
@@ -247,7 +248,7 @@ def flood(site, port):
         if not c:
             break
         got += c
-    check(got == want, "all %d pipelined NOOPs answered, in order" % n,
+    check(got == want, "all %d pipelined HELOs answered, in order" % n,
           "(%d of %d bytes)" % (len(got), len(want)))
     expect(d.cmd("QUIT"), "221", "the session is still there")
     d.close()
