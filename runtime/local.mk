@@ -3,6 +3,7 @@
 noinst_LIBRARIES += runtime/librt.a
 runtime_librt_a_SOURCES = \
 	runtime/core/loop.c runtime/core/loop.h runtime/core/loop_epoll.c \
+	runtime/core/conn.c runtime/core/conn.h \
 	runtime/core/plog.c runtime/core/plog.h \
 	runtime/core/tls.c runtime/core/tls.h \
 	runtime/core/pem.c runtime/core/pem.h \

@@ -1,9 +1,10 @@
 /*
  * smtpc: the outbound SMTP client session (see smtpc.h for the
- * contract).  One state machine per connection, driven by the event
- * loop: pump() writes what is queued, reads what is there, and hands
- * each complete reply line to line(), which assembles replies and
- * dispatches them by state.
+ * contract).  One state machine per connection, on runtime/core/conn.c,
+ * which moves the bytes: on_conn() hands each complete reply line to
+ * line(), which assembles replies and dispatches them by state, and
+ * refills the output with the transaction's commands and the body as
+ * the socket takes them.
  *
  * Replies are matched to commands by counting: every command is one
  * line handed to the socket (the body is not a command; its final
@@ -88,16 +89,15 @@ struct smtpc_secret {
 };
 
 static void	on_io(struct loop *, int, int, void *);
+static int	on_conn(struct conn *, int, void *);
 static void	on_timer(struct loop *, void *);
-static void	on_kick(struct loop *, void *);
 static void	on_fin(struct loop *, void *);
 static void	connect_next(struct smtpc *);
 static int	bind_source(const struct smtpc *, int, int);
 static void	connected(struct smtpc *);
-static void	pump(struct smtpc *);
-static int	do_read(struct smtpc *);
-static int	do_write(struct smtpc *);
-static void	interest(struct smtpc *);
+static void	written(struct smtpc *);
+static void	fill(struct smtpc *);
+static void	io_end(struct smtpc *, int);
 static void	input(struct smtpc *);
 static void	line(struct smtpc *, const char *, size_t);
 static void	dispatch(struct smtpc *, int);
@@ -240,11 +240,11 @@ smtpc_start(struct smtpc *c, const struct smtpc_config *cf,
 	c->nrc = nrc;
 	c->done = done;
 	c->arg = arg;
-	c->fd = -1;
+	conn_init(&c->io, cf->loop, c->in, sizeof(c->in), c->out,
+	    sizeof(c->out), CONN_WIPE, on_conn, c);
 	snprintf(c->local, sizeof(c->local), "-");
 	snprintf(c->remote, sizeof(c->remote), "-");
 	loop_timer_init(&c->timer, on_timer, c);
-	loop_timer_init(&c->kick, on_kick, c);
 	loop_timer_init(&c->fin, on_fin, c);
 	for (i = 0; i < nrc; i++) {
 		rc[i].result = SMTPC_PENDING;
@@ -291,7 +291,6 @@ smtpc_abort(struct smtpc *c, const char *reason)
 	settle(c, SMTPC_DEFERRED, "4.3.2", 0, reason != NULL ? reason :
 	    "delivery aborted");
 	loop_timer_cancel(c->cf->loop, &c->timer);
-	loop_timer_cancel(c->cf->loop, &c->kick);
 	c->ended = 1;
 	c->state = C_DONE;
 }
@@ -310,7 +309,6 @@ finish(struct smtpc *c)
 	    c->reasonpeer, c->reason[0] ? c->reason : "the session ended "
 	    "without a result");
 	loop_timer_cancel(c->cf->loop, &c->timer);
-	loop_timer_cancel(c->cf->loop, &c->kick);
 	c->ended = 1;
 	c->state = C_DONE;
 	/* Only a full timer heap fails here; smtpc_start() reports it. */
@@ -334,22 +332,8 @@ static void
 drop_conn(struct smtpc *c, int polite)
 {
 	wipe_secret(c);
-	if (c->fd != -1) {
-		loop_fd_del(c->cf->loop, c->fd);
-		if (c->tls != NULL && polite)
-			(void)tls_close(c->tls, c->fd);
-		close(c->fd);
-		c->fd = -1;
-	}
-	if (c->tls != NULL) {
-		tls_free(c->tls);
-		c->tls = NULL;
-	}
+	conn_close(&c->io, polite);
 	loop_timer_cancel(c->cf->loop, &c->timer);
-	loop_timer_cancel(c->cf->loop, &c->kick);
-	sodium_memzero(c->in, sizeof(c->in));
-	sodium_memzero(c->out, sizeof(c->out));
-	c->inlen = c->outlen = 0;
 	c->conn++;
 }
 
@@ -450,10 +434,8 @@ connect_next(struct smtpc *c)
 		c->maxsize = 0;
 		c->expect = 0;
 		c->rcode = 0;
-		c->eof = 0;
-		c->ioerr = 0;
 		c->nsent = c->nreplies = 0;
-		c->qpos = c->wpos = 0;
+		c->qpos = 0;
 		c->cqhead = c->cqlen = 0;
 		c->starttls_refused = 0;
 		c->authed = 0;
@@ -492,8 +474,7 @@ connect_next(struct smtpc *c)
 		}
 		if (connect(fd, &a->u.sa, a->len) == 0 ||
 		    errno == EINPROGRESS) {
-			if (loop_fd_add(c->cf->loop, fd, LOOP_WRITE, on_io, c)
-			    != 0) {
+			if (conn_attach(&c->io, fd, 1, on_io, c) != 0) {
 				close(fd);
 				snprintf(c->reason, sizeof(c->reason),
 				    "cannot watch the socket: %s",
@@ -504,7 +485,6 @@ connect_next(struct smtpc *c)
 				c->reasonpeer = 0;
 				break;
 			}
-			c->fd = fd;
 			arm(c, c->to.connect);
 			return;
 		}
@@ -530,23 +510,14 @@ connect_next(struct smtpc *c)
 	finish(c);
 }
 
-/* connect() finished, well or not. */
+/* connect() succeeded. */
 static void
 connected(struct smtpc *c)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sl = sizeof(ss);
-	int			 e = 0;
-	socklen_t		 el = sizeof(e);
 
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &el) == -1)
-		e = errno;
-	if (e != 0) {
-		fail(c, F_TEMP, "4.4.1", 0, "connect to %s failed: %s",
-		    c->hoptext, strerror(e));
-		return;
-	}
-	if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) == 0)
+	if (getsockname(c->io.fd, (struct sockaddr *)&ss, &sl) == 0)
 		(void)plog_endpoint((struct sockaddr *)&ss, sl, c->local,
 		    sizeof(c->local));
 	logfmt(c, PLOG_CONNECT, "connected to %s (try %u)%s", peer_name(c),
@@ -554,7 +525,6 @@ connected(struct smtpc *c)
 	c->state = C_GREETING;
 	c->expect = 1;
 	arm(c, c->to.greeting);
-	interest(c);
 }
 
 /* ---- the loop's side ------------------------------------------------- */
@@ -566,19 +536,47 @@ on_io(struct loop *L, int fd, int events, void *arg)
 
 	(void)L;
 	(void)fd;
-	if (c->state == C_CONNECT) {
-		if (events & LOOP_WRITE)
-			connected(c);
-		return;
-	}
-	pump(c);
+	if (!c->ended)
+		(void)conn_io(&c->io, events);
 }
 
-static void
-on_kick(struct loop *L, void *arg)
+/*
+ * What the connection says.  -1 tells conn that this connection is
+ * over (closed, perhaps replaced by the next address's).
+ */
+static int
+on_conn(struct conn *io, int ev, void *arg)
 {
-	(void)L;
-	pump(arg);
+	struct smtpc	*c = arg;
+	unsigned	 conn = c->conn;
+
+	(void)io;
+	switch (ev) {
+	case CONN_EV_CONNECTED:
+		connected(c);
+		break;
+	case CONN_EV_TLS:
+		tls_up(c);
+		break;
+	case CONN_EV_INPUT:
+		input(c);
+		if (conn == c->conn && !c->ended)
+			fill(c);
+		break;
+	case CONN_EV_WRITTEN:
+		written(c);
+		break;
+	case CONN_EV_DRAINED:
+		fill(c);
+		break;
+	case CONN_EV_EOF:
+	case CONN_EV_ERROR:
+		io_end(c, ev);
+		break;
+	default:
+		break;
+	}
+	return conn != c->conn || c->ended ? -1 : 0;
 }
 
 static void
@@ -608,7 +606,7 @@ on_timer(struct loop *L, void *arg)
 		what = "sending the message";
 		break;
 	case C_DOT:
-		what = c->outlen > 0 ? "sending the message" :
+		what = c->io.outlen > 0 ? "sending the message" :
 		    "waiting for the reply to the end of the message";
 		break;
 	case C_QUIT:
@@ -622,162 +620,83 @@ on_timer(struct loop *L, void *arg)
 }
 
 /*
- * Move bytes both ways until nothing moves, handling replies as they
- * complete.  A bounded number of rounds per call; TLS bytes left in
- * the engine are picked up on the next turn.
+ * The socket took bytes: the commands wholly written may be answered
+ * now, and the body's timers run from each write (RFC 5321
+ * 4.5.3.2.5/6: each block has its time, then the dot).
  */
 static void
-pump(struct smtpc *c)
+written(struct smtpc *c)
 {
-	unsigned	 conn = c->conn;
-	int		 rounds, progress, r, w;
-
-	if (c->ended || c->busy)
-		return;
-	c->busy = 1;
-	for (rounds = 0; rounds < 16; rounds++) {
-		progress = 0;
-		if (c->state == C_HANDSHAKE) {
-			r = tls_handshake(c->tls, c->fd);
-			if (r == -1) {
-				io_failed(c, "TLS handshake", 0);
-				goto out;
-			}
-			if (r == 0)
-				break;
-			tls_up(c);
-			if (conn != c->conn || c->ended)
-				goto out;
-			progress = 1;
-		}
-		if (c->state == C_TX)
-			tx_fill(c);
-		else if (c->state == C_BODY)
-			body_fill(c);
-		if (conn != c->conn || c->ended)
-			goto out;
-		if ((w = do_write(c)) == -1)
-			goto out;
-		if ((r = do_read(c)) == -1)
-			goto out;
-		input(c);
-		if (conn != c->conn || c->ended)
-			goto out;
-		if (c->eof) {
-			/* Complete lines are handled; the rest is lost. */
-			if (c->state == C_QUIT)
-				finish(c);
-			else
-				io_failed(c, "read", c->ioerr);
-			goto out;
-		}
-		progress |= w | r;
-		if (!progress)
-			break;
+	while (c->cqlen > 0 && c->cmdend[c->cqhead] <= c->io.written) {
+		c->cqhead = (c->cqhead + 1) % SMTPC_CMDQ;
+		c->cqlen--;
+		c->nsent++;
 	}
-	if (c->tls != NULL && tls_pending(c->tls) > 0 &&
-	    c->state != C_HANDSHAKE)
-		(void)!loop_soon(c->cf->loop, &c->kick);
-	else if (rounds == 16)
-		(void)!loop_soon(c->cf->loop, &c->kick);
-	interest(c);
-out:
-	c->busy = 0;
-}
-
-/* Read what the socket (or the TLS engine) has.  1 read, 0 not, -1 gone. */
-static int
-do_read(struct smtpc *c)
-{
-	ssize_t	 n;
-	int	 i, got = 0;
-
-	if (c->fd == -1 || c->state == C_HANDSHAKE || c->eof)
-		return 0;
-	for (i = 0; i < 4 && c->inlen < sizeof(c->in); i++) {
-		if (c->tls != NULL)
-			n = tls_read(c->tls, c->fd, c->in + c->inlen,
-			    sizeof(c->in) - c->inlen);
-		else
-			n = recv(c->fd, c->in + c->inlen,
-			    sizeof(c->in) - c->inlen, 0);
-		if (n > 0) {
-			c->inlen += (size_t)n;
-			got = 1;
-			if (c->tls == NULL)
-				break;
-			continue;
-		}
-		if (n == 0) {
-			c->eof = 1;
-			break;
-		}
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			break;
-		if (errno == EINTR)
-			continue;
-		c->eof = 1;
-		c->ioerr = errno;
-		break;
-	}
-	return got;
-}
-
-/* Write what is queued.  1 wrote, 0 not, -1 the connection failed. */
-static int
-do_write(struct smtpc *c)
-{
-	ssize_t	 n;
-	int	 wrote = 0;
-
-	if (c->fd == -1 || c->state == C_HANDSHAKE)
-		return 0;
-	while (c->outlen > 0) {
-		if (c->tls != NULL)
-			n = tls_write(c->tls, c->fd, c->out, c->outlen);
-		else
-			n = send(c->fd, c->out, c->outlen, MSG_NOSIGNAL);
-		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			if (errno == EINTR)
-				continue;
-			io_failed(c, "write", errno);
-			return -1;
-		}
-		memmove(c->out, c->out + n, c->outlen - (size_t)n);
-		c->outlen -= (size_t)n;
-		/* Wipe what moved out: AUTH responses pass through here. */
-		sodium_memzero(c->out + c->outlen, (size_t)n);
-		c->wpos += (uint64_t)n;
-		while (c->cqlen > 0 && c->cmdend[c->cqhead] <= c->wpos) {
-			c->cqhead = (c->cqhead + 1) % SMTPC_CMDQ;
-			c->cqlen--;
-			c->nsent++;
-		}
-		wrote = 1;
-	}
-	if (c->tls != NULL && tls_flush(c->tls, c->fd) == -1 &&
-	    errno != EAGAIN) {
-		io_failed(c, "write", errno);
-		return -1;
-	}
-	if (wrote && (c->state == C_BODY || c->state == C_DOT)) {
-		/* 4.5.3.2.5/6: each block has its time, then the dot. */
-		if (c->state == C_BODY || c->outlen > 0)
+	if (c->state == C_BODY || c->state == C_DOT) {
+		if (c->state == C_BODY || c->io.outlen > 0)
 			arm(c, c->to.data_block);
 		else
 			arm(c, c->to.data_end);
 	}
-	return wrote;
+}
+
+/* Room in the output: the transaction's commands, or more body. */
+static void
+fill(struct smtpc *c)
+{
+	if (c->state == C_TX)
+		tx_fill(c);
+	else if (c->state == C_BODY)
+		body_fill(c);
+}
+
+/*
+ * The connection failed or the peer closed.  After a read, the
+ * complete lines are handled first (a 221 may be among them); the
+ * rest is lost.
+ */
+static void
+io_end(struct smtpc *c, int ev)
+{
+	unsigned	 conn = c->conn;
+	int		 err = ev == CONN_EV_ERROR ? c->io.err : 0;
+
+	if (ev == CONN_EV_ERROR) {
+		switch (c->io.op) {
+		case CONN_OP_CONNECT:
+			fail(c, F_TEMP, "4.4.1", 0, "connect to %s failed: %s",
+			    c->hoptext, strerror(err));
+			return;
+		case CONN_OP_WATCH:
+			fail(c, F_TEMP, "4.3.0", 0, "cannot watch the socket: "
+			    "%s", loop_error(c->cf->loop));
+			return;
+		case CONN_OP_HANDSHAKE:
+			io_failed(c, "TLS handshake", 0);
+			return;
+		case CONN_OP_WRITE:
+			io_failed(c, "write", err);
+			return;
+		default:
+			break;
+		}
+	}
+	input(c);
+	if (conn != c->conn || c->ended)
+		return;
+	if (c->state == C_QUIT)
+		finish(c);
+	else
+		io_failed(c, "read", err);
 }
 
 /* A read or write failed, or the peer closed: say why, in its words. */
 static void
 io_failed(struct smtpc *c, const char *what, int err)
 {
-	const char	*te = c->tls != NULL ? tls_error(c->tls) : NULL;
-	int		 hs = c->tls != NULL && !tls_handshake_done(c->tls);
+	struct tls_conn	*t = c->io.tls;
+	const char	*te = t != NULL ? tls_error(t) : NULL;
+	int		 hs = t != NULL && !tls_handshake_done(t);
 
 	if (hs && c->rt->tls == PTAB_TLS_OPPORTUNISTIC) {
 		/*
@@ -804,36 +723,8 @@ io_failed(struct smtpc *c, const char *what, int err)
 		    c->hoptext, strerror(err));
 	else
 		fail(c, F_TEMP, "4.4.2", 0, "connection closed by %s%s",
-		    c->hoptext, c->rcode != 0 || c->inlen > 0 ?
+		    c->hoptext, c->rcode != 0 || c->io.inlen > 0 ?
 		    " in the middle of a reply" : "");
-}
-
-/* Ask the loop for exactly the events the connection can use now. */
-static void
-interest(struct smtpc *c)
-{
-	unsigned	 ev;
-	int		 mask = 0;
-
-	if (c->fd == -1 || c->ended)
-		return;
-	if (c->state == C_CONNECT)
-		mask = LOOP_WRITE;
-	else if (c->tls != NULL) {
-		ev = tls_events(c->tls);
-		if (ev & TLS_EV_READ)
-			mask |= LOOP_READ;
-		if (ev & TLS_EV_WRITE)
-			mask |= LOOP_WRITE;
-	} else {
-		if (!c->eof)
-			mask |= LOOP_READ;
-		if (c->outlen > 0)
-			mask |= LOOP_WRITE;
-	}
-	if (loop_fd_set(c->cf->loop, c->fd, mask) != 0)
-		fail(c, F_TEMP, "4.3.0", 0, "cannot watch the socket: %s",
-		    loop_error(c->cf->loop));
 }
 
 /* ---- replies --------------------------------------------------------- */
@@ -843,26 +734,17 @@ static void
 input(struct smtpc *c)
 {
 	char		 buf[SMTPC_LINE_MAX + 1];
-	const char	*lf;
 	unsigned	 conn = c->conn;
 	size_t		 len, used;
+	int		 r;
 
-	while (c->inlen > 0 && conn == c->conn && !c->ended) {
+	while (c->io.inlen > 0 && conn == c->conn && !c->ended) {
 		if (c->state == C_HANDSHAKE)
 			return;
-		lf = memchr(c->in, '\n', c->inlen);
-		if (lf == NULL) {
-			if (c->inlen >= SMTPC_LINE_MAX)
-				fail(c, F_TEMP, "4.5.0", 0, "reply line from "
-				    "%s longer than %d bytes", c->hoptext,
-				    SMTPC_LINE_MAX);
+		if ((r = conn_getline(&c->io, SMTPC_LINE_MAX, &len,
+		    &used)) == 0)
 			return;
-		}
-		used = (size_t)(lf - c->in) + 1;
-		len = used - 1;
-		if (len > 0 && c->in[len - 1] == '\r')
-			len--;
-		if (used > SMTPC_LINE_MAX) {
+		if (r == -1) {
 			fail(c, F_TEMP, "4.5.0", 0, "reply line from %s longer "
 			    "than %d bytes", c->hoptext, SMTPC_LINE_MAX);
 			return;
@@ -873,8 +755,7 @@ input(struct smtpc *c)
 		 */
 		memcpy(buf, c->in, len);
 		buf[len] = '\0';
-		memmove(c->in, c->in + used, c->inlen - used);
-		c->inlen -= used;
+		conn_consume(&c->io, used);
 		line(c, buf, len);
 	}
 }
@@ -1110,7 +991,7 @@ after_ehlo(struct smtpc *c)
 	int	 lvl = c->rt->tls;
 	unsigned bit;
 
-	if (c->tls == NULL && !c->starttls_refused) {
+	if (c->io.tls == NULL && !c->starttls_refused) {
 		if (lvl >= PTAB_TLS_REQUIRED) {
 			if (!(c->ext & EXT_STARTTLS)) {
 				fail(c, F_TEMP, "4.7.4", 0, "TLS is required, "
@@ -1133,7 +1014,7 @@ after_ehlo(struct smtpc *c)
 		bit = c->rt->mech == PTAB_MECH_PLAIN ? EXT_AUTH_PLAIN :
 		    c->rt->mech == PTAB_MECH_LOGIN ? EXT_AUTH_LOGIN :
 		    EXT_AUTH_SCRAM;
-		if (c->tls == NULL) {
+		if (c->io.tls == NULL) {
 			fail(c, F_TEMP, "4.7.0", 0, "not sending credentials "
 			    "to %s without TLS", c->hoptext);
 			return;
@@ -1161,24 +1042,23 @@ after_ehlo(struct smtpc *c)
 static void
 start_tls(struct smtpc *c)
 {
-	char	 err[LIM_ERRMSG];
-	int	 level;
+	struct tls_conn	*t;
+	char		 err[LIM_ERRMSG];
+	int		 level;
 
-	if (c->inlen > 0) {
+	if (c->io.inlen > 0)
 		logfmt(c, PLOG_DECISION, "discarded %zu bytes sent after the "
-		    "220 to STARTTLS", c->inlen);
-		sodium_memzero(c->in, c->inlen);
-		c->inlen = 0;
-	}
+		    "220 to STARTTLS", c->io.inlen);
 	level = c->rt->tls == PTAB_TLS_VERIFY ? TLS_LEVEL_VERIFY :
 	    TLS_LEVEL_REQUIRED;
-	c->tls = tls_client_new(c->cf->creds, peer_name(c), level, err,
+	t = tls_client_new(c->cf->creds, peer_name(c), level, err,
 	    sizeof(err));
-	if (c->tls == NULL) {
+	if (t == NULL) {
 		fail(c, F_TEMP, "4.7.5", 0, "TLS setup for %s: %s", c->hoptext,
 		    err);
 		return;
 	}
+	(void)conn_start_tls(&c->io, t);	/* wipes the input */
 	c->state = C_HANDSHAKE;
 	arm(c, c->to.command);
 }
@@ -1188,7 +1068,8 @@ static void
 tls_up(struct smtpc *c)
 {
 	logfmt(c, PLOG_DECISION, "TLS established with %s: %s %s%s",
-	    peer_name(c), tls_version_name(c->tls), tls_suite_name(c->tls),
+	    peer_name(c), tls_version_name(c->io.tls),
+	    tls_suite_name(c->io.tls),
 	    c->rt->tls == PTAB_TLS_VERIFY ? ", certificate verified" : "");
 	c->ext = 0;
 	c->maxsize = 0;
@@ -1565,8 +1446,8 @@ body_fill(struct smtpc *c)
 		if (n == 0) {
 			if (!c->bodysol) {
 				/* Not CRLF-ended: "." must start a line. */
-				memcpy(c->out + c->outlen, "\r\n", 2);
-				c->outlen += 2;
+				memcpy(c->out + c->io.outlen, "\r\n", 2);
+				c->io.outlen += 2;
 				c->qpos += 2;
 			}
 			logfmt(c, PLOG_OUT, "<message, %llu bytes>",
@@ -1579,10 +1460,10 @@ body_fill(struct smtpc *c)
 		for (i = 0; i < (size_t)n; i++) {
 			/* RFC 5321 4.5.2: a leading dot is doubled. */
 			if (c->bodysol && buf[i] == '.') {
-				c->out[c->outlen++] = '.';
+				c->out[c->io.outlen++] = '.';
 				c->qpos++;
 			}
-			c->out[c->outlen++] = buf[i];
+			c->out[c->io.outlen++] = buf[i];
 			c->qpos++;
 			c->bodysol = buf[i] == '\n';
 		}
@@ -1632,7 +1513,7 @@ quit(struct smtpc *c)
 static size_t
 room(const struct smtpc *c)
 {
-	return sizeof(c->out) - c->outlen;
+	return conn_room(&c->io);
 }
 
 /*
@@ -1643,28 +1524,25 @@ room(const struct smtpc *c)
 static int
 cmd(struct smtpc *c, const char *shown, const char *fmt, ...)
 {
-	va_list	 ap;
-	size_t	 left = room(c);
-	int	 n;
+	va_list		 ap;
+	const char	*line;
+	int		 n;
 
 	if (c->cqlen >= SMTPC_CMDQ) {
 		fail(c, F_TEMP, "4.3.0", 0, "too many commands queued");
 		return -1;
 	}
 	va_start(ap, fmt);
-	n = vsnprintf(c->out + c->outlen, left, fmt, ap);
+	n = conn_vputline(&c->io, &line, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n + 2 > left) {
-		sodium_memzero(c->out + c->outlen, left);
+	if (n < 0) {
 		fail(c, F_TEMP, "4.3.0", 0, "command too long");
 		return -1;
 	}
 	if (shown != NULL)
 		logline(c, PLOG_OUT, shown, strlen(shown));
 	else
-		logline(c, PLOG_OUT, c->out + c->outlen, (size_t)n);
-	memcpy(c->out + c->outlen + n, "\r\n", 2);
-	c->outlen += (size_t)n + 2;
+		logline(c, PLOG_OUT, line, (size_t)n);
 	c->qpos += (uint64_t)n + 2;
 	c->cmdend[(c->cqhead + c->cqlen) % SMTPC_CMDQ] = c->qpos;
 	c->cqlen++;
