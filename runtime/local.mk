@@ -18,6 +18,7 @@ runtime_librt_a_SOURCES = \
 	runtime/inbound/session.c \
 	runtime/outbound/dns.c runtime/outbound/dns.h \
 	runtime/outbound/smtpc.c runtime/outbound/smtpc.h \
+	runtime/outbound/smtpc_auth.c runtime/outbound/smtpc_int.h \
 	runtime/outbound/relay.c runtime/outbound/relay.h \
 	runtime/server.h
 
