@@ -18,7 +18,7 @@
  * place and takes what it used with conn_consume().  A full input
  * buffer stops reading (and the loop's read interest) until the owner
  * consumes, so a peer can fill nothing but the buffer.  Output is
- * queued in out[0..outlen), with conn_putline() or by writing at
+ * queued in out[0..outlen), with conn_vputline() or by writing at
  * out + outlen and raising outlen (never past outsize); it leaves in
  * order, and a write pass stops when the socket is full.  The owner
  * may read in, inlen, out, outlen, outsize, fd, tls and written; the
@@ -156,8 +156,8 @@ int	conn_attach(struct conn *c, int fd, int connecting, loop_fd_fn *on_io,
 
 /*
  * The loop said fd is ready for events: do the I/O and tell the owner,
- * then set the loop's interest.  Returns 0, or -1 when a callback
- * returned -1.
+ * then set the loop's interest.  Returns 0, or -1 when the connection
+ * failed (after CONN_EV_ERROR) or a callback returned -1.
  */
 int	conn_io(struct conn *c, int events);
 
@@ -166,7 +166,7 @@ int	conn_resume(struct conn *c);
 
 /*
  * One write pass now: write what is queued until the socket is full.
- * Returns 0, or -1 when a callback returned -1.
+ * Returns 0, or -1 as conn_io().  The owner sets the interest after.
  */
 int	conn_flush(struct conn *c);
 
