@@ -512,6 +512,26 @@ cli_input(struct end *e)
 	return -1;
 }
 
+/* The EC server certificate, and the root it chains to. */
+static int
+load_creds(struct tls_server_creds **sc, struct tls_client_creds **cc)
+{
+	char	 err[256];
+
+	if (tls_server_creds_load(path("ec-chain.crt"), path("ec.key"), sc,
+	    err, sizeof(err)) != 0)
+		goto bad;
+	if (tls_client_creds_load(path("ca.crt"), cc, err,
+	    sizeof(err)) != 0) {
+		tls_server_creds_unref(*sc);
+		goto bad;
+	}
+	return 0;
+bad:
+	CHECK(0, "credentials: %s", err);
+	return -1;
+}
+
 static void
 tls_pair(void)
 {
@@ -519,15 +539,10 @@ tls_pair(void)
 	struct tls_client_creds	*cc;
 	static unsigned char	 got[T_BULK];
 	struct end		 s, c;
-	char			 err[256];
 	int			 sv[2];
 
-	if (tls_server_creds_load(path("ec-chain.crt"), path("ec.key"), &sc,
-	    err, sizeof(err)) != 0 || tls_client_creds_load(path("ca.crt"),
-	    &cc, err, sizeof(err)) != 0) {
-		CHECK(0, "credentials: %s", err);
+	if (load_creds(&sc, &cc) != 0)
 		return;
-	}
 	tcp_pair(sv);
 	end_init(&s, "server", sv[0], 0);
 	end_init(&c, "client", sv[1], CONN_WIPE);
@@ -577,12 +592,8 @@ tls_truncated_end(void)
 	char			 err[256];
 	int			 sv[2];
 
-	if (tls_server_creds_load(path("ec-chain.crt"), path("ec.key"), &sc,
-	    err, sizeof(err)) != 0 || tls_client_creds_load(path("ca.crt"),
-	    &cc, err, sizeof(err)) != 0) {
-		CHECK(0, "credentials: %s", err);
+	if (load_creds(&sc, &cc) != 0)
 		return;
-	}
 	tcp_pair(sv);
 	end_init(&s, "server", sv[0], 0);
 	end_init(&c, "client", sv[1], 0);
