@@ -6,6 +6,7 @@
 noinst_LIBRARIES += runtime/librt.a
 runtime_librt_a_SOURCES = \
 	runtime/core/loop.c runtime/core/loop.h runtime/core/loop_epoll.c \
+	runtime/core/conn.c runtime/core/conn.h \
 	runtime/core/plog.c runtime/core/plog.h \
 	runtime/core/tls.c runtime/core/tls.h \
 	runtime/core/pem.c runtime/core/pem.h \
@@ -22,6 +23,7 @@ runtime_librt_a_SOURCES = \
 	runtime/inbound/session.c runtime/inbound/session.h \
 	runtime/outbound/dns.c runtime/outbound/dns.h \
 	runtime/outbound/smtpc.c runtime/outbound/smtpc.h \
+	runtime/outbound/smtpc_auth.c runtime/outbound/smtpc_int.h \
 	runtime/outbound/relay.c runtime/outbound/relay.h
 
 sbin_PROGRAMS = bastiond

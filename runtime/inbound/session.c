@@ -37,6 +37,7 @@
 #include <sodium.h>
 
 #include "bastion_limits.h"
+#include "conn.h"
 #include "session.h"
 #include "smtp_proto.h"
 #include "tls.h"
@@ -63,14 +64,12 @@ struct session {
 	struct listener		*lst;
 	struct table		*tb;
 	struct session		*prev, *next;
-	int			 fd;
 	enum state		 state;
 	int			 dead;		/* free at the end of the turn */
 	int			 busy;		/* inside a callback */
 	int			 counted;	/* in ctx->hosts */
 	int			 discard;	/* dropping up to the next LF */
 	int			 quit_after;	/* SIGTERM: 421 when mail is in */
-	int			 more;		/* pump() stopped with work left */
 	char			 id[17];
 	struct addr		 peer;
 	char			 remote[PLOG_ENDPOINT_SIZE];
@@ -92,10 +91,8 @@ struct session {
 	struct smtp_data	 data;
 	struct spool_writer	*w;
 	struct session_auth	*auth;
-	struct tls_conn		*tls;
 	struct loop_timer	 timer;
-	uint64_t		 line_start;	/* ms: first byte of a command */
-	size_t			 inlen, outlen;
+	struct conn		 conn;		/* over in and out */
 	char			 in[SESSION_IN_SIZE];
 	char			 out[SESSION_OUT_SIZE];
 };
@@ -117,10 +114,8 @@ static void	slogf(struct session *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 static void	decide(struct session *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
-static void	do_read(struct session *);
-static void	do_write(struct session *);
-static void	pump(struct session *, int);
-static void	update_interest(struct session *);
+static int	on_conn(struct conn *, int, void *);
+static const char *io_reason(const struct session *, const char *);
 static void	process(struct session *);
 static int	junk_count(struct session *);
 static void	command(struct session *, const char *, size_t);
@@ -132,7 +127,6 @@ static void	tls_ready(struct session *);
 static void	auth_result(struct session *, int, const char *);
 static int	auth_offered(const struct session *);
 static const char *hostname_of(const struct session *);
-static int	out_room(const struct session *);
 static void	arm(struct session *, uint32_t);
 
 static void	cmd_helo(struct session *, struct smtp_cmd *);
@@ -268,7 +262,6 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 	}
 	s->ctx = ctx;
 	s->lst = l;
-	s->fd = fd;
 	s->peer = peer;
 	s->counted = 1;
 	memcpy(s->remote, remote, sizeof(remote));
@@ -279,17 +272,18 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 	    (unsigned)ctx->sid_next);
 	ctx->sid_next++;
 	loop_timer_init(&s->timer, on_timer, s);
+	conn_init(&s->conn, ctx->loop, s->in, sizeof(s->in), s->out,
+	    sizeof(s->out), 0, on_conn, s);
 	s->next = ctx->sessions;
 	if (s->next != NULL)
 		s->next->prev = s;
 	ctx->sessions = s;
 	ctx->nsessions++;
 
-	if (loop_fd_add(ctx->loop, fd, LOOP_READ, on_io, s) != 0) {
+	if (conn_attach(&s->conn, fd, 0, on_io, s) != 0) {
 		oplog_write(ctx->oplog, LOG_ERR, "cannot watch a session: %s",
 		    loop_error(ctx->loop));
-		s->fd = -1;	/* the caller closes it */
-		session_free(s);
+		session_free(s);	/* the caller closes fd */
 		return -1;
 	}
 	slogf(s, PLOG_CONNECT, "%s%s", l->tls ? "implicit TLS" : "SMTP",
@@ -314,15 +308,18 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 		    s->as_user ? ", one account" : "");
 
 	if (l->tls) {
-		if ((s->tls = tls_server_new(*ctx->creds, err,
-		    sizeof(err))) == NULL) {
+		struct tls_conn	*tc;
+
+		if ((tc = tls_server_new(*ctx->creds, err, sizeof(err))) ==
+		    NULL) {
 			session_drop(s, err);
 			session_done(s);
 			return 0;
 		}
+		(void)conn_start_tls(&s->conn, tc);
 		s->state = S_HANDSHAKE;
 		arm(s, t->server->to_command);
-		update_interest(s);
+		session_done(s);
 		return 0;
 	}
 	greet(s);
@@ -337,7 +334,7 @@ session_done(struct session *s)
 	if (s->dead)
 		session_free(s);
 	else
-		update_interest(s);
+		(void)conn_interest(&s->conn);
 }
 
 static void
@@ -345,10 +342,7 @@ session_free(struct session *s)
 {
 	struct session_ctx	*ctx = s->ctx;
 
-	if (s->fd != -1) {
-		loop_fd_del(ctx->loop, s->fd);
-		close(s->fd);
-	}
+	conn_close(&s->conn, 0);	/* wipes the input too */
 	loop_timer_cancel(ctx->loop, &s->timer);
 	if (s->auth != NULL) {
 		pwcheck_cancel(&s->auth->job);
@@ -359,8 +353,6 @@ session_free(struct session *s)
 		spool_abort(s->w);
 		free(s->w);
 	}
-	if (s->tls != NULL)
-		tls_free(s->tls);
 	if (s->counted)
 		hostcount_del(ctx->hosts, &s->peer);
 	if (s->prev != NULL)
@@ -371,7 +363,6 @@ session_free(struct session *s)
 		s->next->prev = s->prev;
 	ctx->nsessions--;
 	table_unref(s->tb);
-	sodium_memzero(s->in, sizeof(s->in));
 	free(s);
 	if (ctx->stopping && ctx->nsessions == 0 && ctx->drained != NULL)
 		ctx->drained(ctx->arg);
@@ -385,10 +376,11 @@ session_close(struct session *s, const char *why)
 		return;
 	slogf(s, PLOG_DISCONNECT, "%s", why);
 	s->state = S_CLOSING;
+	conn_stop_reading(&s->conn);
 	loop_timer_cancel(s->ctx->loop, &s->timer);
 	/* A client that does not read its last reply gets no time. */
 	arm(s, 10);
-	do_write(s);
+	(void)conn_flush(&s->conn);
 }
 
 /* Close now, dropping anything queued. */
@@ -447,12 +439,6 @@ decide(struct session *s, const char *fmt, ...)
 
 /* ---- output ---------------------------------------------------------- */
 
-static int
-out_room(const struct session *s)
-{
-	return (int)(sizeof(s->out) - s->outlen);
-}
-
 /*
  * Queue one reply line (CRLF added) and log it.  A reply that does not
  * fit means the client stopped reading: process() never runs a command
@@ -462,98 +448,29 @@ out_room(const struct session *s)
 static void
 reply(struct session *s, const char *fmt, ...)
 {
-	va_list	 ap;
-	int	 n, room = out_room(s);
+	va_list		 ap;
+	const char	*line;
+	int		 n;
 
-	if (room < 3) {
-		session_drop(s, "output buffer full");
-		return;
-	}
 	va_start(ap, fmt);
-	n = vsnprintf(s->out + s->outlen, (size_t)room - 2, fmt, ap);
+	n = conn_vputline(&s->conn, &line, fmt, ap);
 	va_end(ap);
-	if (n < 0 || n >= room - 2) {
+	if (n < 0) {
 		session_drop(s, "output buffer full");
 		return;
 	}
-	if (strncmp(s->out + s->outlen, "334 ", 4) == 0)
+	if (strncmp(line, "334 ", 4) == 0)
 		logline(s, PLOG_OUT, "334 ****", 8);
 	else
-		logline(s, PLOG_OUT, s->out + s->outlen, (size_t)n);
-	s->outlen += (size_t)n;
-	memcpy(s->out + s->outlen, "\r\n", 2);
-	s->outlen += 2;
-}
-
-static void
-do_write(struct session *s)
-{
-	ssize_t	 n;
-
-	while (s->outlen > 0 && !s->dead) {
-		if (s->tls != NULL)
-			n = tls_write(s->tls, s->fd, s->out, s->outlen);
-		else
-			n = send(s->fd, s->out, s->outlen, MSG_NOSIGNAL);
-		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
-			if (errno == EINTR)
-				continue;
-			session_drop(s, s->tls && tls_error(s->tls) ?
-			    tls_error(s->tls) : "write error");
-			return;
-		}
-		memmove(s->out, s->out + n, s->outlen - (size_t)n);
-		s->outlen -= (size_t)n;
-	}
-	if (s->tls != NULL && !s->dead && tls_flush(s->tls, s->fd) == -1 &&
-	    errno != EAGAIN) {
-		session_drop(s, tls_error(s->tls) ? tls_error(s->tls) :
-		    "write error");
-		return;
-	}
-	if (s->outlen == 0 && s->state == S_CLOSING && !s->dead) {
-		if (s->tls != NULL)
-			(void)tls_close(s->tls, s->fd);
-		s->dead = 1;
-	}
-	if (s->outlen == 0 && s->state == S_STARTTLS && !s->dead)
-		start_tls(s);
-}
-
-/* Ask the loop for exactly the events the session can use now. */
-static void
-update_interest(struct session *s)
-{
-	int	 mask = 0;
-
-	if (s->dead)
-		return;
-	if (s->tls != NULL) {
-		unsigned ev = tls_events(s->tls);
-		if (ev & TLS_EV_READ)
-			mask |= LOOP_READ;
-		if (ev & TLS_EV_WRITE)
-			mask |= LOOP_WRITE;
-		/* No room for input: reading would only spin. */
-		if (s->inlen == sizeof(s->in) && tls_handshake_done(s->tls) &&
-		    !(ev & TLS_EV_WRITE))
-			mask &= ~LOOP_READ;
-	} else {
-		if (s->inlen < sizeof(s->in) && s->state != S_CLOSING)
-			mask |= LOOP_READ;
-		if (s->outlen > 0)
-			mask |= LOOP_WRITE;
-	}
-	if (s->more)
-		mask |= LOOP_WRITE;	/* comes at once: see pump() */
-	if (loop_fd_set(s->ctx->loop, s->fd, mask) != 0)
-		session_drop(s, "cannot watch the socket");
+		logline(s, PLOG_OUT, line, (size_t)n);
 }
 
 /* ---- input ----------------------------------------------------------- */
 
+/*
+ * The loop's callback: conn moves the bytes and calls on_conn(); the
+ * session may only be freed once it is out of conn, here.
+ */
 static void
 on_io(struct loop *L, int fd, int events, void *arg)
 {
@@ -561,122 +478,61 @@ on_io(struct loop *L, int fd, int events, void *arg)
 
 	(void)L;
 	(void)fd;
-	if (s->state == S_HANDSHAKE) {
-		int r = tls_handshake(s->tls, s->fd);
-
-		s->more = 0;	/* nothing to carry on before TLS is up */
-		if (r == -1)
-			session_drop(s, tls_error(s->tls) ? tls_error(s->tls) :
-			    "TLS handshake failed");
-		if (r != 1) {
-			session_done(s);
-			return;
-		}
-		/*
-		 * Done: the greeting of an implicit-TLS session is queued
-		 * now and must be sent, and the engine may already hold
-		 * the client's first command, which no event announces.
-		 */
-		tls_ready(s);
-		events |= LOOP_READ;
-	}
-	if (!s->dead && (events & LOOP_WRITE || s->tls != NULL))
-		do_write(s);
-	if (!s->dead)
-		pump(s, events & LOOP_READ);
+	(void)conn_io(&s->conn, events);
 	session_done(s);
 }
 
 /*
- * Read and handle input, then send the replies, as long as that moves
- * something.  Two kinds of input wait without any socket event to say
- * so, and would stall the session until the client sent more:
- *  - commands left in the input buffer when process() stopped for
- *    lack of room for their replies, which do_write() has just made;
- *  - with TLS, decrypted bytes held by the engine, which decrypts a
- *    whole record (up to 16 KiB) while the session takes at most the
- *    room in its input buffer.
- * So go round while a round consumes input.  A session that can do no
- * more (its replies wait for the client to read, a password is being
- * checked) comes back here when that changes: from on_io(),
- * on_verified() or on_timer().  The rounds are bounded so that one
- * client cannot hold the loop; if it still has work, s->more asks the
- * loop for a writable event, which comes at once, to carry on.
+ * What the connection says.  Replies queued while handling input go
+ * out in the same round; a session that can do no more (its replies
+ * wait for the client to read, a password is being checked) is taken
+ * up again by conn_resume() from on_verified() or on_timer().
  */
-static void
-pump(struct session *s, int readable)
+static int
+on_conn(struct conn *c, int ev, void *arg)
 {
-	size_t	 inlen, pending;
-	int	 i;
+	struct session	*s = arg;
 
-	s->more = 0;
-	for (i = 0; i < 64 && !s->dead; i++) {
-		inlen = s->inlen;
-		pending = s->tls != NULL ? tls_pending(s->tls) : 0;
-		if (readable || pending > 0)
-			do_read(s);
-		if (!s->dead)
-			process(s);
-		if (!s->dead)
-			do_write(s);
-		if (s->dead || (s->inlen == 0 && (s->tls == NULL ||
-		    tls_pending(s->tls) == 0)))
-			return;
-		if (i > 0 && s->inlen == inlen && (s->tls == NULL ||
-		    tls_pending(s->tls) == pending))
-			return;		/* waiting for something else */
-		readable = 0;
+	switch (ev) {
+	case CONN_EV_TLS:
+		tls_ready(s);
+		break;
+	case CONN_EV_INPUT:
+		process(s);
+		break;
+	case CONN_EV_DRAINED:
+		if (s->state == S_CLOSING) {
+			conn_close(c, 1);
+			s->dead = 1;
+		} else if (s->state == S_STARTTLS)
+			start_tls(s);
+		break;
+	case CONN_EV_EOF:
+		session_drop(s, s->state == S_DATA ?
+		    "connection lost during DATA" :
+		    "connection closed by client");
+		break;
+	case CONN_EV_ERROR:
+		session_drop(s, c->op == CONN_OP_HANDSHAKE ?
+		    io_reason(s, "TLS handshake failed") :
+		    c->op == CONN_OP_WRITE ? io_reason(s, "write error") :
+		    c->op == CONN_OP_WATCH ? "cannot watch the socket" :
+		    conn_error(c));
+		break;
+	default:
+		break;
 	}
-	if (!s->dead)
-		s->more = 1;
+	return s->dead ? -1 : 0;
 }
 
-static void
-do_read(struct session *s)
+/* The TLS engine's reason for a failure, or dflt. */
+static const char *
+io_reason(const struct session *s, const char *dflt)
 {
-	ssize_t	 n;
-	int	 rounds;
+	const char	*te;
 
-	/* TLS may hold decrypted bytes; a few rounds drain them. */
-	for (rounds = 0; rounds < 4 && s->inlen < sizeof(s->in); rounds++) {
-		if (s->state == S_CLOSING || s->state == S_STARTTLS)
-			return;
-		if (s->tls != NULL)
-			n = tls_read(s->tls, s->fd, s->in + s->inlen,
-			    sizeof(s->in) - s->inlen);
-		else
-			n = recv(s->fd, s->in + s->inlen,
-			    sizeof(s->in) - s->inlen, 0);
-		if (n == 0) {
-			session_drop(s, s->state == S_DATA ?
-			    "connection lost during DATA" :
-			    "connection closed by client");
-			return;
-		}
-		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
-			if (errno == EINTR)
-				continue;
-			session_drop(s, s->tls && tls_error(s->tls) ?
-			    tls_error(s->tls) : strerror(errno));
-			return;
-		}
-		if (s->inlen == 0 && s->state != S_DATA)
-			s->line_start = loop_now(s->ctx->loop);
-		s->inlen += (size_t)n;
-		if (s->tls == NULL)
-			return;
-	}
-}
-
-static void
-consume(struct session *s, size_t n)
-{
-	memmove(s->in, s->in + n, s->inlen - n);
-	s->inlen -= n;
-	if (s->inlen > 0 && s->state != S_DATA)
-		s->line_start = loop_now(s->ctx->loop);
+	te = s->conn.tls != NULL ? tls_error(s->conn.tls) : NULL;
+	return te != NULL ? te : dflt;
 }
 
 /* One more protocol error; too many end the session. */
@@ -723,7 +579,7 @@ process(struct session *s)
 		session_close(s, "shutdown");
 		return;
 	}
-	while (!s->dead && s->inlen > 0) {
+	while (!s->dead && s->conn.inlen > 0) {
 		if (s->state == S_DATA) {
 			data_input(s);
 			continue;
@@ -732,16 +588,18 @@ process(struct session *s)
 			return;
 		if (s->discard) {
 			/* The rest of a refused line: up to its LF. */
-			lf = memchr(s->in, '\n', s->inlen);
-			consume(s, lf ? (size_t)(lf - s->in) + 1 : s->inlen);
+			lf = memchr(s->in, '\n', s->conn.inlen);
+			conn_consume(&s->conn, lf ? (size_t)(lf - s->in) + 1 :
+			    s->conn.inlen);
 			if (lf != NULL)
 				s->discard = 0;
 			continue;
 		}
 		/* Room for a multi-line reply (EHLO) before each command. */
-		if (out_room(s) < 512)
+		if (conn_room(&s->conn) < 512)
 			return;
-		r = smtp_line_scan(s->in, s->inlen, sizeof(s->in), &len, &used);
+		r = smtp_line_scan(s->in, s->conn.inlen, sizeof(s->in), &len,
+		    &used);
 		switch (r) {
 		case SMTP_LINE_MORE:
 			return;
@@ -757,10 +615,10 @@ process(struct session *s)
 			    "NUL characters are not allowed" :
 			    "Bare CR or LF not allowed: lines end with CRLF");
 			if (used > 0)
-				consume(s, used);
+				conn_consume(&s->conn, used);
 			else {
 				s->discard = 1;
-				consume(s, s->inlen);
+				conn_consume(&s->conn, s->conn.inlen);
 			}
 			if (s->state == S_AUTH) {
 				sasl_reset(&s->auth->sasl);
@@ -777,9 +635,9 @@ process(struct session *s)
 			reply(s, "500 5.5.2 Line too long");
 			if (r == SMTP_LINE_LONG) {
 				s->discard = 1;
-				consume(s, s->inlen);
+				conn_consume(&s->conn, s->conn.inlen);
 			} else
-				consume(s, used);
+				conn_consume(&s->conn, used);
 			if (s->state == S_AUTH) {
 				sasl_reset(&s->auth->sasl);
 				s->state = S_CMD;
@@ -797,13 +655,13 @@ process(struct session *s)
 			st = sasl_step(&s->auth->sasl, s->in, len, rep,
 			    sizeof(rep));
 			sodium_memzero(s->in, len);
-			consume(s, used);
+			conn_consume(&s->conn, used);
 			auth_result(s, st, rep);
 			continue;
 		}
 		command(s, s->in, len);
 		if (!s->dead && s->state != S_STARTTLS)
-			consume(s, used);
+			conn_consume(&s->conn, used);
 	}
 }
 
@@ -847,7 +705,7 @@ command(struct session *s, const char *line, size_t len)
 	default:
 		break;
 	}
-	if ((s->require & PTAB_REQ_TLS) && s->tls == NULL &&
+	if ((s->require & PTAB_REQ_TLS) && s->conn.tls == NULL &&
 	    !commands[cmd.verb].pre_tls) {
 		reply(s, "530 5.7.0 Must issue a STARTTLS command first");
 		(void)error_count(s);
@@ -872,9 +730,9 @@ greet(struct session *s)
 	 * (RFC 5321 4.3.1): typically a spam engine that pipelines blind.
 	 * Refuse it now, while its bytes are still unread.
 	 */
-	if (s->tls == NULL) {
+	if (s->conn.tls == NULL) {
 		char	 c;
-		if (recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+		if (recv(s->conn.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
 			slogf(s, PLOG_IN, "<data before the greeting>");
 			reply(s, "554 5.5.1 %s Protocol error: talking before "
 			    "the greeting", host);
@@ -899,7 +757,7 @@ auth_offered(const struct session *s)
 	const struct ptab	*t = &s->tb->t;
 
 	return t->nusers > 0 && t->server->mechs[0] != PTAB_MECH_NONE &&
-	    (s->tls != NULL || (s->flags & PTAB_RULE_CLEARTEXT));
+	    (s->conn.tls != NULL || (s->flags & PTAB_RULE_CLEARTEXT));
 }
 
 static void
@@ -922,7 +780,7 @@ cmd_helo(struct session *s, struct smtp_cmd *c)
 	reply(s, "250-SIZE %llu",
 	    (unsigned long long)t->server->max_msgsize);
 	reply(s, "250-8BITMIME");
-	if (*s->ctx->creds != NULL && s->tls == NULL)
+	if (*s->ctx->creds != NULL && s->conn.tls == NULL)
 		reply(s, "250-STARTTLS");
 	if (auth_offered(s) && !s->authed) {
 		mechs[0] = '\0';
@@ -1077,9 +935,10 @@ cmd_data(struct session *s, struct smtp_cmd *c)
 	    s->heloname, s->peer.family == ADDR_V6 ? "IPv6:" : "", peer,
 	    hostname_of(s),
 	    s->helo == SMTP_EHLO ? "ESMTP" : "SMTP",
-	    s->tls ? "S" : "", s->authed ? "A" : "", s->w->id,
-	    s->tls ? " (" : "", s->tls ? tls_suite_name(s->tls) : "",
-	    s->tls ? ")" : "", date);
+	    s->conn.tls ? "S" : "", s->authed ? "A" : "", s->w->id,
+	    s->conn.tls ? " (" : "",
+	    s->conn.tls ? tls_suite_name(s->conn.tls) : "",
+	    s->conn.tls ? ")" : "", date);
 	if (n > 0 && (size_t)n < sizeof(hdr))
 		(void)spool_body(s->w, hdr, (size_t)n);
 	smtp_data_init(&s->data, t->server->max_msgsize);
@@ -1096,10 +955,11 @@ data_input(struct session *s)
 	size_t	 used, outn;
 	int	 done;
 
-	used = smtp_data_feed(&s->data, s->in, s->inlen, body, &outn, &done);
+	used = smtp_data_feed(&s->data, s->in, s->conn.inlen, body, &outn,
+	    &done);
 	if (outn > 0)
 		(void)spool_body(s->w, body, outn);
-	consume(s, used);
+	conn_consume(&s->conn, used);
 	if (done)
 		data_end(s);
 }
@@ -1222,7 +1082,7 @@ static void
 cmd_starttls(struct session *s, struct smtp_cmd *c)
 {
 	(void)c;
-	if (s->tls != NULL) {
+	if (s->conn.tls != NULL) {
 		reply(s, "503 5.5.1 TLS already active");
 		return;
 	}
@@ -1237,6 +1097,8 @@ cmd_starttls(struct session *s, struct smtp_cmd *c)
 	}
 	reply(s, "220 2.0.0 Ready to start TLS");
 	s->state = S_STARTTLS;
+	/* What follows in the clear stays unread (see start_tls()). */
+	conn_stop_reading(&s->conn);
 }
 
 /*
@@ -1247,25 +1109,24 @@ cmd_starttls(struct session *s, struct smtp_cmd *c)
 static void
 start_tls(struct session *s)
 {
-	char	 err[LIM_ERRMSG];
-	size_t	 crlf = 0;
-	const char *lf;
+	struct tls_conn	*tc;
+	char		 err[LIM_ERRMSG];
+	size_t		 crlf = 0;
+	const char	*lf;
 
 	/* The STARTTLS line itself is still in the buffer. */
-	lf = memchr(s->in, '\n', s->inlen);
+	lf = memchr(s->in, '\n', s->conn.inlen);
 	if (lf != NULL)
 		crlf = (size_t)(lf - s->in) + 1;
-	if (s->inlen > crlf) {
+	if (s->conn.inlen > crlf) {
 		slogf(s, PLOG_DECISION, "discarded %zu bytes sent after "
-		    "STARTTLS in the clear", s->inlen - crlf);
+		    "STARTTLS in the clear", s->conn.inlen - crlf);
 	}
-	sodium_memzero(s->in, s->inlen);
-	s->inlen = 0;
-	if ((s->tls = tls_server_new(*s->ctx->creds, err, sizeof(err))) ==
-	    NULL) {
+	if ((tc = tls_server_new(*s->ctx->creds, err, sizeof(err))) == NULL) {
 		session_drop(s, err);
 		return;
 	}
+	(void)conn_start_tls(&s->conn, tc);	/* wipes the input */
 	s->state = S_HANDSHAKE;
 	arm(s, s->tb->t.server->to_command);
 }
@@ -1275,8 +1136,8 @@ static void
 tls_ready(struct session *s)
 {
 	slogf(s, PLOG_DECISION, "TLS established: %s %s%s%s",
-	    tls_version_name(s->tls), tls_suite_name(s->tls),
-	    *tls_sni(s->tls) ? ", SNI " : "", tls_sni(s->tls));
+	    tls_version_name(s->conn.tls), tls_suite_name(s->conn.tls),
+	    *tls_sni(s->conn.tls) ? ", SNI " : "", tls_sni(s->conn.tls));
 	/* An implicit-TLS session has had no greeting yet (RFC 8314). */
 	if (s->lst->tls) {
 		s->state = S_CMD;
@@ -1460,7 +1321,7 @@ on_verified(void *arg, int result)
 	st = sasl_verified(&s->auth->sasl, result, rep, sizeof(rep));
 	auth_result(s, st, rep);
 	if (!s->dead)
-		pump(s, 0);
+		(void)conn_resume(&s->conn);
 	session_done(s);
 }
 
@@ -1491,10 +1352,10 @@ on_timer(struct loop *L, void *arg)
 			session_close(s, "too many authentication failures");
 		} else {
 			arm(s, s->tb->t.server->to_command);
-			pump(s, 0);
+			(void)conn_resume(&s->conn);
 		}
 		if (!s->dead)
-			do_write(s);
+			(void)conn_flush(&s->conn);
 		break;
 	case S_CLOSING:
 		session_drop(s, "closing");
@@ -1534,7 +1395,7 @@ session_shutdown_all(struct session_ctx *ctx, int now)
 			    hostname_of(s));
 		session_close(s, "shutdown");
 		if (!s->dead)
-			do_write(s);
+			(void)conn_flush(&s->conn);
 		session_done(s);
 	}
 }

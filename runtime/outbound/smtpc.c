@@ -1,9 +1,10 @@
 /*
  * smtpc: the outbound SMTP client session (see smtpc.h for the
- * contract).  One state machine per connection, driven by the event
- * loop: pump() writes what is queued, reads what is there, and hands
- * each complete reply line to line(), which assembles replies and
- * dispatches them by state.
+ * contract).  One state machine per connection, on runtime/core/conn.c,
+ * which moves the bytes: on_conn() hands each complete reply line to
+ * line(), which assembles replies and dispatches them by state, and
+ * refills the output with the transaction's commands and the body as
+ * the socket takes them.
  *
  * Replies are matched to commands by counting: every command is one
  * line handed to the socket (the body is not a command; its final
@@ -15,7 +16,7 @@
  *
  * Failures before MAIL FROM move on to the next address; after it,
  * the results are final for this attempt.  Each failure path ends in
- * fail(), each end in finish(), which releases everything and calls
+ * smtpc_fail(), each end in finish(), which releases everything and calls
  * the caller back from a zero-delay timer, never from inside our own
  * call stack.
  */
@@ -35,69 +36,27 @@
 
 #include <sodium.h>
 
-#include "b64.h"
 #include "bastion_limits.h"
 #include "scram.h"
 #include "smtpc.h"
+#include "smtpc_int.h"
 #include "tls.h"
-
-enum state {
-	C_IDLE = 0,
-	C_CONNECT,	/* connect() in progress */
-	C_GREETING,	/* waiting for the 220 */
-	C_EHLO,
-	C_HELO,
-	C_STARTTLS,	/* waiting for the 220 to STARTTLS */
-	C_HANDSHAKE,	/* TLS handshake */
-	C_AUTH,
-	C_TX,		/* MAIL, RCPT, DATA and their replies */
-	C_BODY,		/* streaming the message */
-	C_DOT,		/* waiting for the reply to "." */
-	C_QUIT,
-	C_DONE
-};
-
-/* What the next hop's EHLO offered. */
-#define EXT_STARTTLS	0x0001
-#define EXT_PIPELINING	0x0002
-#define EXT_SIZE	0x0004
-#define EXT_8BITMIME	0x0008
-#define EXT_SMTPUTF8	0x0010
-#define EXT_AUTH_PLAIN	0x0100
-#define EXT_AUTH_LOGIN	0x0200
-#define EXT_AUTH_SCRAM	0x0400
 
 /* Room a command needs in the output buffer (a path is at most 256). */
 #define CMD_ROOM	600
 /* Body bytes read from the spool at a time (doubled at most by dots). */
 #define BODY_CHUNK	1024
 
-/* How a failure counts. */
-#define F_TEMP		0
-#define F_PERM		1
-
-/* The password and what is derived from it: locked memory, AUTH only. */
-struct smtpc_secret {
-	size_t			pwlen;
-	uint8_t			pw[SEAL_MAX_SECRET];
-	uint8_t			raw[LIM_USERNAME + SEAL_MAX_SECRET + 2];
-	char			b64[B64_ENCODED_SIZE(LIM_USERNAME +
-				    SEAL_MAX_SECRET + 2)];
-	char			msg[SCRAM_MSG_MAX + 1];
-	struct scram_client	scram;
-};
-
 static void	on_io(struct loop *, int, int, void *);
+static int	on_conn(struct conn *, int, void *);
 static void	on_timer(struct loop *, void *);
-static void	on_kick(struct loop *, void *);
 static void	on_fin(struct loop *, void *);
 static void	connect_next(struct smtpc *);
 static int	bind_source(const struct smtpc *, int, int);
 static void	connected(struct smtpc *);
-static void	pump(struct smtpc *);
-static int	do_read(struct smtpc *);
-static int	do_write(struct smtpc *);
-static void	interest(struct smtpc *);
+static void	written(struct smtpc *);
+static void	fill(struct smtpc *);
+static void	io_end(struct smtpc *, int);
 static void	input(struct smtpc *);
 static void	line(struct smtpc *, const char *, size_t);
 static void	dispatch(struct smtpc *, int);
@@ -105,32 +64,21 @@ static void	ehlo_line(struct smtpc *, const char *, size_t);
 static void	after_ehlo(struct smtpc *);
 static void	start_tls(struct smtpc *);
 static void	tls_up(struct smtpc *);
-static void	auth_begin(struct smtpc *);
-static void	auth_reply(struct smtpc *, int);
-static void	tx_begin(struct smtpc *);
 static void	tx_fill(struct smtpc *);
 static void	tx_reply(struct smtpc *, int);
 static void	body_fill(struct smtpc *);
 static void	dot_reply(struct smtpc *, int);
 static void	quit(struct smtpc *);
-static int	cmd(struct smtpc *, const char *, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
-static void	arm(struct smtpc *, uint32_t);
 static void	arm_reply(struct smtpc *);
-static void	fail(struct smtpc *, int, const char *, int, const char *,
-		    ...) __attribute__((format(printf, 5, 6)));
 static void	io_failed(struct smtpc *, const char *, int);
 static void	drop_conn(struct smtpc *, int);
 static void	finish(struct smtpc *);
-static void	wipe_secret(struct smtpc *);
 static void	set_result(struct smtpc *, struct smtpc_rcpt *, int,
 		    const char *, int, const char *);
 static void	settle(struct smtpc *, int, const char *, int,
 		    const char *);
 static void	settle_reply(struct smtpc *, int, int);
 static void	logline(struct smtpc *, int, const char *, size_t);
-static void	logfmt(struct smtpc *, int, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
 static const char *peer_name(const struct smtpc *);
 static void	clean_text(char *, size_t);
 static size_t	room(const struct smtpc *);
@@ -240,11 +188,11 @@ smtpc_start(struct smtpc *c, const struct smtpc_config *cf,
 	c->nrc = nrc;
 	c->done = done;
 	c->arg = arg;
-	c->fd = -1;
+	conn_init(&c->io, cf->loop, c->in, sizeof(c->in), c->out,
+	    sizeof(c->out), CONN_WIPE, on_conn, c);
 	snprintf(c->local, sizeof(c->local), "-");
 	snprintf(c->remote, sizeof(c->remote), "-");
 	loop_timer_init(&c->timer, on_timer, c);
-	loop_timer_init(&c->kick, on_kick, c);
 	loop_timer_init(&c->fin, on_fin, c);
 	for (i = 0; i < nrc; i++) {
 		rc[i].result = SMTPC_PENDING;
@@ -291,7 +239,6 @@ smtpc_abort(struct smtpc *c, const char *reason)
 	settle(c, SMTPC_DEFERRED, "4.3.2", 0, reason != NULL ? reason :
 	    "delivery aborted");
 	loop_timer_cancel(c->cf->loop, &c->timer);
-	loop_timer_cancel(c->cf->loop, &c->kick);
 	c->ended = 1;
 	c->state = C_DONE;
 }
@@ -310,7 +257,6 @@ finish(struct smtpc *c)
 	    c->reasonpeer, c->reason[0] ? c->reason : "the session ended "
 	    "without a result");
 	loop_timer_cancel(c->cf->loop, &c->timer);
-	loop_timer_cancel(c->cf->loop, &c->kick);
 	c->ended = 1;
 	c->state = C_DONE;
 	/* Only a full timer heap fails here; smtpc_start() reports it. */
@@ -333,35 +279,10 @@ on_fin(struct loop *L, void *arg)
 static void
 drop_conn(struct smtpc *c, int polite)
 {
-	wipe_secret(c);
-	if (c->fd != -1) {
-		loop_fd_del(c->cf->loop, c->fd);
-		if (c->tls != NULL && polite)
-			(void)tls_close(c->tls, c->fd);
-		close(c->fd);
-		c->fd = -1;
-	}
-	if (c->tls != NULL) {
-		tls_free(c->tls);
-		c->tls = NULL;
-	}
+	smtpc_auth_wipe(c);
+	conn_close(&c->io, polite);
 	loop_timer_cancel(c->cf->loop, &c->timer);
-	loop_timer_cancel(c->cf->loop, &c->kick);
-	sodium_memzero(c->in, sizeof(c->in));
-	sodium_memzero(c->out, sizeof(c->out));
-	c->inlen = c->outlen = 0;
 	c->conn++;
-}
-
-static void
-wipe_secret(struct smtpc *c)
-{
-	if (c->sec == NULL)
-		return;
-	scram_client_clear(&c->sec->scram);
-	/* sodium_free() zeroes the region before it lets it go. */
-	sodium_free(c->sec);
-	c->sec = NULL;
 }
 
 /*
@@ -371,8 +292,8 @@ wipe_secret(struct smtpc *c)
  * a 5xx greeting or HELO; status the RFC 3463 code; peer says whether
  * the text is the next hop's reply.
  */
-static void
-fail(struct smtpc *c, int perm, const char *status, int peer,
+void
+smtpc_fail(struct smtpc *c, int perm, const char *status, int peer,
     const char *fmt, ...)
 {
 	va_list	 ap;
@@ -450,10 +371,8 @@ connect_next(struct smtpc *c)
 		c->maxsize = 0;
 		c->expect = 0;
 		c->rcode = 0;
-		c->eof = 0;
-		c->ioerr = 0;
 		c->nsent = c->nreplies = 0;
-		c->qpos = c->wpos = 0;
+		c->qpos = 0;
 		c->cqhead = c->cqlen = 0;
 		c->starttls_refused = 0;
 		c->authed = 0;
@@ -480,8 +399,8 @@ connect_next(struct smtpc *c)
 		if (bind_source(c, fd, a->u.sa.sa_family) != 0) {
 			e = errno;
 			close(fd);
-			snprintf(c->reason, sizeof(c->reason), "cannot bind the "
-			    "source address: %s", strerror(e));
+			snprintf(c->reason, sizeof(c->reason),
+			    "cannot bind the source address: %s", strerror(e));
 			snprintf(c->rstatus, sizeof(c->rstatus), "4.4.1");
 			c->permfail = 0;
 			c->reasonpeer = 0;
@@ -492,8 +411,7 @@ connect_next(struct smtpc *c)
 		}
 		if (connect(fd, &a->u.sa, a->len) == 0 ||
 		    errno == EINPROGRESS) {
-			if (loop_fd_add(c->cf->loop, fd, LOOP_WRITE, on_io, c)
-			    != 0) {
+			if (conn_attach(&c->io, fd, 1, on_io, c) != 0) {
 				close(fd);
 				snprintf(c->reason, sizeof(c->reason),
 				    "cannot watch the socket: %s",
@@ -504,8 +422,7 @@ connect_next(struct smtpc *c)
 				c->reasonpeer = 0;
 				break;
 			}
-			c->fd = fd;
-			arm(c, c->to.connect);
+			smtpc_arm(c, c->to.connect);
 			return;
 		}
 		e = errno;
@@ -530,31 +447,21 @@ connect_next(struct smtpc *c)
 	finish(c);
 }
 
-/* connect() finished, well or not. */
+/* connect() succeeded. */
 static void
 connected(struct smtpc *c)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sl = sizeof(ss);
-	int			 e = 0;
-	socklen_t		 el = sizeof(e);
 
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &el) == -1)
-		e = errno;
-	if (e != 0) {
-		fail(c, F_TEMP, "4.4.1", 0, "connect to %s failed: %s",
-		    c->hoptext, strerror(e));
-		return;
-	}
-	if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) == 0)
+	if (getsockname(c->io.fd, (struct sockaddr *)&ss, &sl) == 0)
 		(void)plog_endpoint((struct sockaddr *)&ss, sl, c->local,
 		    sizeof(c->local));
-	logfmt(c, PLOG_CONNECT, "connected to %s (try %u)%s", peer_name(c),
-	    c->tries, c->notls ? ", not trying TLS again" : "");
+	smtpc_logfmt(c, PLOG_CONNECT, "connected to %s (try %u)%s",
+	    peer_name(c), c->tries, c->notls ? ", not trying TLS again" : "");
 	c->state = C_GREETING;
 	c->expect = 1;
-	arm(c, c->to.greeting);
-	interest(c);
+	smtpc_arm(c, c->to.greeting);
 }
 
 /* ---- the loop's side ------------------------------------------------- */
@@ -566,19 +473,47 @@ on_io(struct loop *L, int fd, int events, void *arg)
 
 	(void)L;
 	(void)fd;
-	if (c->state == C_CONNECT) {
-		if (events & LOOP_WRITE)
-			connected(c);
-		return;
-	}
-	pump(c);
+	if (!c->ended)
+		(void)conn_io(&c->io, events);
 }
 
-static void
-on_kick(struct loop *L, void *arg)
+/*
+ * What the connection says.  -1 tells conn that this connection is
+ * over (closed, perhaps replaced by the next address's).
+ */
+static int
+on_conn(struct conn *io, int ev, void *arg)
 {
-	(void)L;
-	pump(arg);
+	struct smtpc	*c = arg;
+	unsigned	 conn = c->conn;
+
+	(void)io;
+	switch (ev) {
+	case CONN_EV_CONNECTED:
+		connected(c);
+		break;
+	case CONN_EV_TLS:
+		tls_up(c);
+		break;
+	case CONN_EV_INPUT:
+		input(c);
+		if (conn == c->conn && !c->ended)
+			fill(c);
+		break;
+	case CONN_EV_WRITTEN:
+		written(c);
+		break;
+	case CONN_EV_DRAINED:
+		fill(c);
+		break;
+	case CONN_EV_EOF:
+	case CONN_EV_ERROR:
+		io_end(c, ev);
+		break;
+	default:
+		break;
+	}
+	return conn != c->conn || c->ended ? -1 : 0;
 }
 
 static void
@@ -590,7 +525,7 @@ on_timer(struct loop *L, void *arg)
 	(void)L;
 	switch (c->state) {
 	case C_CONNECT:
-		fail(c, F_TEMP, "4.4.1", 0, "connect to %s timed out",
+		smtpc_fail(c, F_TEMP, "4.4.1", 0, "connect to %s timed out",
 		    c->hoptext);
 		return;
 	case C_GREETING:
@@ -608,7 +543,7 @@ on_timer(struct loop *L, void *arg)
 		what = "sending the message";
 		break;
 	case C_DOT:
-		what = c->outlen > 0 ? "sending the message" :
+		what = c->io.outlen > 0 ? "sending the message" :
 		    "waiting for the reply to the end of the message";
 		break;
 	case C_QUIT:
@@ -618,166 +553,90 @@ on_timer(struct loop *L, void *arg)
 		what = "waiting for a reply";
 		break;
 	}
-	fail(c, F_TEMP, "4.4.2", 0, "timeout %s from %s", what, c->hoptext);
+	smtpc_fail(c, F_TEMP, "4.4.2", 0, "timeout %s from %s", what,
+	    c->hoptext);
 }
 
 /*
- * Move bytes both ways until nothing moves, handling replies as they
- * complete.  A bounded number of rounds per call; TLS bytes left in
- * the engine are picked up on the next turn.
+ * The socket took bytes: the commands wholly written may be answered
+ * now, and the body's timers run from each write (RFC 5321
+ * 4.5.3.2.5/6: each block has its time, then the dot).
  */
 static void
-pump(struct smtpc *c)
+written(struct smtpc *c)
+{
+	while (c->cqlen > 0 && c->cmdend[c->cqhead] <= c->io.written) {
+		c->cqhead = (c->cqhead + 1) % SMTPC_CMDQ;
+		c->cqlen--;
+		c->nsent++;
+	}
+	if (c->state == C_BODY || c->state == C_DOT) {
+		if (c->state == C_BODY || c->io.outlen > 0)
+			smtpc_arm(c, c->to.data_block);
+		else
+			smtpc_arm(c, c->to.data_end);
+	}
+}
+
+/* Room in the output: the transaction's commands, or more body. */
+static void
+fill(struct smtpc *c)
+{
+	if (c->state == C_TX)
+		tx_fill(c);
+	else if (c->state == C_BODY)
+		body_fill(c);
+}
+
+/*
+ * The connection failed or the peer closed.  After a read, the
+ * complete lines are handled first (a 221 may be among them); the
+ * rest is lost.
+ */
+static void
+io_end(struct smtpc *c, int ev)
 {
 	unsigned	 conn = c->conn;
-	int		 rounds, progress, r, w;
+	int		 err = ev == CONN_EV_ERROR ? c->io.err : 0;
 
-	if (c->ended || c->busy)
+	if (ev == CONN_EV_ERROR) {
+		switch (c->io.op) {
+		case CONN_OP_CONNECT:
+			smtpc_fail(c, F_TEMP, "4.4.1", 0,
+			    "connect to %s failed: %s",
+			    c->hoptext, strerror(err));
+			return;
+		case CONN_OP_WATCH:
+			smtpc_fail(c, F_TEMP, "4.3.0", 0,
+			    "cannot watch the socket: "
+			    "%s", loop_error(c->cf->loop));
+			return;
+		case CONN_OP_HANDSHAKE:
+			io_failed(c, "TLS handshake", 0);
+			return;
+		case CONN_OP_WRITE:
+			io_failed(c, "write", err);
+			return;
+		default:
+			break;
+		}
+	}
+	input(c);
+	if (conn != c->conn || c->ended)
 		return;
-	c->busy = 1;
-	for (rounds = 0; rounds < 16; rounds++) {
-		progress = 0;
-		if (c->state == C_HANDSHAKE) {
-			r = tls_handshake(c->tls, c->fd);
-			if (r == -1) {
-				io_failed(c, "TLS handshake", 0);
-				goto out;
-			}
-			if (r == 0)
-				break;
-			tls_up(c);
-			if (conn != c->conn || c->ended)
-				goto out;
-			progress = 1;
-		}
-		if (c->state == C_TX)
-			tx_fill(c);
-		else if (c->state == C_BODY)
-			body_fill(c);
-		if (conn != c->conn || c->ended)
-			goto out;
-		if ((w = do_write(c)) == -1)
-			goto out;
-		if ((r = do_read(c)) == -1)
-			goto out;
-		input(c);
-		if (conn != c->conn || c->ended)
-			goto out;
-		if (c->eof) {
-			/* Complete lines are handled; the rest is lost. */
-			if (c->state == C_QUIT)
-				finish(c);
-			else
-				io_failed(c, "read", c->ioerr);
-			goto out;
-		}
-		progress |= w | r;
-		if (!progress)
-			break;
-	}
-	if (c->tls != NULL && tls_pending(c->tls) > 0 &&
-	    c->state != C_HANDSHAKE)
-		(void)!loop_soon(c->cf->loop, &c->kick);
-	else if (rounds == 16)
-		(void)!loop_soon(c->cf->loop, &c->kick);
-	interest(c);
-out:
-	c->busy = 0;
-}
-
-/* Read what the socket (or the TLS engine) has.  1 read, 0 not, -1 gone. */
-static int
-do_read(struct smtpc *c)
-{
-	ssize_t	 n;
-	int	 i, got = 0;
-
-	if (c->fd == -1 || c->state == C_HANDSHAKE || c->eof)
-		return 0;
-	for (i = 0; i < 4 && c->inlen < sizeof(c->in); i++) {
-		if (c->tls != NULL)
-			n = tls_read(c->tls, c->fd, c->in + c->inlen,
-			    sizeof(c->in) - c->inlen);
-		else
-			n = recv(c->fd, c->in + c->inlen,
-			    sizeof(c->in) - c->inlen, 0);
-		if (n > 0) {
-			c->inlen += (size_t)n;
-			got = 1;
-			if (c->tls == NULL)
-				break;
-			continue;
-		}
-		if (n == 0) {
-			c->eof = 1;
-			break;
-		}
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			break;
-		if (errno == EINTR)
-			continue;
-		c->eof = 1;
-		c->ioerr = errno;
-		break;
-	}
-	return got;
-}
-
-/* Write what is queued.  1 wrote, 0 not, -1 the connection failed. */
-static int
-do_write(struct smtpc *c)
-{
-	ssize_t	 n;
-	int	 wrote = 0;
-
-	if (c->fd == -1 || c->state == C_HANDSHAKE)
-		return 0;
-	while (c->outlen > 0) {
-		if (c->tls != NULL)
-			n = tls_write(c->tls, c->fd, c->out, c->outlen);
-		else
-			n = send(c->fd, c->out, c->outlen, MSG_NOSIGNAL);
-		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			if (errno == EINTR)
-				continue;
-			io_failed(c, "write", errno);
-			return -1;
-		}
-		memmove(c->out, c->out + n, c->outlen - (size_t)n);
-		c->outlen -= (size_t)n;
-		/* Wipe what moved out: AUTH responses pass through here. */
-		sodium_memzero(c->out + c->outlen, (size_t)n);
-		c->wpos += (uint64_t)n;
-		while (c->cqlen > 0 && c->cmdend[c->cqhead] <= c->wpos) {
-			c->cqhead = (c->cqhead + 1) % SMTPC_CMDQ;
-			c->cqlen--;
-			c->nsent++;
-		}
-		wrote = 1;
-	}
-	if (c->tls != NULL && tls_flush(c->tls, c->fd) == -1 &&
-	    errno != EAGAIN) {
-		io_failed(c, "write", errno);
-		return -1;
-	}
-	if (wrote && (c->state == C_BODY || c->state == C_DOT)) {
-		/* 4.5.3.2.5/6: each block has its time, then the dot. */
-		if (c->state == C_BODY || c->outlen > 0)
-			arm(c, c->to.data_block);
-		else
-			arm(c, c->to.data_end);
-	}
-	return wrote;
+	if (c->state == C_QUIT)
+		finish(c);
+	else
+		io_failed(c, "read", err);
 }
 
 /* A read or write failed, or the peer closed: say why, in its words. */
 static void
 io_failed(struct smtpc *c, const char *what, int err)
 {
-	const char	*te = c->tls != NULL ? tls_error(c->tls) : NULL;
-	int		 hs = c->tls != NULL && !tls_handshake_done(c->tls);
+	struct tls_conn	*t = c->io.tls;
+	const char	*te = t != NULL ? tls_error(t) : NULL;
+	int		 hs = t != NULL && !tls_handshake_done(t);
 
 	if (hs && c->rt->tls == PTAB_TLS_OPPORTUNISTIC) {
 		/*
@@ -786,54 +645,28 @@ io_failed(struct smtpc *c, const char *what, int err)
 		 */
 		c->notls = 1;
 		c->retrysame = 1;
-		fail(c, F_TEMP, "4.7.5", 0, "TLS handshake with %s failed: "
+		smtpc_fail(c, F_TEMP, "4.7.5", 0,
+		    "TLS handshake with %s failed: "
 		    "%s; trying again without TLS", c->hoptext, te != NULL ?
 		    te : "connection closed");
 		return;
 	}
 	if (hs) {
-		fail(c, F_TEMP, "4.7.5", 0, "TLS handshake with %s failed: %s",
+		smtpc_fail(c, F_TEMP, "4.7.5", 0,
+		    "TLS handshake with %s failed: %s",
 		    c->hoptext, te != NULL ? te : "connection closed");
 		return;
 	}
 	if (te != NULL)
-		fail(c, F_TEMP, "4.4.2", 0, "TLS %s error with %s: %s", what,
-		    c->hoptext, te);
+		smtpc_fail(c, F_TEMP, "4.4.2", 0, "TLS %s error with %s: %s",
+		    what, c->hoptext, te);
 	else if (err != 0)
-		fail(c, F_TEMP, "4.4.2", 0, "%s error with %s: %s", what,
+		smtpc_fail(c, F_TEMP, "4.4.2", 0, "%s error with %s: %s", what,
 		    c->hoptext, strerror(err));
 	else
-		fail(c, F_TEMP, "4.4.2", 0, "connection closed by %s%s",
-		    c->hoptext, c->rcode != 0 || c->inlen > 0 ?
+		smtpc_fail(c, F_TEMP, "4.4.2", 0, "connection closed by %s%s",
+		    c->hoptext, c->rcode != 0 || c->io.inlen > 0 ?
 		    " in the middle of a reply" : "");
-}
-
-/* Ask the loop for exactly the events the connection can use now. */
-static void
-interest(struct smtpc *c)
-{
-	unsigned	 ev;
-	int		 mask = 0;
-
-	if (c->fd == -1 || c->ended)
-		return;
-	if (c->state == C_CONNECT)
-		mask = LOOP_WRITE;
-	else if (c->tls != NULL) {
-		ev = tls_events(c->tls);
-		if (ev & TLS_EV_READ)
-			mask |= LOOP_READ;
-		if (ev & TLS_EV_WRITE)
-			mask |= LOOP_WRITE;
-	} else {
-		if (!c->eof)
-			mask |= LOOP_READ;
-		if (c->outlen > 0)
-			mask |= LOOP_WRITE;
-	}
-	if (loop_fd_set(c->cf->loop, c->fd, mask) != 0)
-		fail(c, F_TEMP, "4.3.0", 0, "cannot watch the socket: %s",
-		    loop_error(c->cf->loop));
 }
 
 /* ---- replies --------------------------------------------------------- */
@@ -843,27 +676,19 @@ static void
 input(struct smtpc *c)
 {
 	char		 buf[SMTPC_LINE_MAX + 1];
-	const char	*lf;
 	unsigned	 conn = c->conn;
 	size_t		 len, used;
+	int		 r;
 
-	while (c->inlen > 0 && conn == c->conn && !c->ended) {
+	while (c->io.inlen > 0 && conn == c->conn && !c->ended) {
 		if (c->state == C_HANDSHAKE)
 			return;
-		lf = memchr(c->in, '\n', c->inlen);
-		if (lf == NULL) {
-			if (c->inlen >= SMTPC_LINE_MAX)
-				fail(c, F_TEMP, "4.5.0", 0, "reply line from "
-				    "%s longer than %d bytes", c->hoptext,
-				    SMTPC_LINE_MAX);
+		if ((r = conn_getline(&c->io, SMTPC_LINE_MAX, &len,
+		    &used)) == 0)
 			return;
-		}
-		used = (size_t)(lf - c->in) + 1;
-		len = used - 1;
-		if (len > 0 && c->in[len - 1] == '\r')
-			len--;
-		if (used > SMTPC_LINE_MAX) {
-			fail(c, F_TEMP, "4.5.0", 0, "reply line from %s longer "
+		if (r == -1) {
+			smtpc_fail(c, F_TEMP, "4.5.0", 0,
+			    "reply line from %s longer "
 			    "than %d bytes", c->hoptext, SMTPC_LINE_MAX);
 			return;
 		}
@@ -873,8 +698,7 @@ input(struct smtpc *c)
 		 */
 		memcpy(buf, c->in, len);
 		buf[len] = '\0';
-		memmove(c->in, c->in + used, c->inlen - used);
-		c->inlen -= used;
+		conn_consume(&c->io, used);
 		line(c, buf, len);
 	}
 }
@@ -898,8 +722,8 @@ line(struct smtpc *c, const char *s, size_t len)
 		show[n] = '\0';
 		clean_text(show, n);
 		logline(c, PLOG_IN, s, len);
-		fail(c, F_TEMP, "4.5.0", 0, "malformed reply from %s: \"%s\"",
-		    c->hoptext, show);
+		smtpc_fail(c, F_TEMP, "4.5.0", 0,
+		    "malformed reply from %s: \"%s\"", c->hoptext, show);
 		return;
 	}
 	code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
@@ -911,7 +735,8 @@ line(struct smtpc *c, const char *s, size_t len)
 			memcpy(show, s, n);
 			show[n] = '\0';
 			clean_text(show, n);
-			fail(c, F_TEMP, "4.5.0", 0, "reply out of turn from "
+			smtpc_fail(c, F_TEMP, "4.5.0", 0,
+			    "reply out of turn from "
 			    "%s: \"%s\"", c->hoptext, show);
 			return;
 		}
@@ -922,7 +747,8 @@ line(struct smtpc *c, const char *s, size_t len)
 		c->rtextlen = 0;
 	} else if (code != c->rcode) {
 		logline(c, PLOG_IN, s, len);
-		fail(c, F_TEMP, "4.5.0", 0, "malformed reply from %s: codes %d "
+		smtpc_fail(c, F_TEMP, "4.5.0", 0,
+		    "malformed reply from %s: codes %d "
 		    "and %d in one reply", c->hoptext, c->rcode, code);
 		return;
 	}
@@ -935,7 +761,8 @@ line(struct smtpc *c, const char *s, size_t len)
 			logline(c, PLOG_IN, s, len);
 	}
 	if (c->rlines > SMTPC_REPLY_LINES || c->rbytes > SMTPC_REPLY_BYTES) {
-		fail(c, F_TEMP, "4.5.0", 0, "reply from %s too long (over %d "
+		smtpc_fail(c, F_TEMP, "4.5.0", 0,
+		    "reply from %s too long (over %d "
 		    "lines or %d bytes)", c->hoptext, SMTPC_REPLY_LINES,
 		    SMTPC_REPLY_BYTES);
 		return;
@@ -957,19 +784,13 @@ line(struct smtpc *c, const char *s, size_t len)
 	c->rtext[c->rtextlen] = '\0';
 	if (c->state == C_EHLO && c->rlines > 1 && len > 4)
 		ehlo_line(c, s + 4, len - 4);
-	/* A challenge may not fit rtext: keep it whole for auth_reply. */
-	if (c->state == C_AUTH && c->sec != NULL && code == 334 &&
-	    c->rlines == 1) {
-		tlen = len > 4 ? len - 4 : 0;
-		if (tlen >= sizeof(c->sec->b64))
-			tlen = 0;	/* cannot be; b64 holds a line */
-		memcpy(c->sec->b64, s + 4, tlen);
-		c->sec->b64[tlen] = '\0';
-	}
+	/* A challenge may not fit rtext: keep it whole for AUTH. */
+	if (c->state == C_AUTH && code == 334 && c->rlines == 1)
+		smtpc_auth_challenge(c, s + 4, len > 4 ? len - 4 : 0);
 	if (sep == '-')
 		return;
 	if (c->rlines > SMTPC_LOG_LINES)
-		logfmt(c, PLOG_IN, "(%u more lines)", c->rlines -
+		smtpc_logfmt(c, PLOG_IN, "(%u more lines)", c->rlines -
 		    SMTPC_LOG_LINES);
 	c->rcode = 0;
 	c->expect--;
@@ -988,7 +809,7 @@ dispatch(struct smtpc *c, int code)
 	smtpc_reply_status(c->rtext, c->rtextlen, st);
 	if (code == 421 && c->state != C_QUIT) {
 		/* Service closing: whatever we were doing is over. */
-		fail(c, F_TEMP, st, 1, "%s", c->rtext);
+		smtpc_fail(c, F_TEMP, st, 1, "%s", c->rtext);
 		return;
 	}
 	switch (c->state) {
@@ -996,10 +817,10 @@ dispatch(struct smtpc *c, int code)
 		if (cls == 2) {
 			c->state = C_EHLO;
 			c->ext = 0;
-			(void)cmd(c, NULL, "EHLO %s", c->cf->helo);
-			arm(c, c->to.command);
+			(void)smtpc_cmd(c, NULL, "EHLO %s", c->cf->helo);
+			smtpc_arm(c, c->to.command);
 		} else
-			fail(c, cls == 5 ? F_PERM : F_TEMP, st, 1, "%s",
+			smtpc_fail(c, cls == 5 ? F_PERM : F_TEMP, st, 1, "%s",
 			    c->rtext);
 		break;
 	case C_EHLO:
@@ -1011,10 +832,10 @@ dispatch(struct smtpc *c, int code)
 			c->ext = 0;
 			c->maxsize = 0;
 			c->state = C_HELO;
-			(void)cmd(c, NULL, "HELO %s", c->cf->helo);
-			arm(c, c->to.command);
+			(void)smtpc_cmd(c, NULL, "HELO %s", c->cf->helo);
+			smtpc_arm(c, c->to.command);
 		} else
-			fail(c, F_TEMP, st, 1, "%s", c->rtext);
+			smtpc_fail(c, F_TEMP, st, 1, "%s", c->rtext);
 		break;
 	case C_HELO:
 		if (cls == 2) {
@@ -1022,23 +843,25 @@ dispatch(struct smtpc *c, int code)
 			c->ext = 0;
 			after_ehlo(c);
 		} else
-			fail(c, cls == 5 ? F_PERM : F_TEMP, st, 1, "%s",
+			smtpc_fail(c, cls == 5 ? F_PERM : F_TEMP, st, 1, "%s",
 			    c->rtext);
 		break;
 	case C_STARTTLS:
 		if (code == 220) {
 			start_tls(c);
 		} else if (c->rt->tls == PTAB_TLS_OPPORTUNISTIC) {
-			logfmt(c, PLOG_DECISION, "STARTTLS refused, going on "
+			smtpc_logfmt(c, PLOG_DECISION,
+			    "STARTTLS refused, going on "
 			    "without TLS (opportunistic)");
 			c->starttls_refused = 1;
 			after_ehlo(c);
 		} else
-			fail(c, F_TEMP, "4.7.5", 1, "TLS is required, but "
+			smtpc_fail(c, F_TEMP, "4.7.5", 1,
+			    "TLS is required, but "
 			    "STARTTLS was refused: %s", c->rtext);
 		break;
 	case C_AUTH:
-		auth_reply(c, code);
+		smtpc_auth_reply(c, code);
 		break;
 	case C_TX:
 		tx_reply(c, code);
@@ -1050,7 +873,8 @@ dispatch(struct smtpc *c, int code)
 		finish(c);
 		break;
 	default:
-		fail(c, F_TEMP, "4.5.0", 1, "unexpected reply: %s", c->rtext);
+		smtpc_fail(c, F_TEMP, "4.5.0", 1, "unexpected reply: %s",
+		    c->rtext);
 		break;
 	}
 }
@@ -1110,10 +934,11 @@ after_ehlo(struct smtpc *c)
 	int	 lvl = c->rt->tls;
 	unsigned bit;
 
-	if (c->tls == NULL && !c->starttls_refused) {
+	if (c->io.tls == NULL && !c->starttls_refused) {
 		if (lvl >= PTAB_TLS_REQUIRED) {
 			if (!(c->ext & EXT_STARTTLS)) {
-				fail(c, F_TEMP, "4.7.4", 0, "TLS is required, "
+				smtpc_fail(c, F_TEMP, "4.7.4", 0,
+				    "TLS is required, "
 				    "but %s does not offer STARTTLS",
 				    c->hoptext);
 				return;
@@ -1124,8 +949,8 @@ after_ehlo(struct smtpc *c)
 		    (c->ext & EXT_STARTTLS) && !c->notls &&
 		    c->cf->creds != NULL)) {
 			c->state = C_STARTTLS;
-			(void)cmd(c, NULL, "STARTTLS");
-			arm(c, c->to.command);
+			(void)smtpc_cmd(c, NULL, "STARTTLS");
+			smtpc_arm(c, c->to.command);
 			return;
 		}
 	}
@@ -1133,22 +958,24 @@ after_ehlo(struct smtpc *c)
 		bit = c->rt->mech == PTAB_MECH_PLAIN ? EXT_AUTH_PLAIN :
 		    c->rt->mech == PTAB_MECH_LOGIN ? EXT_AUTH_LOGIN :
 		    EXT_AUTH_SCRAM;
-		if (c->tls == NULL) {
-			fail(c, F_TEMP, "4.7.0", 0, "not sending credentials "
+		if (c->io.tls == NULL) {
+			smtpc_fail(c, F_TEMP, "4.7.0", 0,
+			    "not sending credentials "
 			    "to %s without TLS", c->hoptext);
 			return;
 		}
 		if (!(c->ext & bit)) {
-			fail(c, F_TEMP, "4.7.0", 0, "%s does not offer AUTH %s",
+			smtpc_fail(c, F_TEMP, "4.7.0", 0,
+			    "%s does not offer AUTH %s",
 			    c->hoptext, c->rt->mech == PTAB_MECH_PLAIN ?
 			    "PLAIN" : c->rt->mech == PTAB_MECH_LOGIN ?
 			    "LOGIN" : SCRAM_MECH);
 			return;
 		}
-		auth_begin(c);
+		smtpc_auth_begin(c);
 		return;
 	}
-	tx_begin(c);
+	smtpc_tx_begin(c);
 }
 
 /* ---- TLS ------------------------------------------------------------- */
@@ -1161,231 +988,41 @@ after_ehlo(struct smtpc *c)
 static void
 start_tls(struct smtpc *c)
 {
-	char	 err[LIM_ERRMSG];
-	int	 level;
+	struct tls_conn	*t;
+	char		 err[LIM_ERRMSG];
+	int		 level;
 
-	if (c->inlen > 0) {
-		logfmt(c, PLOG_DECISION, "discarded %zu bytes sent after the "
-		    "220 to STARTTLS", c->inlen);
-		sodium_memzero(c->in, c->inlen);
-		c->inlen = 0;
-	}
+	if (c->io.inlen > 0)
+		smtpc_logfmt(c, PLOG_DECISION,
+		    "discarded %zu bytes sent after the "
+		    "220 to STARTTLS", c->io.inlen);
 	level = c->rt->tls == PTAB_TLS_VERIFY ? TLS_LEVEL_VERIFY :
 	    TLS_LEVEL_REQUIRED;
-	c->tls = tls_client_new(c->cf->creds, peer_name(c), level, err,
-	    sizeof(err));
-	if (c->tls == NULL) {
-		fail(c, F_TEMP, "4.7.5", 0, "TLS setup for %s: %s", c->hoptext,
-		    err);
+	t = tls_client_new(c->cf->creds, peer_name(c), level, err, sizeof(err));
+	if (t == NULL) {
+		smtpc_fail(c, F_TEMP, "4.7.5", 0, "TLS setup for %s: %s",
+		    c->hoptext, err);
 		return;
 	}
+	(void)conn_start_tls(&c->io, t);	/* wipes the input */
 	c->state = C_HANDSHAKE;
-	arm(c, c->to.command);
+	smtpc_arm(c, c->to.command);
 }
 
 /* The handshake is done: EHLO again, knowing nothing (RFC 3207 4.2). */
 static void
 tls_up(struct smtpc *c)
 {
-	logfmt(c, PLOG_DECISION, "TLS established with %s: %s %s%s",
-	    peer_name(c), tls_version_name(c->tls), tls_suite_name(c->tls),
+	smtpc_logfmt(c, PLOG_DECISION, "TLS established with %s: %s %s%s",
+	    peer_name(c), tls_version_name(c->io.tls),
+	    tls_suite_name(c->io.tls),
 	    c->rt->tls == PTAB_TLS_VERIFY ? ", certificate verified" : "");
 	c->ext = 0;
 	c->maxsize = 0;
 	c->esmtp = 0;
 	c->state = C_EHLO;
-	(void)cmd(c, NULL, "EHLO %s", c->cf->helo);
-	arm(c, c->to.command);
-}
-
-/* ---- AUTH ------------------------------------------------------------ */
-
-/* Open the secret and send the first AUTH line. */
-static void
-auth_begin(struct smtpc *c)
-{
-	struct smtpc_secret	*s;
-	char			 err[LIM_ERRMSG];
-	const char		*user = c->rt->user != NULL ? c->rt->user : "";
-	size_t			 ulen = strlen(user), n;
-	long			 r;
-
-	if (c->cf->key == NULL || c->rt->secret == NULL) {
-		fail(c, F_TEMP, "4.7.0", 0, "no %s to open the route's "
-		    "password with", c->cf->key == NULL ? "key" : "sealed "
-		    "secret");
-		return;
-	}
-	if (ulen > LIM_USERNAME) {
-		fail(c, F_TEMP, "4.7.0", 0, "SASL user name too long");
-		return;
-	}
-	if ((s = c->sec = sodium_malloc(sizeof(*s))) == NULL) {
-		fail(c, F_TEMP, "4.3.0", 0, "out of locked memory for AUTH");
-		return;
-	}
-	r = seal_open(c->cf->key, c->rt->secret, c->rt->secret_len, s->pw,
-	    sizeof(s->pw), err, sizeof(err));
-	if (r < 0) {
-		fail(c, F_TEMP, "4.7.0", 0, "cannot open the route's password: "
-		    "%s", err);
-		return;
-	}
-	s->pwlen = (size_t)r;
-	c->state = C_AUTH;
-	c->authstep = 1;
-	switch (c->rt->mech) {
-	case PTAB_MECH_PLAIN:
-		/* RFC 4616: authzid NUL authcid NUL passwd. */
-		s->raw[0] = '\0';
-		memcpy(s->raw + 1, user, ulen);
-		s->raw[1 + ulen] = '\0';
-		memcpy(s->raw + 2 + ulen, s->pw, s->pwlen);
-		n = 2 + ulen + s->pwlen;
-		if (b64_encode(s->raw, n, s->b64, sizeof(s->b64)) < 0) {
-			fail(c, F_TEMP, "4.3.0", 0, "AUTH PLAIN: no room");
-			return;
-		}
-		(void)cmd(c, "AUTH PLAIN ****", "AUTH PLAIN %s", s->b64);
-		break;
-	case PTAB_MECH_LOGIN:
-		(void)cmd(c, NULL, "AUTH LOGIN");
-		break;
-	default:
-		scram_client_init(&s->scram);
-		r = scram_client_start(&s->scram, user, ulen, s->msg,
-		    sizeof(s->msg), err, sizeof(err));
-		if (r < 0 || b64_encode((uint8_t *)s->msg, (size_t)r, s->b64,
-		    sizeof(s->b64)) < 0) {
-			fail(c, F_TEMP, "4.7.0", 0, "SCRAM: %s", r < 0 ? err :
-			    "no room");
-			return;
-		}
-		(void)cmd(c, "AUTH " SCRAM_MECH " ****", "AUTH %s %s",
-		    SCRAM_MECH, s->b64);
-		break;
-	}
-	arm(c, c->to.command);
-}
-
-/*
- * The iteration count a SCRAM server-first message asks for, or 0 if
- * it has none we can read (scram_client_respond() then says why).
- */
-static unsigned long
-scram_iter(const char *m, size_t n)
-{
-	unsigned long	 v = 0;
-	size_t		 i;
-
-	for (i = 0; i + 2 < n; i++) {
-		if ((i == 0 || m[i - 1] == ',') && m[i] == 'i' &&
-		    m[i + 1] == '=') {
-			for (i += 2; i < n && m[i] >= '0' && m[i] <= '9'; i++) {
-				if (v > 100000000)
-					return v;
-				v = v * 10 + (unsigned long)(m[i] - '0');
-			}
-			return v;
-		}
-	}
-	return 0;
-}
-
-static void
-auth_reply(struct smtpc *c, int code)
-{
-	struct smtpc_secret	*s = c->sec;
-	char			 err[LIM_ERRMSG], st[SMTPC_STATUS_MAX];
-	const char		*user = c->rt->user != NULL ? c->rt->user : "";
-	const char		*ch;
-	long			 n, r;
-	int			 mech = c->rt->mech;
-
-	if (code / 100 == 2) {
-		if (mech == PTAB_MECH_SCRAM_SHA_256 && c->authstep != 3) {
-			/* RFC 5802: the server must prove itself. */
-			fail(c, F_TEMP, "4.7.0", 0, "%s accepted SCRAM "
-			    "authentication without proving it knows the "
-			    "password", c->hoptext);
-			return;
-		}
-		logfmt(c, PLOG_DECISION, "authenticated as %s", user);
-		wipe_secret(c);
-		c->authed = 1;
-		tx_begin(c);
-		return;
-	}
-	if (code != 334) {
-		smtpc_reply_status(c->rtext, c->rtextlen, st);
-		fail(c, F_TEMP, st, 1, "authentication failed: %s", c->rtext);
-		return;
-	}
-	/* A challenge: "334 BASE64", kept whole by line(). */
-	ch = s->b64;
-	if (mech == PTAB_MECH_LOGIN && c->authstep <= 2) {
-		if (c->authstep == 1)
-			n = b64_encode((const uint8_t *)user, strlen(user),
-			    s->b64, sizeof(s->b64));
-		else
-			n = b64_encode(s->pw, s->pwlen, s->b64,
-			    sizeof(s->b64));
-		if (n < 0) {
-			fail(c, F_TEMP, "4.3.0", 0, "AUTH LOGIN: no room");
-			return;
-		}
-		c->authstep++;
-		(void)cmd(c, "****", "%s", s->b64);
-		arm(c, c->to.command);
-		return;
-	}
-	if (mech == PTAB_MECH_SCRAM_SHA_256 && c->authstep <= 2) {
-		n = b64_decode(ch, strlen(ch), (uint8_t *)s->msg,
-		    sizeof(s->msg) - 1);
-		sodium_memzero(s->b64, sizeof(s->b64));
-		if (n < 0) {
-			fail(c, F_TEMP, "4.7.0", 0, "SCRAM: bad base64 in the "
-			    "challenge from %s", c->hoptext);
-			return;
-		}
-		s->msg[n] = '\0';
-		if (c->authstep == 1) {
-			if (scram_iter(s->msg, (size_t)n) >
-			    SMTPC_SCRAM_ITER_MAX) {
-				fail(c, F_TEMP, "4.7.0", 0, "SCRAM: %s asks "
-				    "for more than %d iterations", c->hoptext,
-				    SMTPC_SCRAM_ITER_MAX);
-				return;
-			}
-			/* Copy: respond() reads msg while writing b64. */
-			r = scram_client_respond(&s->scram, s->msg, (size_t)n,
-			    (const char *)s->pw, s->pwlen, (char *)s->raw,
-			    sizeof(s->raw), err, sizeof(err));
-			if (r < 0 || b64_encode(s->raw, (size_t)r, s->b64,
-			    sizeof(s->b64)) < 0) {
-				fail(c, F_TEMP, "4.7.0", 0, "SCRAM with %s: %s",
-				    c->hoptext, r < 0 ? err : "no room");
-				return;
-			}
-			c->authstep = 2;
-			(void)cmd(c, "****", "%s", s->b64);
-		} else {
-			if (scram_client_verify(&s->scram, s->msg, (size_t)n,
-			    err, sizeof(err)) != 1) {
-				fail(c, F_TEMP, "4.7.0", 0, "SCRAM: %s did not "
-				    "prove it knows the password: %s",
-				    c->hoptext, err);
-				return;
-			}
-			c->authstep = 3;
-			/* RFC 4954 4: an empty response to the last one. */
-			(void)cmd(c, "****", "%s", "");
-		}
-		arm(c, c->to.command);
-		return;
-	}
-	fail(c, F_TEMP, "4.7.0", 1, "unexpected AUTH challenge from %s",
-	    c->hoptext);
+	(void)smtpc_cmd(c, NULL, "EHLO %s", c->cf->helo);
+	smtpc_arm(c, c->to.command);
 }
 
 /* ---- the transaction ------------------------------------------------- */
@@ -1410,8 +1047,8 @@ needs_utf8(const struct smtpc *c)
 }
 
 /* Ready for MAIL: refuse here what the next hop said it cannot take. */
-static void
-tx_begin(struct smtpc *c)
+void
+smtpc_tx_begin(struct smtpc *c)
 {
 	char	 text[SMTPC_TEXT_MAX];
 
@@ -1460,14 +1097,15 @@ tx_fill(struct smtpc *c)
 			if (c->ext & EXT_SIZE)
 				snprintf(size, sizeof(size), " SIZE=%llu",
 				    (unsigned long long)m->body_len);
-			if (cmd(c, NULL, "MAIL FROM:<%s>%s%s%s", m->sender,
+			if (smtpc_cmd(c, NULL, "MAIL FROM:<%s>%s%s%s",
+			    m->sender,
 			    size, m->body != SPOOL_BODY_NONE && m->body !=
 			    SPOOL_BODY_7BIT && (c->ext & EXT_8BITMIME) ?
 			    " BODY=8BITMIME" : "",
 			    needs_utf8(c) ? " SMTPUTF8" : "") == -1)
 				return;
 		} else if (c->txnext <= c->nrc) {
-			if (cmd(c, NULL, "RCPT TO:<%s>",
+			if (smtpc_cmd(c, NULL, "RCPT TO:<%s>",
 			    c->rc[c->txnext - 1].addr) == -1)
 				return;
 		} else {
@@ -1476,7 +1114,7 @@ tx_fill(struct smtpc *c)
 				quit(c);
 				return;
 			}
-			if (cmd(c, NULL, "DATA") == -1)
+			if (smtpc_cmd(c, NULL, "DATA") == -1)
 				return;
 		}
 		c->txnext++;
@@ -1520,15 +1158,15 @@ tx_reply(struct smtpc *c, int code)
 				 */
 				c->dotignore = 1;
 				c->state = C_DOT;
-				(void)cmd(c, NULL, ".");
-				arm(c, c->to.data_end);
+				(void)smtpc_cmd(c, NULL, ".");
+				smtpc_arm(c, c->to.data_end);
 				return;
 			}
 			c->state = C_BODY;
 			c->bodyoff = 0;
 			c->bodysol = 1;
 			c->bodydone = 0;
-			arm(c, c->to.data_block);
+			smtpc_arm(c, c->to.data_block);
 			return;
 		}
 		if (!c->mailfailed)
@@ -1558,31 +1196,31 @@ body_fill(struct smtpc *c)
 			want = sizeof(buf);
 		n = spool_body_read(c->m, c->bodyoff, buf, want);
 		if (n < 0) {
-			fail(c, F_TEMP, "4.3.0", 0, "cannot read message %s "
-			    "from the spool", c->m->id);
+			smtpc_fail(c, F_TEMP, "4.3.0", 0,
+			    "cannot read message %s from the spool", c->m->id);
 			return;
 		}
 		if (n == 0) {
 			if (!c->bodysol) {
 				/* Not CRLF-ended: "." must start a line. */
-				memcpy(c->out + c->outlen, "\r\n", 2);
-				c->outlen += 2;
+				memcpy(c->out + c->io.outlen, "\r\n", 2);
+				c->io.outlen += 2;
 				c->qpos += 2;
 			}
-			logfmt(c, PLOG_OUT, "<message, %llu bytes>",
+			smtpc_logfmt(c, PLOG_OUT, "<message, %llu bytes>",
 			    (unsigned long long)c->bodyoff);
 			c->bodydone = 1;
 			c->state = C_DOT;
-			(void)cmd(c, NULL, ".");
+			(void)smtpc_cmd(c, NULL, ".");
 			return;
 		}
 		for (i = 0; i < (size_t)n; i++) {
 			/* RFC 5321 4.5.2: a leading dot is doubled. */
 			if (c->bodysol && buf[i] == '.') {
-				c->out[c->outlen++] = '.';
+				c->out[c->io.outlen++] = '.';
 				c->qpos++;
 			}
-			c->out[c->outlen++] = buf[i];
+			c->out[c->io.outlen++] = buf[i];
 			c->qpos++;
 			c->bodysol = buf[i] == '\n';
 		}
@@ -1623,8 +1261,8 @@ quit(struct smtpc *c)
 	c->state = C_QUIT;
 	c->reason[0] = '\0';
 	c->expect = 0;
-	(void)cmd(c, NULL, "QUIT");
-	arm(c, c->to.quit);
+	(void)smtpc_cmd(c, NULL, "QUIT");
+	smtpc_arm(c, c->to.quit);
 }
 
 /* ---- commands, timers, results, logs --------------------------------- */
@@ -1632,7 +1270,7 @@ quit(struct smtpc *c)
 static size_t
 room(const struct smtpc *c)
 {
-	return sizeof(c->out) - c->outlen;
+	return conn_room(&c->io);
 }
 
 /*
@@ -1640,31 +1278,28 @@ room(const struct smtpc *c)
  * not NULL (AUTH).  Returns 0, or -1 when it does not fit (the session
  * has failed then).
  */
-static int
-cmd(struct smtpc *c, const char *shown, const char *fmt, ...)
+int
+smtpc_cmd(struct smtpc *c, const char *shown, const char *fmt, ...)
 {
-	va_list	 ap;
-	size_t	 left = room(c);
-	int	 n;
+	va_list		 ap;
+	const char	*line;
+	int		 n;
 
 	if (c->cqlen >= SMTPC_CMDQ) {
-		fail(c, F_TEMP, "4.3.0", 0, "too many commands queued");
+		smtpc_fail(c, F_TEMP, "4.3.0", 0, "too many commands queued");
 		return -1;
 	}
 	va_start(ap, fmt);
-	n = vsnprintf(c->out + c->outlen, left, fmt, ap);
+	n = conn_vputline(&c->io, &line, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n + 2 > left) {
-		sodium_memzero(c->out + c->outlen, left);
-		fail(c, F_TEMP, "4.3.0", 0, "command too long");
+	if (n < 0) {
+		smtpc_fail(c, F_TEMP, "4.3.0", 0, "command too long");
 		return -1;
 	}
 	if (shown != NULL)
 		logline(c, PLOG_OUT, shown, strlen(shown));
 	else
-		logline(c, PLOG_OUT, c->out + c->outlen, (size_t)n);
-	memcpy(c->out + c->outlen + n, "\r\n", 2);
-	c->outlen += (size_t)n + 2;
+		logline(c, PLOG_OUT, line, (size_t)n);
 	c->qpos += (uint64_t)n + 2;
 	c->cmdend[(c->cqhead + c->cqlen) % SMTPC_CMDQ] = c->qpos;
 	c->cqlen++;
@@ -1672,11 +1307,11 @@ cmd(struct smtpc *c, const char *shown, const char *fmt, ...)
 	return 0;
 }
 
-static void
-arm(struct smtpc *c, uint32_t ms)
+void
+smtpc_arm(struct smtpc *c, uint32_t ms)
 {
 	if (loop_timer_arm(c->cf->loop, &c->timer, ms) != 0)
-		fail(c, F_TEMP, "4.3.0", 0, "no timer left in the loop");
+		smtpc_fail(c, F_TEMP, "4.3.0", 0, "no timer left in the loop");
 }
 
 /* Wait for the next reply due in the transaction, with its own time. */
@@ -1686,11 +1321,11 @@ arm_reply(struct smtpc *c)
 	if (c->state != C_TX)
 		return;
 	if (c->txreply == 0)
-		arm(c, c->to.mail);
+		smtpc_arm(c, c->to.mail);
 	else if (c->txreply <= c->nrc)
-		arm(c, c->to.rcpt);
+		smtpc_arm(c, c->to.rcpt);
 	else
-		arm(c, c->to.data_init);
+		smtpc_arm(c, c->to.data_init);
 }
 
 /* Decide one recipient, and log it. */
@@ -1706,7 +1341,7 @@ set_result(struct smtpc *c, struct smtpc_rcpt *r, int result,
 	else if (result == SMTPC_BOUNCED)
 		r->status[0] = '5';
 	snprintf(r->text, sizeof(r->text), "%s", text);
-	logfmt(c, PLOG_DECISION, "<%s>: %s (%s): %s", r->addr,
+	smtpc_logfmt(c, PLOG_DECISION, "<%s>: %s (%s): %s", r->addr,
 	    smtpc_result_name(result), r->status, r->text);
 }
 
@@ -1755,8 +1390,8 @@ logline(struct smtpc *c, int dir, const char *text, size_t len)
 	    dir, text, len);
 }
 
-static void
-logfmt(struct smtpc *c, int dir, const char *fmt, ...)
+void
+smtpc_logfmt(struct smtpc *c, int dir, const char *fmt, ...)
 {
 	va_list	 ap;
 

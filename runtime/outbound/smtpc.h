@@ -118,6 +118,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conn.h"
 #include "dns.h"
 #include "loop.h"
 #include "plog.h"
@@ -231,7 +232,6 @@ void	smtpc_route_from_ptab(struct smtpc_route *r, const struct ptab *t,
 struct smtpc;
 typedef void	smtpc_done_fn(struct smtpc *c, void *arg);
 
-struct tls_conn;
 struct smtpc_secret;
 
 /* The session.  Caller-allocated; the fields are private. */
@@ -247,10 +247,9 @@ struct smtpc {
 	smtpc_done_fn			*done;
 	void				*arg;
 	/* The connection. */
-	int				 fd;
+	struct conn			 io;		/* over in and out */
 	int				 state;
 	int				 ended;		/* released */
-	int				 busy;		/* in pump() */
 	unsigned			 conn;		/* bumped per close */
 	size_t				 hop;		/* address index */
 	unsigned			 tries;
@@ -260,11 +259,8 @@ struct smtpc {
 	int				 txstarted;	/* MAIL queued */
 	int				 starttls_refused;
 	int				 authed;
-	int				 eof, ioerr;
-	struct tls_conn			*tls;
 	struct smtpc_secret		*sec;		/* AUTH only */
 	struct loop_timer		 timer;
-	struct loop_timer		 kick;	/* TLS bytes in the engine */
 	struct loop_timer		 fin;	/* the done callback */
 	char				 local[PLOG_ENDPOINT_SIZE];
 	char				 remote[PLOG_ENDPOINT_SIZE];
@@ -283,8 +279,7 @@ struct smtpc {
 	int				 expect;	/* replies due */
 	unsigned			 nsent;		/* commands written */
 	unsigned			 nreplies;	/* replies begun */
-	uint64_t			 qpos, wpos;	/* bytes queued,
-							 * written */
+	uint64_t			 qpos;		/* bytes queued */
 	uint64_t			 cmdend[SMTPC_CMDQ];
 	unsigned			 cqhead, cqlen;
 	/* The reply being read. */
@@ -304,7 +299,6 @@ struct smtpc {
 	int				 bodysol;	/* at a line start */
 	int				 bodydone;
 	/* Buffers. */
-	size_t				 inlen, outlen;
 	char				 in[SMTPC_IN_SIZE];
 	char				 out[SMTPC_OUT_SIZE];
 };
@@ -319,7 +313,7 @@ struct smtpc {
  * Returns 0: done(c, arg) will be called from the loop exactly once,
  * never from inside smtpc_start(); or -1 with the reason in err when
  * c could not be set up at all (a bad argument, no timer left in the
- * loop), and no callback will come.  c uses three loop timers and,
+ * loop), and no callback will come.  c uses two loop timers and,
  * while connected, one descriptor: size the loop for them.
  */
 int	smtpc_start(struct smtpc *c, const struct smtpc_config *cf,
