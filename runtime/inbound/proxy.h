@@ -71,7 +71,7 @@ void	proxy_init(struct proxy *);
  *  1: the header is complete and res is filled; *used <= n.
  *  0: more bytes are needed; all n were taken (*used == n).
  * -1: not a valid header; the reason, fit for the log, goes to err and
- *     the connection should be closed.  A first byte that cannot start
+ *     the connection should be closed (*used then means nothing).  A first byte that cannot start
  *     a header fails at once, so a client that speaks first without one
  *     is refused on its first byte.
  * After 1 or -1 the parser is finished: further calls return -1.
