@@ -690,13 +690,13 @@ diff_listeners(struct diff *d)
 		addr_format(&a, buf, sizeof(buf));
 		printf("%s port %u: ", buf, (unsigned)k->port);
 		if (x != NULL) {
-			render_listener(stdout, x);
+			render_listener(stdout, d->o, x);
 			printf(" (old line %lu)", (unsigned long)x->line);
 		} else
 			fputs("no listener", stdout);
 		fputs(" -> ", stdout);
 		if (y != NULL) {
-			render_listener(stdout, y);
+			render_listener(stdout, d->n, y);
 			printf(" (new line %lu)", (unsigned long)y->line);
 		} else
 			fputs("no listener", stdout);

@@ -6,7 +6,8 @@ policyc_SOURCES = \
 	compiler/ast.c compiler/ast.h \
 	compiler/diag.c compiler/diag.h \
 	compiler/compile.c compiler/compile.h \
-	compiler/sema.c compiler/sema.h compiler/emit.c \
+	compiler/sema.c compiler/sema.h compiler/sema_mail.c \
+	compiler/emit.c \
 	compiler/dump.c compiler/query.c compiler/diff.c \
 	compiler/keys.c
 policyc_LDADD = grammar/libgrammar.a $(LIBBASTION)

@@ -51,6 +51,7 @@ static const struct sema_setting sema_settings[] = {
 	{ AST_TO_DATA,	PTAB_SET_TO_DATA,	"timeout data" },
 	{ AST_TO_CONNECT, PTAB_SET_TO_CONNECT,	"timeout connect" },
 	{ AST_QUEUE,	PTAB_SET_QUEUE,		"queue lifetime" },
+	{ AST_CONTROL,	PTAB_SET_CONTROL,	"control" },
 };
 
 static const char *const sema_level_names[] = {
@@ -93,7 +94,6 @@ static int	sema_prefix(struct sema *, int, const char *, size_t,
 		    const struct srcloc *, struct addr *);
 static const char *sema_domain(struct sema *, const struct ast_word *,
 		    int, const char *);
-static const char *sema_domain_reason(const char *, size_t, int);
 static const char *sema_nexthop(struct sema *, const struct ast_word *);
 static const char *sema_path(struct sema *, const struct ast_word *,
 		    const char *);
@@ -126,7 +126,9 @@ static void	sema_check_domains(struct sema *, struct sema_domain *,
 		    size_t, const char *);
 static void	sema_check_needs(struct sema *);
 static void	sema_check_relay(struct sema *);
-static int	sema_covers(const struct addr *const *, size_t, int);
+static int	sema_listfile_begin(struct sema *, void *, size_t);
+static int	sema_listfile_entry(struct sema *, void *, int, const char *,
+		    size_t, const struct srcloc *);
 static size_t	sema_digits(const struct ast_word *, uint64_t *);
 static int	sema_list_cmp(const void *, const void *);
 static int	sema_list_find(const void *, const void *);
@@ -419,7 +421,7 @@ sema_prefix(struct sema *s, int file, const char *p, size_t n,
  * Why the n bytes at d are not a domain name (without the leading dot
  * of a suffix), or NULL if they are one.
  */
-static const char *
+const char *
 sema_domain_reason(const char *d, size_t n, int upper_ok)
 {
 	size_t	 i, label = 0;
@@ -611,6 +613,12 @@ sema_setting(struct sema *s, struct ast_node *n)
 			return;
 		sv->log = p;
 		break;
+	case AST_CONTROL:
+		if ((p = sema_path(s, n->arg[0], "the control socket")) ==
+		    NULL)
+			return;
+		sv->control = p;
+		break;
 	case AST_RUNAS:
 		if ((p = sema_path(s, n->arg[0], "the user to run as")) ==
 		    NULL)
@@ -725,6 +733,10 @@ sema_listen(struct sema *s, struct ast_node *n)
 			l.req_where = c->loc;
 			l.req_where.len = c->arg[0]->loc.col +
 			    c->arg[0]->loc.len - c->loc.col;
+			break;
+		case AST_C_PROXY:
+			if (sema_mail_proxy(s, &l, c) == -1)
+				bad = 1;
 			break;
 		default:
 			break;
@@ -925,54 +937,55 @@ sema_list(struct sema *s, struct ast_node *n)
 }
 
 /*
- * A list file: one address or prefix a line, '#' comments, blank lines.
- * It is read with a small loop rather than the scanner because it may
- * hold a million entries; errors point into it as FILE:LINE:COL.
+ * A list file: one entry a line, '#' comments, blank lines.  It is read
+ * with a small loop rather than the scanner because it may hold a
+ * million entries; errors point into it as FILE:LINE:COL.  f->begin
+ * hears the number of lines (at most one entry each) before the first
+ * entry, f->entry each entry; `recipients NAME file` reads with it too.
+ * Returns 0, or -1 if the file could not be read (reported).
  */
-static void
-sema_listfile(struct sema *s, struct sema_list *l, const struct ast_word *pw)
+int
+sema_file_read(struct sema *s, const struct ast_word *pw,
+    const struct sema_file *f, void *ctx)
 {
 	char		 err[LIM_ERRMSG], q[SEMA_QUOTE + 4], *path, *buf;
 	const char	*slash, *p, *end, *eol, *t, *bol;
 	struct srcloc	 loc;
-	size_t		 len, dlen, lines, room;
+	size_t		 len, dlen, lines;
 	uint32_t	 line;
-	int		 fid;
+	int		 fid, r;
 
 	if (s->opts->no_files) {
 		sema_err(s, &pw->loc, "list files are not read here");
-		return;
+		return -1;
 	}
 	if (pw->len == 0) {
 		sema_err(s, &pw->loc, "the list file name is empty");
-		return;
+		return -1;
 	}
 	/* Relative to the folder of the policy that names it. */
 	slash = strrchr(s->name, '/');
 	dlen = pw->s[0] != '/' && slash != NULL ?
 	    (size_t)(slash - s->name) + 1 : 0;
 	if ((path = ast_alloc(s->arena, dlen + pw->len + 1)) == NULL)
-		return;
+		return -1;
 	memcpy(path, s->name, dlen);
 	memcpy(path + dlen, pw->s, pw->len + 1);
 	if (compile_readfile(path, &buf, &len, err, sizeof(err)) == -1) {
 		sema_err(s, &pw->loc, "cannot read list file '%s': %s",
 		    sema_q(q, path, strlen(path)), err);
-		return;
+		return -1;
 	}
 	if ((fid = diag_source(s->diag, path, buf, len)) == -1) {
 		free(buf);
-		return;
+		return -1;
 	}
-	/* At most one entry a line: size the array once. */
+	/* At most one entry a line: the caller sizes its array once. */
 	lines = 1;
 	for (p = buf; (p = memchr(p, '\n', (size_t)(buf + len - p))) != NULL;
 	    p++)
 		lines++;
-	room = LIM_LIST_ENTRIES - s->entries;
-	if (lines > room)
-		lines = room + 1;
-	if ((l->pfx = ast_alloc(s->arena, lines * sizeof(*l->pfx))) == NULL)
+	if (f->begin(s, ctx, lines) == -1)
 		goto done;
 
 	end = buf + len;
@@ -991,30 +1004,64 @@ sema_listfile(struct sema *s, struct sema_list *l, const struct ast_word *pw)
 		loc.line = line;
 		loc.col = (uint32_t)(p - bol) + 1;
 		loc.len = (uint32_t)(t - p);
-		if (l->n == room) {
-			diag_error(s->diag, fid, &loc, "too many list "
-			    "entries (at most %u in all lists)",
-			    (unsigned)LIM_LIST_ENTRIES);
+		if ((r = f->entry(s, ctx, fid, p, (size_t)(t - p), &loc)) ==
+		    -2)
 			break;
-		}
-		if (sema_prefix(s, fid, p, (size_t)(t - p), &loc,
-		    &l->pfx[l->n]) == 0)
-			l->n++;
 		while (t < eol && (*t == ' ' || *t == '\t' || *t == '\r'))
 			t++;
 		if (t < eol && *t != '#') {
 			loc.col = (uint32_t)(t - bol) + 1;
 			loc.len = 1;
-			diag_error(s->diag, fid, &loc, "one address or "
-			    "prefix a line; a comment starts with '#'");
+			diag_error(s->diag, fid, &loc, "one %s a line; a "
+			    "comment starts with '#'", f->one);
 		}
 		if (diag_stopped(s->diag))
 			break;
 	}
-	s->entries += l->n;
 done:
 	diag_source_drop(s->diag, fid);
 	free(buf);
+	return 0;
+}
+
+static int
+sema_listfile_begin(struct sema *s, void *ctx, size_t lines)
+{
+	struct sema_list	*l = ctx;
+	size_t			 room = LIM_LIST_ENTRIES - s->entries;
+
+	if (lines > room)
+		lines = room + 1;
+	l->pfx = ast_alloc(s->arena, lines * sizeof(*l->pfx));
+	return l->pfx == NULL ? -1 : 0;
+}
+
+static int
+sema_listfile_entry(struct sema *s, void *ctx, int fid, const char *p,
+    size_t n, const struct srcloc *loc)
+{
+	struct sema_list	*l = ctx;
+
+	if (l->n == LIM_LIST_ENTRIES - s->entries) {
+		diag_error(s->diag, fid, loc, "too many list entries (at most "
+		    "%u in all lists)", (unsigned)LIM_LIST_ENTRIES);
+		return -2;
+	}
+	if (sema_prefix(s, fid, p, n, loc, &l->pfx[l->n]) == -1)
+		return -1;
+	l->n++;
+	return 0;
+}
+
+static void
+sema_listfile(struct sema *s, struct sema_list *l, const struct ast_word *pw)
+{
+	static const struct sema_file	 f = {
+		sema_listfile_begin, sema_listfile_entry, "address or prefix"
+	};
+
+	if (sema_file_read(s, pw, &f, l) == 0)
+		s->entries += l->n;
 }
 
 static void
@@ -1075,6 +1122,8 @@ sema_user(struct sema *s, struct ast_node *n)
 	}
 	u.kind = kind;
 	u.verifier = n->arg[1]->s;
+	if (n->sub != NULL && sema_mail_senders(s, &u, n->sub) == -1)
+		return;
 	s->users[s->nusers++] = u;
 }
 
@@ -1130,7 +1179,9 @@ sema_accept(struct sema *s, struct ast_node *n)
 			d.tls_where = c->loc;
 			d.tls_where.len = c->arg[0]->loc.col +
 			    c->arg[0]->loc.len - c->loc.col;
-		}
+		} else if (c->kind == AST_C_RCPTS &&
+		    sema_mail_rcpt_clause(s, &d, c) == -1)
+			bad = 1;
 	}
 	if (!bad)
 		s->accept[s->naccept++] = d;
@@ -1613,7 +1664,7 @@ sema_be(const uint8_t *a, size_t n)
  * address is a 128-bit number (hi, lo); IPv4 ones sit in the top 32
  * bits of hi, so "one more" is a step of 2^32 there.
  */
-static int
+int
 sema_covers(const struct addr *const *p, size_t n, int family)
 {
 	struct sema_ivl	*v;
@@ -1861,7 +1912,7 @@ sema_run(struct sema *s, struct ast_node *stmts)
 	    (nlisteners + 1) * sizeof(*s->listeners));
 	if (s->rules == NULL || s->lists == NULL || s->users == NULL ||
 	    s->accept == NULL || s->outbound == NULL ||
-	    s->listeners == NULL) {
+	    s->listeners == NULL || sema_mail_init(s, stmts) == -1) {
 		sema_err(s, NULL, "out of memory");
 		return;
 	}
@@ -1894,12 +1945,17 @@ sema_run(struct sema *s, struct ast_node *stmts)
 		case AST_OUTBOUND:
 			sema_outbound(s, n);
 			break;
+		case AST_RCPTS_LIST:
+		case AST_RCPTS_FILE:
+			sema_rcpts(s, n);
+			break;
 		default:
 			break;
 		}
 	}
 	if (diag_stopped(s->diag))
 		return;
+	sema_mail_resolve(s);
 	sema_resolve_lists(s);
 	sema_check_users(s);
 	sema_check_listeners(s);

@@ -33,6 +33,20 @@ struct sema_list {
 	uint32_t	 id;		/* builder list id */
 };
 
+/* A recipients list: local parts, as given (checked). */
+struct sema_rcpts {
+	struct ast_node	*node;
+	const char	*name;
+	struct srcloc	 where;		/* the name, for messages */
+	uint32_t	 line;
+	const char	**parts;
+	size_t		 n;
+	int		 used;
+	int		 dup;		/* defined again: left out */
+	int		 bad;		/* an entry had an error */
+	uint32_t	 id;		/* builder id */
+};
+
 struct sema_rule {
 	struct ast_node	*node;		/* NULL: implicit */
 	struct srcloc	 where;		/* the prefix or <list> */
@@ -60,6 +74,12 @@ struct sema_listener {
 	struct srcloc	 tls_where, req_where;
 	uint32_t	 line;
 	int		 dup;		/* left out of the table */
+	/* proxy from <LIST> | PREFIX */
+	int		 proxy;
+	struct ast_word	*proxy_ref;	/* the <LIST>, before resolution */
+	struct sema_list *proxy_list;
+	struct addr	 proxy_pfx;	/* a prefix given directly */
+	struct srcloc	 proxy_where;
 };
 
 struct sema_user {
@@ -69,6 +89,8 @@ struct sema_user {
 	int		 kind;		/* enum verifier_kind */
 	uint32_t	 line;
 	int		 dup;		/* left out of the table */
+	const char	**senders;	/* lower case; NULL: anyone */
+	size_t		 nsenders;
 };
 
 struct sema_domain {
@@ -76,6 +98,8 @@ struct sema_domain {
 	struct srcloc		 where;		/* the domain */
 	struct srcloc		 tls_where;
 	struct ptab_domain_in	 in;
+	struct ast_node		*rcpt_clause;	/* recipients ..., or NULL */
+	struct sema_rcpts	*rcpts;		/* resolved <NAME> */
 };
 
 struct sema {
@@ -105,10 +129,61 @@ struct sema {
 	struct sema_domain		*outbound;
 	size_t				 noutbound;
 
+	struct sema_rcpts		*rcpts;
+	size_t				 nrcpts;
+	size_t				 parts;		/* all rcpts lists */
+
 	size_t				 entries;	/* all lists */
 	int				 pub_loaded;	/* -k: -1 bad */
 	uint8_t				 pub_id[SEAL_KEYID_SIZE];
 };
+
+/*
+ * Reading a list file (sema.c): begin hears how many lines it has (at
+ * most one entry each) and may refuse (-1); entry gets each entry with
+ * its position in source fid and returns 0, -1 for a bad entry
+ * (reported), or -2 to stop.  one names an entry: "one ONE a line".
+ */
+struct sema_file {
+	int		(*begin)(struct sema *, void *ctx, size_t lines);
+	int		(*entry)(struct sema *, void *ctx, int fid,
+			    const char *p, size_t n, const struct srcloc *);
+	const char	*one;
+};
+
+int	sema_file_read(struct sema *s, const struct ast_word *path,
+	    const struct sema_file *f, void *ctx);
+
+/*
+ * Why the n bytes at d are not a domain name (without the leading dot
+ * of a suffix), or NULL if they are one; upper_ok: letters may be
+ * upper case.  (sema.c)
+ */
+const char *sema_domain_reason(const char *d, size_t n, int upper_ok);
+
+/*
+ * Do the prefixes of family (ADDR_V4 or ADDR_V6) together cover the
+ * whole address space?  (sema.c)
+ */
+int	sema_covers(const struct addr *const *p, size_t n, int family);
+
+/*
+ * The mail-side statements of version 2 (sema_mail.c): recipients
+ * lists and clauses, senders, proxy from.  sema_mail_init sizes the
+ * arrays (-1: out of memory); the others report what they find and
+ * return -1 when the statement must be left out.  sema_mail_resolve
+ * runs once all statements are read, before the host lists are
+ * resolved (a proxy list counts as used).
+ */
+int	sema_mail_init(struct sema *s, struct ast_node *stmts);
+void	sema_rcpts(struct sema *s, struct ast_node *n);
+int	sema_mail_rcpt_clause(struct sema *s, struct sema_domain *d,
+	    struct ast_node *c);
+int	sema_mail_senders(struct sema *s, struct sema_user *u,
+	    struct ast_node *c);
+int	sema_mail_proxy(struct sema *s, struct sema_listener *l,
+	    struct ast_node *c);
+void	sema_mail_resolve(struct sema *s);
 
 /* Check stmts and fill s (whose arena, diag, file, name, opts are set). */
 void	sema_run(struct sema *s, struct ast_node *stmts);

@@ -15,6 +15,8 @@
 #define LIM_ERRORS		100	/* diagnostics before giving up */
 #define LIM_USERNAME		256
 #define LIM_LIST_ENTRIES	(16u * 1024 * 1024)	/* prefixes in all */
+#define LIM_RCPT_ENTRIES	(16u * 1024 * 1024)	/* local parts in all */
+#define LIM_LOCALPART		64	/* RFC 5321 4.5.3.1.1 */
 
 /* Diagnostics and reasons. */
 #define LIM_ERRMSG		256
