@@ -223,8 +223,9 @@ emit_rcpts(struct sema *s, struct ptab_builder *b)
 		d->in.rcpt_list = PTAB_NONE;
 		if (d->in.rcpts != PTAB_RCPTS_LIST)
 			continue;
+		/* An undefined list was reported: no table comes of it. */
 		if (d->rcpts == NULL || d->rcpts->dup)
-			d->in.domain = NULL;	/* reported */
+			d->in.rcpts = PTAB_RCPTS_ANY;
 		else
 			d->in.rcpt_list = d->rcpts->id;
 	}

@@ -386,8 +386,8 @@ sm_resolve_rcpts(struct sema *s)
 		if (j == n) {
 			diag_error(s->diag, s->file, &w->loc, "recipients list "
 			    "'%s' is not defined", sm_q(q, w->s, w->len));
-			d->in.domain = NULL;	/* left out */
 			continue;
+
 		}
 		d->rcpts = v[j];
 		v[j]->used = 1;
@@ -432,6 +432,7 @@ sema_mail_senders(struct sema *s, struct sema_user *u, struct ast_node *c)
 			at = memchr(at + 1, '@',
 			    (size_t)(w->s + w->len - at - 1));
 		why = at == NULL ? "it is neither local@domain nor @domain" :
+		    at + 1 == w->s + w->len ? "no domain follows '@'" :
 		    at > w->s ? sm_local_reason(w->s, (size_t)(at - w->s)) :
 		    NULL;
 		if (why == NULL)
