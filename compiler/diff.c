@@ -116,8 +116,9 @@ static int	diff_rcpts_same(const struct ptab *,
 static int	diff_rcpts(struct diff *, const char *,
 		    const struct ptab_domain_rec *,
 		    const struct ptab_domain_rec *);
-static int	diff_rcpts_side(struct diff *, const char *, const struct ptab *,
-		    const struct ptab_domain_rec *, const struct ptab *,
+static int	diff_rcpts_side(struct diff *, const char *,
+		    const struct ptab *, const struct ptab_domain_rec *,
+		    const struct ptab *,
 		    const struct ptab_domain_rec *, const char *);
 static int	diff_u32_cmp(const void *, const void *);
 static void	diff_print_senders(const struct ptab *,

@@ -28,7 +28,8 @@
 struct sm_fill {
 	struct sema_rcpts	*r;
 	size_t			 cap;
-	uint32_t		*set;		/* index + 1; 0 is empty */
+	uint64_t		*set;		/* hash << 32 | index + 1;
+						 * 0 is empty */
 	uint32_t		*line;		/* line of each part */
 	size_t			 setsize;	/* power of two */
 };
@@ -196,6 +197,7 @@ sm_add(struct sema *s, struct sm_fill *f, int fid, const char *p, size_t n,
 	const char		*why, *t;
 	char			 q[SM_QUOTE + 4], *d;
 	size_t			 j, i;
+	uint32_t		 h, k;
 
 	if (r->n == f->cap || r->n == LIM_RCPT_ENTRIES - s->parts) {
 		diag_error(s->diag, fid, loc, "too many local parts (at most "
@@ -208,9 +210,14 @@ sm_add(struct sema *s, struct sm_fill *f, int fid, const char *p, size_t n,
 		r->bad = 1;
 		return -1;
 	}
-	for (j = ptab_rcpt_hash(p, n) & (f->setsize - 1); f->set[j] != 0;
+	/* The hash kept beside the index spares most string compares. */
+	h = ptab_rcpt_hash(p, n);
+	for (j = h & (f->setsize - 1); f->set[j] != 0;
 	    j = (j + 1) & (f->setsize - 1)) {
-		t = r->parts[f->set[j] - 1];
+		if ((uint32_t)(f->set[j] >> 32) != h)
+			continue;
+		k = (uint32_t)f->set[j];
+		t = r->parts[k - 1];
 		if (strlen(t) != n)
 			continue;
 		for (i = 0; i < n; i++)
@@ -221,7 +228,7 @@ sm_add(struct sema *s, struct sm_fill *f, int fid, const char *p, size_t n,
 			diag_warning(s->diag, fid, loc, "'%s' is already "
 			    "listed at line %lu (local parts compare without "
 			    "regard to case)", sm_q(q, p, n),
-			    (unsigned long)f->line[f->set[j] - 1]);
+			    (unsigned long)f->line[k - 1]);
 			return 0;
 		}
 	}
@@ -229,7 +236,7 @@ sm_add(struct sema *s, struct sm_fill *f, int fid, const char *p, size_t n,
 		return -2;
 	f->line[r->n] = loc->line;
 	r->parts[r->n++] = d;
-	f->set[j] = (uint32_t)r->n;
+	f->set[j] = (uint64_t)h << 32 | (uint32_t)r->n;
 	return 0;
 }
 

@@ -337,7 +337,8 @@ ptab_builder_server(struct ptab_builder *b, const struct ptab_server_in *in)
 }
 
 int
-ptab_builder_listener(struct ptab_builder *b, const struct ptab_listener_in *in)
+ptab_builder_listener(struct ptab_builder *b,
+    const struct ptab_listener_in *in)
 {
 	struct ptab_listener_rec	*l;
 	struct ptab_proxy_rec		*x;
