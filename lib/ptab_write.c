@@ -588,11 +588,12 @@ ptab_builder_user(struct ptab_builder *b, const char *name,
 		b->snd[b->nsnd++] = id;
 	}
 	/* Sorted, without repeats: the image ignores the order given. */
-	ptab_sort_ids(b->snd + first, nsenders);
-	for (i = 1, b->nsnd = nsenders > 0 ? first + 1 : first;
-	    i < nsenders; i++)
-		if (b->snd[b->nsnd - 1] != b->snd[first + i])
-			b->snd[b->nsnd++] = b->snd[first + i];
+	if (nsenders > 0) {
+		ptab_sort_ids(b->snd + first, nsenders);
+		for (i = 1, b->nsnd = first + 1; i < nsenders; i++)
+			if (b->snd[b->nsnd - 1] != b->snd[first + i])
+				b->snd[b->nsnd++] = b->snd[first + i];
+	}
 	u = &b->users[b->nusers++];
 	memset(u, 0, sizeof(*u));
 	u->name = n;
@@ -638,10 +639,12 @@ ptab_builder_rcpts(struct ptab_builder *b, const char *name, uint32_t line,
 		b->rpart[b->nrpart++] = sid;
 	}
 	/* Repeats go: a set holds each local part once. */
-	ptab_sort_ids(b->rpart + first, n);
-	for (i = 1, b->nrpart = n > 0 ? first + 1 : first; i < n; i++)
-		if (b->rpart[b->nrpart - 1] != b->rpart[first + i])
-			b->rpart[b->nrpart++] = b->rpart[first + i];
+	if (n > 0) {
+		ptab_sort_ids(b->rpart + first, n);
+		for (i = 1, b->nrpart = first + 1; i < n; i++)
+			if (b->rpart[b->nrpart - 1] != b->rpart[first + i])
+				b->rpart[b->nrpart++] = b->rpart[first + i];
+	}
 	r = &b->rl[b->nrl];
 	memset(r, 0, sizeof(*r));
 	r->name = nm;
@@ -1190,7 +1193,7 @@ ptab_rcpt_layout(struct ptab_builder *b, const uint32_t *map,
 	}
 	for (i = 0; i < b->nrl; i++) {
 		r = &b->rl[o[i]];
-		ids = b->rpart + r->first;
+		ids = r->count > 0 ? b->rpart + r->first : NULL;
 		for (j = 0; j < r->count; j++)
 			key[j] = (uint64_t)map[ids[j]] << 32 | ids[j];
 		if (ptab_radix_u64(key, r->count) == -1)
