@@ -1,8 +1,7 @@
 #!/bin/sh
 # relay_run.sh: the relay benchmark (`make bench-relay`, and the last
-# part of `make bench`).  Finds Postfix in the cached Debian package
-# (fetching it the way run.sh does when it is missing: `apt-get download
-# postfix` and `dpkg -x` into bench/.peer, never installed), then runs
+# part of `make bench`).  Finds Postfix in Debian's package as
+# tools/deps unpacked it (never installed), then runs
 # bench/relay_bench.py: smtp-source into bastiond and into a private
 # Postfix instance, both relaying to one smtp-sink, and the ratio.
 # Figures never fail the run; it exits 1 only when a step cannot run or
@@ -14,8 +13,8 @@
 #   BENCH_DIR                  keep the sites and Postfix's instance in
 #                              BENCH_DIR/relay (default: a temporary
 #                              folder, removed at the end)
-#   BENCH_PEER_DIR             postfix .deb cache (default: bench/.peer in
-#                              the source tree, else in the build tree)
+#   BASTION_POSTFIX            where tools/postfix-tools unpacked Postfix
+#                              (default: /usr/local/lib/bastion/postfix)
 #   BENCH_QUICK=1              smoke run: smaller counts
 #   BENCH_TIMEOUT              seconds allowed to the whole run (300)
 #   BENCH_SAN                  the sanitizer flags the tree was built with
@@ -67,7 +66,7 @@ fi
 peer=$(peer_root postfix)
 if [ -z "$peer" ] || [ ! -x "$peer/usr/sbin/smtp-source" ]; then
 	echo "relay benchmark: NOT MEASURED: Postfix's package (smtp-source," \
-	    "smtp-sink) is not available (no network, apt-get or dpkg)"
+	    "smtp-sink) is not available ($PEER_MISSING)"
 	exit 0
 fi
 # smtp-source and smtp-sink read a main.cf like postmap does.

@@ -1,9 +1,7 @@
 #!/bin/sh
 # rt_run.sh: the runtime benchmark (`make bench-runtime`, and the second
 # half of `make bench`).  Finds Postfix's smtp-source and smtp-sink in
-# the cached Debian package (fetching it the way run.sh does when it is
-# missing: `apt-get download postfix` and `dpkg -x` into bench/.peer,
-# never installed), then runs bench/rt_bench.py, which starts bastiond
+# Debian's package as tools/deps unpacked it (never installed), then runs bench/rt_bench.py, which starts bastiond
 # on the loopback, loads it and prints the figures.  Figures never fail
 # the run; it exits 1 only when a step cannot run or mail was lost.
 #
@@ -14,8 +12,8 @@
 #   BENCH_DIR                  keep the sites in BENCH_DIR/runtime
 #                              (default: a temporary folder, removed at
 #                              the end)
-#   BENCH_PEER_DIR             postfix .deb cache (default: bench/.peer in
-#                              the source tree, else in the build tree)
+#   BASTION_POSTFIX            where tools/postfix-tools unpacked Postfix
+#                              (default: /usr/local/lib/bastion/postfix)
 #   BENCH_QUICK=1              smoke run: smaller counts, one run each
 #   BENCH_TIMEOUT              seconds allowed to the whole run (900)
 #   BENCH_SAN                  the sanitizer flags the tree was built with
@@ -75,7 +73,7 @@ if [ -n "$peer" ]; then
 	set -- "$@" --postfix-root "$peer" \
 	    --postfix-conf "$work/postfix"
 else
-	echo "smtp-source: not available (no network, apt-get or dpkg):" \
+	echo "smtp-source: not available ($PEER_MISSING):" \
 	    "the session rates are not measured"
 fi
 [ "${BENCH_QUICK:-0}" = 1 ] && set -- "$@" --quick

@@ -12,8 +12,8 @@
 #   BENCH_PROG                 ptab_bench (default: $top_builddir/bench/...)
 #   BENCH_DIR                  keep the generated files here (default: a
 #                              temporary folder, removed at the end)
-#   BENCH_PEER_DIR             postfix .deb cache (default: bench/.peer in
-#                              the source tree, else in the build tree)
+#   BASTION_POSTFIX            where tools/postfix-tools unpacked Postfix
+#                              (default: /usr/local/lib/bastion/postfix)
 #   BENCH_POSTMAP              a postmap to use instead of the cached one
 #   BENCH_QUICK=1              smoke run: a tenth of the iterations
 #   BENCH_TIMEOUT              seconds allowed to any one step (300)
@@ -129,7 +129,7 @@ if [ -z "$postmap" ]; then
 		postmap=$peer/usr/sbin/postmap
 		libdir=$peer/usr/lib/postfix
 	else
-		echo "postmap: not available (no network, apt-get or dpkg):"\
+		echo "postmap: not available ($PEER_MISSING):"\
 		    "the postmap column is not measured"
 	fi
 fi

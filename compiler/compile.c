@@ -6,115 +6,64 @@
  */
 #include "config.h"
 
-#include <sys/stat.h>
-
-#include <errno.h>
-#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "ast.h"
+#include "bastion_limits.h"
 #include "compile.h"
 #include "diag.h"
-#include "bastion_limits.h"
+#include "fileio.h"
+#include "grammar.h"
 #include "sema.h"
 
-int
-compile_readfile(const char *path, char **bufp, size_t *lenp, char *err,
-    size_t errlen)
+/* Where the grammar's reports go: the collector and the source's id. */
+struct compile_src {
+	struct diag	*diag;
+	int		 file;
+};
+
+static void	compile_report(void *, enum grammar_sev,
+		    const struct srcloc *, const char *, va_list)
+		    __attribute__((format(printf, 4, 0)));
+static int	compile_stopped(void *);
+
+/* The grammar's report callback: into the diagnostics of the source. */
+static void
+compile_report(void *arg, enum grammar_sev sev, const struct srcloc *loc,
+    const char *fmt, va_list ap)
 {
-	struct stat	 st;
-	char		*buf = NULL;
-	size_t		 len = 0, cap;
-	ssize_t		 n;
-	int		 fd;
+	struct compile_src	*src = arg;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "it is a directory");
-		goto fail;
-	}
-	/* A pipe or a device says size 0: read it in steps, bounded. */
-	cap = S_ISREG(st.st_mode) && st.st_size > 0 &&
-	    (unsigned long long)st.st_size <= LIM_SOURCE_SIZE ?
-	    (size_t)st.st_size + 1 : 65536;
-	if ((unsigned long long)st.st_size > LIM_SOURCE_SIZE) {
-		snprintf(err, errlen, "it is larger than %u bytes",
-		    (unsigned)LIM_SOURCE_SIZE);
-		goto fail;
-	}
-	if ((buf = malloc(cap + 1)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	for (;;) {
-		if (len == cap) {
-			char	*nb;
+	diag_vreport(src->diag, sev == GRAMMAR_NOTE ? DIAG_NOTE :
+	    DIAG_ERROR, src->file, loc, fmt, ap);
+}
 
-			if (cap > LIM_SOURCE_SIZE) {
-				snprintf(err, errlen, "it is larger than %u "
-				    "bytes", (unsigned)LIM_SOURCE_SIZE);
-				goto fail;
-			}
-			cap *= 2;
-			if ((nb = realloc(buf, cap + 1)) == NULL) {
-				snprintf(err, errlen, "out of memory");
-				goto fail;
-			}
-			buf = nb;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			snprintf(err, errlen, "%s", strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > LIM_SOURCE_SIZE) {
-		snprintf(err, errlen, "it is larger than %u bytes",
-		    (unsigned)LIM_SOURCE_SIZE);
-		goto fail;
-	}
-	close(fd);
-	buf[len] = '\0';
-	*bufp = buf;
-	*lenp = len;
-	return 0;
-fail:
-	free(buf);
-	close(fd);
-	return -1;
+static int
+compile_stopped(void *arg)
+{
+	struct compile_src	*src = arg;
+
+	return diag_stopped(src->diag);
 }
 
 int
 compile_file(const char *path, const struct compile_opts *o, uint8_t **out,
     size_t *outlen)
 {
-	char	 err[LIM_ERRMSG], *buf;
-	size_t	 len;
-	int	 r;
+	struct fileio_data	 d;
+	char			 err[LIM_ERRMSG];
+	int			 r;
 
-	if (compile_readfile(path, &buf, &len, err, sizeof(err)) == -1) {
+	if (sema_readfile(path, &d, err, sizeof(err)) == -1) {
 		if (o->diag != NULL)
 			fprintf(o->diag, "%s: error: cannot read: %s\n", path,
 			    err);
 		return -1;
 	}
-	r = compile_buffer(path, buf, len, o, out, outlen);
-	free(buf);
+	r = compile_buffer(path, d.buf, d.len, o, out, outlen);
+	fileio_data_free(&d);
 	return r;
 }
 
@@ -123,7 +72,8 @@ compile_buffer(const char *name, const char *buf, size_t len,
     const struct compile_opts *o, uint8_t **out, size_t *outlen)
 {
 	struct diag		*d;
-	struct ast_parse	 p;
+	struct compile_src	 src;
+	struct grammar		 p;
 	struct sema		 s;
 	int			 fid, r;
 
@@ -147,9 +97,12 @@ compile_buffer(const char *name, const char *buf, size_t len,
 		    (unsigned)LIM_SOURCE_SIZE);
 		goto done;
 	}
-	p.diag = d;
-	p.file = fid;
-	if (ast_parse_buffer(&p, buf, len) == -1 && !diag_stopped(d)) {
+	src.diag = d;
+	src.file = fid;
+	p.report = compile_report;
+	p.stopped = compile_stopped;
+	p.arg = &src;
+	if (grammar_parse(&p, buf, len) == -1 && !diag_stopped(d)) {
 		diag_error(d, fid, NULL, "out of memory while parsing");
 		goto done;
 	}

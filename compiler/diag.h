@@ -19,12 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* A place in a source: line 0 means "no position" (the whole file). */
-struct srcloc {
-	uint32_t	line;		/* 1-based */
-	uint32_t	col;		/* 1-based byte column */
-	uint32_t	len;		/* bytes to underline, >= 1 */
-};
+#include "grammar.h"		/* struct srcloc */
 
 enum diag_sev {
 	DIAG_ERROR = 0,

@@ -22,6 +22,7 @@
 
 #include "b64.h"
 #include "cmds.h"
+#include "fileio.h"
 #include "bastion_limits.h"
 #include "seal.h"
 #include "verifier.h"
@@ -40,7 +41,6 @@ struct keys_sig {
 static int	keys_getopt(int, char **, const char *);
 static void	keys_usage(FILE *, const char *);
 static int	keys_read(const char *, size_t, char **, size_t *);
-static int	keys_read_fd(int, char *, size_t, size_t *, char *, size_t);
 static int	keys_read_tty(const char *, char *, size_t, size_t *, char *,
 		    size_t);
 static int	keys_line(const char *, char *, size_t, size_t, size_t *,
@@ -231,9 +231,12 @@ keys_read(const char *what, size_t cap, char **out, size_t *len)
 		return -1;
 	}
 	if (!isatty(STDIN_FILENO)) {
-		if (keys_read_fd(STDIN_FILENO, a, cap + 2, &alen, err,
-		    sizeof(err)) != 0 || keys_line(what, a, alen, cap, len,
-		    err, sizeof(err)) != 0)
+		if (fileio_read_fd(STDIN_FILENO, a, cap + 2, &alen) != 0) {
+			snprintf(err, sizeof(err), "cannot read standard "
+			    "input: %s", strerror(errno));
+			goto fail;
+		}
+		if (keys_line(what, a, alen, cap, len, err, sizeof(err)) != 0)
 			goto fail;
 		*out = a;
 		return 0;
@@ -269,30 +272,6 @@ fail:
 		sodium_free(b);
 	}
 	return rc;
-}
-
-/* Read fd to its end, or until buf is full. */
-static int
-keys_read_fd(int fd, char *buf, size_t bufsz, size_t *total, char *err,
-    size_t errlen)
-{
-	ssize_t	 r;
-
-	*total = 0;
-	while (*total < bufsz) {
-		r = read(fd, buf + *total, bufsz - *total);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			snprintf(err, errlen, "cannot read standard input: %s",
-			    strerror(errno));
-			return -1;
-		}
-		if (r == 0)
-			break;
-		*total += (size_t)r;
-	}
-	return 0;
 }
 
 /*

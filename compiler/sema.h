@@ -14,9 +14,10 @@
 #include <stdint.h>
 
 #include "addr.h"
-#include "ast.h"
 #include "compile.h"
 #include "diag.h"
+#include "fileio.h"
+#include "grammar.h"
 #include "ptab.h"
 #include "seal.h"
 
@@ -138,53 +139,6 @@ struct sema {
 	uint8_t				 pub_id[SEAL_KEYID_SIZE];
 };
 
-/*
- * Reading a list file (sema.c): begin hears how many lines it has (at
- * most one entry each) and may refuse (-1); entry gets each entry with
- * its position in source fid and returns 0, -1 for a bad entry
- * (reported), or -2 to stop.  one names an entry: "one ONE a line".
- */
-struct sema_file {
-	int		(*begin)(struct sema *, void *ctx, size_t lines);
-	int		(*entry)(struct sema *, void *ctx, int fid,
-			    const char *p, size_t n, const struct srcloc *);
-	const char	*one;
-};
-
-int	sema_file_read(struct sema *s, const struct ast_word *path,
-	    const struct sema_file *f, void *ctx);
-
-/*
- * Why the n bytes at d are not a domain name (without the leading dot
- * of a suffix), or NULL if they are one; upper_ok: letters may be
- * upper case.  (sema.c)
- */
-const char *sema_domain_reason(const char *d, size_t n, int upper_ok);
-
-/*
- * Do the prefixes of family (ADDR_V4 or ADDR_V6) together cover the
- * whole address space?  (sema.c)
- */
-int	sema_covers(const struct addr *const *p, size_t n, int family);
-
-/*
- * The mail-side statements of version 2 (sema_mail.c): recipients
- * lists and clauses, senders, proxy from.  sema_mail_init sizes the
- * arrays (-1: out of memory); the others report what they find and
- * return -1 when the statement must be left out.  sema_mail_resolve
- * runs once all statements are read, before the host lists are
- * resolved (a proxy list counts as used).
- */
-int	sema_mail_init(struct sema *s, struct ast_node *stmts);
-void	sema_rcpts(struct sema *s, struct ast_node *n);
-int	sema_mail_rcpt_clause(struct sema *s, struct sema_domain *d,
-	    struct ast_node *c);
-int	sema_mail_senders(struct sema *s, struct sema_user *u,
-	    struct ast_node *c);
-int	sema_mail_proxy(struct sema *s, struct sema_listener *l,
-	    struct ast_node *c);
-void	sema_mail_resolve(struct sema *s);
-
 /* Check stmts and fill s (whose arena, diag, file, name, opts are set). */
 void	sema_run(struct sema *s, struct ast_node *stmts);
 
@@ -196,11 +150,11 @@ void	sema_run(struct sema *s, struct ast_node *stmts);
 int	emit_run(struct sema *s, uint8_t **out, size_t *outlen);
 
 /*
- * Read the whole file at path, at most LIM_SOURCE_SIZE bytes, into a
- * malloc'd buffer with a NUL after it (compile.c).  Returns 0, or -1
- * with the reason in err.
+ * Read a policy or a list file, at most LIM_SOURCE_SIZE bytes, into d
+ * (fileio_data_free() frees it).  Returns 0, or -1 with the reason in
+ * err in the words "cannot read ...: " is followed by.
  */
-int	compile_readfile(const char *path, char **buf, size_t *len,
-	    char *err, size_t errlen);
+int	sema_readfile(const char *path, struct fileio_data *d, char *err,
+	    size_t errlen) __attribute__((warn_unused_result));
 
 #endif

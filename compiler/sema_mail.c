@@ -16,13 +16,12 @@
 #include <string.h>
 
 #include "addr.h"
-#include "ast.h"
 #include "bastion_limits.h"
 #include "diag.h"
+#include "grammar.h"
 #include "ptab.h"
 #include "sema.h"
-
-#define SM_QUOTE	64	/* bytes of user text quoted in a message */
+#include "sema_int.h"
 
 /* A list being filled: the parts and a hash set of their indexes. */
 struct sm_fill {
@@ -34,7 +33,6 @@ struct sm_fill {
 	size_t			 setsize;	/* power of two */
 };
 
-static const char *sm_q(char *, const char *, size_t);
 static const char *sm_local_reason(const char *, size_t);
 static int	sm_fill_begin(struct sema *, void *, size_t);
 static int	sm_fill_entry(struct sema *, void *, int, const char *,
@@ -46,23 +44,6 @@ static struct sema_list *sm_list_find(struct sema *, const char *);
 static int	sm_rcpts_cmp(const void *, const void *);
 static void	sm_resolve_rcpts(struct sema *);
 static void	sm_resolve_proxy(struct sema *);
-
-/* Printable, cut short with "...": buf has SM_QUOTE + 4 bytes. */
-static const char *
-sm_q(char *buf, const char *s, size_t n)
-{
-	size_t	 i, m = n > SM_QUOTE ? SM_QUOTE : n;
-
-	for (i = 0; i < m; i++)
-		buf[i] = ((unsigned char)s[i] >= 0x20 && s[i] != 0x7f) ?
-		    s[i] : '?';
-	if (m < n) {
-		memcpy(buf + m, "...", 3);
-		m += 3;
-	}
-	buf[m] = '\0';
-	return buf;
-}
 
 /*
  * Why the n bytes at p are not a local part (RFC 5321 4.1.2: a
@@ -139,7 +120,7 @@ sema_mail_init(struct sema *s, struct ast_node *stmts)
 static int
 sm_name_ok(struct sema *s, const struct ast_word *name)
 {
-	char	 q[SM_QUOTE + 4];
+	char	 q[SEMA_QUOTE + 4];
 	size_t	 i;
 	int	 ok;
 
@@ -155,7 +136,7 @@ sm_name_ok(struct sema *s, const struct ast_word *name)
 	if (!ok)
 		diag_error(s->diag, s->file, &name->loc, "bad recipients list "
 		    "name '%s': a letter or '_' first, then letters, digits, "
-		    "'_' or '-' (at most %u)", sm_q(q, name->s, name->len),
+		    "'_' or '-' (at most %u)", sema_q(q, name->s, name->len),
 		    (unsigned)LIM_IDENT);
 	return ok;
 }
@@ -195,7 +176,7 @@ sm_add(struct sema *s, struct sm_fill *f, int fid, const char *p, size_t n,
 {
 	struct sema_rcpts	*r = f->r;
 	const char		*why, *t;
-	char			 q[SM_QUOTE + 4], *d;
+	char			 q[SEMA_QUOTE + 4], *d;
 	size_t			 j, i;
 	uint32_t		 h, k;
 
@@ -206,7 +187,7 @@ sm_add(struct sema *s, struct sm_fill *f, int fid, const char *p, size_t n,
 	}
 	if ((why = sm_local_reason(p, n)) != NULL) {
 		diag_error(s->diag, fid, loc, "bad local part '%s': %s",
-		    sm_q(q, p, n), why);
+		    sema_q(q, p, n), why);
 		r->bad = 1;
 		return -1;
 	}
@@ -227,7 +208,7 @@ sm_add(struct sema *s, struct sm_fill *f, int fid, const char *p, size_t n,
 		if (i == n) {
 			diag_warning(s->diag, fid, loc, "'%s' is already "
 			    "listed at line %lu (local parts compare without "
-			    "regard to case)", sm_q(q, p, n),
+			    "regard to case)", sema_q(q, p, n),
 			    (unsigned long)f->line[k - 1]);
 			return 0;
 		}
@@ -305,7 +286,7 @@ sema_mail_rcpt_clause(struct sema *s, struct sema_domain *d,
     struct ast_node *c)
 {
 	const struct ast_word	*w = c->arg[0];
-	char			 q[SM_QUOTE + 4];
+	char			 q[SEMA_QUOTE + 4];
 
 	if (d->rcpt_clause != NULL) {
 		diag_error(s->diag, s->file, &c->loc, "'recipients' is given "
@@ -320,7 +301,7 @@ sema_mail_rcpt_clause(struct sema *s, struct sema_domain *d,
 	if (!w->listref && strcmp(w->s, "any") != 0) {
 		diag_error(s->diag, s->file, &w->loc, "expected "
 		    "'recipients <NAME>' or 'recipients any', not '%s'",
-		    sm_q(q, w->s, w->len));
+		    sema_q(q, w->s, w->len));
 		return -1;
 	}
 	d->in.rcpts = w->listref ? PTAB_RCPTS_LIST : PTAB_RCPTS_ANY;
@@ -349,7 +330,7 @@ sm_resolve_rcpts(struct sema *s)
 	struct sema_rcpts	**v;
 	struct sema_domain	 *d;
 	const struct ast_word	 *w;
-	char			  q[SM_QUOTE + 4];
+	char			  q[SEMA_QUOTE + 4];
 	size_t			  i, j, n = 0;
 
 	if ((v = calloc(s->nrcpts + 1, sizeof(*v))) == NULL)
@@ -392,7 +373,7 @@ sm_resolve_rcpts(struct sema *s)
 				break;
 		if (j == n) {
 			diag_error(s->diag, s->file, &w->loc, "recipients list "
-			    "'%s' is not defined", sm_q(q, w->s, w->len));
+			    "'%s' is not defined", sema_q(q, w->s, w->len));
 			continue;
 
 		}
@@ -414,7 +395,7 @@ sema_mail_senders(struct sema *s, struct sema_user *u, struct ast_node *c)
 {
 	const struct ast_word	*w;
 	const char		*at, *why;
-	char			 q[SM_QUOTE + 4], *d;
+	char			 q[SEMA_QUOTE + 4], *d;
 	size_t			 i, k;
 	int			 bad = 0;
 
@@ -447,7 +428,7 @@ sema_mail_senders(struct sema *s, struct sema_user *u, struct ast_node *c)
 			    (size_t)(w->s + w->len - at - 1), 1);
 		if (why != NULL) {
 			diag_error(s->diag, s->file, &w->loc, "bad sender "
-			    "'%s': %s", sm_q(q, w->s, w->len), why);
+			    "'%s': %s", sema_q(q, w->s, w->len), why);
 			bad = 1;
 			continue;
 		}
@@ -461,7 +442,7 @@ sema_mail_senders(struct sema *s, struct sema_user *u, struct ast_node *c)
 				break;
 		if (k < u->nsenders) {
 			diag_warning(s->diag, s->file, &w->loc, "'%s' is "
-			    "listed twice", sm_q(q, w->s, w->len));
+			    "listed twice", sema_q(q, w->s, w->len));
 			continue;
 		}
 		u->senders[u->nsenders++] = d;
@@ -521,7 +502,7 @@ sm_resolve_proxy(struct sema *s)
 {
 	struct sema_listener	 *l;
 	const struct addr	**p;
-	char			  q[SM_QUOTE + 4];
+	char			  q[SEMA_QUOTE + 4];
 	size_t			  i, j, n;
 	int			  fam;
 
@@ -534,7 +515,7 @@ sm_resolve_proxy(struct sema *s)
 			if (l->proxy_list == NULL) {
 				diag_error(s->diag, s->file,
 				    &l->proxy_ref->loc, "list '%s' is not "
-				    "defined", sm_q(q, l->proxy_ref->s,
+				    "defined", sema_q(q, l->proxy_ref->s,
 				    l->proxy_ref->len));
 				continue;
 			}

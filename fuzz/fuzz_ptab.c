@@ -4,7 +4,10 @@
  * mutation would stop at "bad checksum" and the fuzzer would never
  * reach the structural checks.  A table that loads is then used as
  * bastiond and the tools use it: host lookups, domain and user
- * lookups, and a walk over every record and string.
+ * lookups, and a walk over every record and string.  What the reader
+ * promises the runtime about numbers (bastion_limits.h) is checked on
+ * every table it accepts, and its sealed secrets are opened with no
+ * key and with a key of zeros.
  *
  * Seeds: fuzz/seeds/ptab (tests/unit/gen_ptab_seeds writes them).
  *	make fuzz && ./fuzz/fuzz_ptab fuzz/seeds/ptab
@@ -17,11 +20,68 @@
 #include <sodium.h>
 
 #include "addr.h"
+#include "bastion_limits.h"
 #include "ptab.h"
+#include "seal.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static volatile unsigned	 sink;
+
+#define IN(v, lim)	((uint64_t)(v) >= (uint64_t)lim##_MIN &&	\
+			    (uint64_t)(v) <= (uint64_t)lim##_MAX)
+
+/* A table the reader accepted holds only numbers policyc can write. */
+static void
+fuzz_ranges(const struct ptab *t)
+{
+	const struct ptab_server_rec	*s = t->server;
+	const struct ptab_domain_rec	*d;
+	uint32_t			 i;
+
+	if (!IN(s->max_msgsize, LIM_MSGSIZE) || !IN(s->max_rcpts, LIM_RCPTS) ||
+	    !IN(s->max_conns, LIM_CONNS) ||
+	    !IN(s->max_conns_host, LIM_CONNS_HOST) ||
+	    !IN(s->max_authfail, LIM_AUTHFAIL) ||
+	    !IN(s->to_command, LIM_TIMEOUT) || !IN(s->to_data, LIM_TIMEOUT) ||
+	    !IN(s->to_connect, LIM_TIMEOUT) ||
+	    !IN(s->lifetime, LIM_LIFETIME) || !IN(s->retry, LIM_RETRY))
+		abort();
+	for (i = 0; i < t->nlisteners; i++)
+		if (!IN(t->listeners[i].port, LIM_PORT))
+			abort();
+	for (i = 0; i < t->naccept + t->noutbound; i++) {
+		d = i < t->naccept ? &t->accept[i] :
+		    &t->outbound[i - t->naccept];
+		if (d->delivery == PTAB_DELIVER_MAILDIR ? d->port != 0 :
+		    !IN(d->port, LIM_PORT))
+			abort();
+		if (d->mech != PTAB_MECH_NONE && (d->tls < PTAB_TLS_REQUIRED ||
+		    d->secret == PTAB_NONE || d->user == 0))
+			abort();
+	}
+}
+
+/* Open the sealed secrets with no key and with a key of zeros. */
+static void
+fuzz_secrets(const struct ptab *t)
+{
+	struct seal_key	 k;
+	char		 err[LIM_ERRMSG];
+	uint32_t	 i;
+	int		 any = 0;
+
+	for (i = 0; i < t->noutbound; i++)
+		any |= t->outbound[i].secret != PTAB_NONE;
+	err[0] = '\0';
+	if ((ptab_open_secrets(t, NULL, err, sizeof(err)) == -1) != any ||
+	    (any && err[0] == '\0'))
+		abort();
+	memset(&k, 0, sizeof(k));
+	if (ptab_open_secrets(t, &k, err, sizeof(err)) == -1 &&
+	    err[0] == '\0')
+		abort();
+}
 
 static void
 fuzz_lookups(const struct ptab *t, const uint8_t *data, size_t size)
@@ -145,6 +205,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    size, NULL, 0);
 	}
 	if (ptab_load(&t, buf, size, err, sizeof(err)) == 0) {
+		fuzz_ranges(&t);
+		fuzz_secrets(&t);
 		fuzz_lookups(&t, data, size);
 		ptab_close(&t);
 	} else if (err[0] == '\0')

@@ -1,7 +1,7 @@
 /*
  * parser: the pure bison grammar of the policy language, version 2.
  *
- * One statement a line; the actions only build the tree (compiler/ast.h)
+ * One statement a line; the actions only build the tree (grammar.h)
  * and every check of meaning is left to the semantic pass, so that the
  * grammar says what a statement looks like and nothing else.  Each
  * statement, and each line of the server block, has an `error NL` rule:
@@ -16,11 +16,23 @@
  * which is freed as a whole whether or not the parse succeeds.
  */
 %code requires {
-#include "ast.h"
+#include "grammar.h"
 }
 
+/* What the scanner and the parser share, inside the library. */
 %code provides {
 int	yylex(YYSTYPE *, YYLTYPE *, void *);
+
+/* The scanner's keyword table (lexer.l). */
+int		 lex_keyword(const char *s, size_t len);	/* 0: none */
+const char	*lex_keyword_name(int token);		/* NULL: none */
+const char	*lex_keyword_at(size_t i);		/* NULL: end */
+
+/* Report through the caller's callback (parser.y). */
+void	grammar_error(struct grammar *, const struct srcloc *,
+	    const char *, ...) __attribute__((format(printf, 3, 4)));
+void	grammar_note(struct grammar *, const struct srcloc *,
+	    const char *, ...) __attribute__((format(printf, 3, 4)));
 }
 
 %code {
@@ -29,22 +41,21 @@ int	yylex(YYSTYPE *, YYLTYPE *, void *);
 #include <stdio.h>
 #include <string.h>
 
-#include "diag.h"
 #include "bastion_limits.h"
 
-static void	yyerror(YYLTYPE *, void *, struct ast_parse *, const char *);
+static void	yyerror(YYLTYPE *, void *, struct grammar *, const char *);
 static void	loc_of(const YYLTYPE *, struct srcloc *);
-static struct ast_node *node(struct ast_parse *, enum ast_kind,
+static struct ast_node *node(struct grammar *, enum ast_kind,
 		    const YYLTYPE *);
-static struct ast_node *node1(struct ast_parse *, enum ast_kind,
+static struct ast_node *node1(struct grammar *, enum ast_kind,
 		    const YYLTYPE *, struct ast_word *);
-static struct ast_node *node2(struct ast_parse *, enum ast_kind,
+static struct ast_node *node2(struct grammar *, enum ast_kind,
 		    const YYLTYPE *, struct ast_word *, struct ast_word *);
-static struct ast_word *kwword(struct ast_parse *, const char *,
+static struct ast_word *kwword(struct grammar *, const char *,
 		    const YYLTYPE *);
 static struct ast_seq seq1(struct ast_node *);
 static struct ast_seq seqadd(struct ast_seq, struct ast_node *);
-static int	parse_stop(struct ast_parse *);
+static int	parse_stop(struct grammar *);
 static const char *token_desc(yysymbol_kind_t, int, char *, size_t);
 }
 
@@ -54,7 +65,7 @@ static const char *token_desc(yysymbol_kind_t, int, char *, size_t);
 %locations
 %expect 0
 %param { void *scanner }
-%parse-param { struct ast_parse *pp }
+%parse-param { struct grammar *pp }
 
 %union {
 	struct ast_word	*word;
@@ -305,7 +316,7 @@ loc_of(const YYLTYPE *l, struct srcloc *out)
 }
 
 static struct ast_node *
-node(struct ast_parse *p, enum ast_kind kind, const YYLTYPE *l)
+node(struct grammar *p, enum ast_kind kind, const YYLTYPE *l)
 {
 	struct srcloc	 loc;
 	struct ast_node	*n;
@@ -317,7 +328,7 @@ node(struct ast_parse *p, enum ast_kind kind, const YYLTYPE *l)
 }
 
 static struct ast_node *
-node1(struct ast_parse *p, enum ast_kind kind, const YYLTYPE *l,
+node1(struct grammar *p, enum ast_kind kind, const YYLTYPE *l,
     struct ast_word *a)
 {
 	struct ast_node	*n;
@@ -328,7 +339,7 @@ node1(struct ast_parse *p, enum ast_kind kind, const YYLTYPE *l,
 }
 
 static struct ast_node *
-node2(struct ast_parse *p, enum ast_kind kind, const YYLTYPE *l,
+node2(struct grammar *p, enum ast_kind kind, const YYLTYPE *l,
     struct ast_word *a, struct ast_word *b)
 {
 	struct ast_node	*n;
@@ -341,7 +352,7 @@ node2(struct ast_parse *p, enum ast_kind kind, const YYLTYPE *l,
 }
 
 static struct ast_word *
-kwword(struct ast_parse *p, const char *s, const YYLTYPE *l)
+kwword(struct grammar *p, const char *s, const YYLTYPE *l)
 {
 	struct srcloc	 loc;
 	struct ast_word	*w;
@@ -370,19 +381,19 @@ seqadd(struct ast_seq q, struct ast_node *n)
 
 /* Give up once the error limit is reached or memory ran out. */
 static int
-parse_stop(struct ast_parse *p)
+parse_stop(struct grammar *p)
 {
-	return p->oom || diag_stopped(p->diag);
+	return p->oom || p->stopped(p->arg);
 }
 
 static void
-yyerror(YYLTYPE *l, void *scanner, struct ast_parse *p, const char *msg)
+yyerror(YYLTYPE *l, void *scanner, struct grammar *p, const char *msg)
 {
 	struct srcloc	 loc;
 
 	(void)scanner;
 	loc_of(l, &loc);
-	diag_error(p->diag, p->file, &loc, "%s", msg);
+	grammar_error(p, &loc, "%s", msg);
 }
 
 /*
@@ -427,7 +438,7 @@ token_desc(yysymbol_kind_t sym, int expected, char *buf, size_t bufsz)
  */
 static int
 yyreport_syntax_error(const yypcontext_t *ctx, void *scanner,
-    struct ast_parse *p)
+    struct grammar *p)
 {
 	yysymbol_kind_t	 exp[YYNTOKENS], la;
 	const char	*kws[YYNTOKENS];
@@ -465,7 +476,7 @@ yyreport_syntax_error(const yypcontext_t *ctx, void *scanner,
 
 	/* A block left open runs into the end of the file. */
 	if (la == YYSYMBOL_YYEOF && p->brace.line != 0) {
-		diag_error(p->diag, p->file, &p->brace, "this '{' is not "
+		grammar_error(p, &p->brace, "this '{' is not "
 		    "closed before the end of the file");
 		return 0;
 	}
@@ -476,7 +487,7 @@ yyreport_syntax_error(const yypcontext_t *ctx, void *scanner,
 	    (p->tok[0] >= 'A' && p->tok[0] <= 'Z'))) {
 		/* Suggest only what is plausibly a misspelling. */
 		if (best != NULL) {
-			diag_error(p->diag, p->file, &loc, "unknown keyword "
+			grammar_error(p, &loc, "unknown keyword "
 			    "'%s%s'; did you mean '%s'?", q,
 			    p->toklen > len ? "..." : "", best);
 			return 0;
@@ -503,16 +514,38 @@ yyreport_syntax_error(const yypcontext_t *ctx, void *scanner,
 			    "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ",
 			    token_desc(exp[i], 1, b2, sizeof(b2)));
 	}
-	diag_error(p->diag, p->file, &loc, "%s", msg);
+	grammar_error(p, &loc, "%s", msg);
 	/* A statement keyword inside a block: most likely a missing '}'. */
 	if (p->brace.line != 0 && p->brace.line < loc.line &&
 	    !p->brace_noted && la >= YYSYMBOL_ACCEPT && la <= YYSYMBOL_VIA)
 		for (i = 0; i < n; i++)
 			if (strcmp(yysymbol_name(exp[i]), "'}'") == 0) {
-				diag_note(p->diag, p->file, &p->brace,
+				grammar_note(p, &p->brace,
 				    "is the '}' of this block missing?");
 				p->brace_noted = 1;
 				break;
 			}
 	return 0;
+}
+
+void
+grammar_error(struct grammar *p, const struct srcloc *loc, const char *fmt,
+    ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	p->report(p->arg, GRAMMAR_ERROR, loc, fmt, ap);
+	va_end(ap);
+}
+
+void
+grammar_note(struct grammar *p, const struct srcloc *loc, const char *fmt,
+    ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	p->report(p->arg, GRAMMAR_NOTE, loc, fmt, ap);
+	va_end(ap);
 }

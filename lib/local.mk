@@ -11,5 +11,7 @@ lib_libbastion_a_SOURCES = \
 	lib/scram.c lib/scram.h \
 	lib/seal.c lib/seal.h \
 	lib/verifier.c lib/verifier.h
+# lib/ sees itself only: it is under both the compiler and the runtime.
+lib_libbastion_a_CPPFLAGS = $(BASE_CPPFLAGS) $(LIB_INCLUDES)
 
 LIBBASTION = lib/libbastion.a $(SODIUM_LIBS)

@@ -382,9 +382,12 @@ struct ptab {
 };
 
 /*
- * Map the file at path read-only and validate it (ptab_load).  On
- * failure the reason ("bad checksum", "section 7 runs past the end",
- * ...) goes to err and t is left closed.  Returns 0 or -1.
+ * Read the file at path into a private read-only image (a sealed
+ * memfd, else an anonymous copy) and validate it (ptab_load): the file
+ * may be truncated or rewritten in place afterwards without changing
+ * what t answers.  On failure the reason ("bad checksum", "section 7
+ * runs past the end", ...) goes to err and t is left closed.  Returns
+ * 0 or -1.
  */
 int	ptab_open(struct ptab *t, const char *path, char *err,
 	    size_t errlen) __attribute__((warn_unused_result));
@@ -399,6 +402,19 @@ int	ptab_load(struct ptab *t, const void *buf, size_t len, char *err,
 	    size_t errlen) __attribute__((warn_unused_result));
 
 void	ptab_close(struct ptab *t);
+
+/*
+ * Open every sealed secret in t (the outbound routes' passwords) once
+ * with key, to find a table that cannot send its credentials at start
+ * rather than at the first delivery.  key may be NULL: a table that
+ * holds a secret then fails with "no key given".  The first failure
+ * names the route (domain and source line) and, for a key mismatch,
+ * both key ids, the token's first.  The secrets are wiped at once.
+ * Returns 0 when every secret opens (or there is none), -1 otherwise.
+ */
+struct seal_key;
+int	ptab_open_secrets(const struct ptab *t, const struct seal_key *key,
+	    char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* The string at offset off (validated at load: always NUL-terminated). */
 const char *ptab_str(const struct ptab *t, uint32_t off);

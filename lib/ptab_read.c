@@ -1,6 +1,7 @@
 /*
- * ptab_read: map a compiled table, validate it once, and answer the
- * lookups bastiond makes per connection and per recipient.
+ * ptab_read: load a private copy of a compiled table, validate it once,
+ * and answer the lookups bastiond makes per connection and per
+ * recipient.
  *
  * The table arrives from disk and is treated as hostile: ptab_load()
  * checks every offset, length, string reference, enum, index and
@@ -10,10 +11,14 @@
  * allocate nothing: the longest-prefix match is a 16-bit index step, a
  * short binary search and a walk up at most 33 or 129 parents.
  */
+#define _GNU_SOURCE	/* memfd_create(2), file seals */
 #include "config.h"
 
 #include <sys/mman.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/sendfile.h>
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,11 +31,24 @@
 
 #include "bastion_limits.h"
 #include "ptab.h"
+#include "seal.h"
+#include "verifier.h"
 
 #define PTAB_NSECTIONS	(PTAB_SEC_MAX - 1)
 
+/* Linux: the image goes into a sealed memfd (see ptab_open). */
+#if defined(__linux__) && defined(MFD_ALLOW_SEALING) && \
+    defined(F_ADD_SEALS) && defined(F_SEAL_WRITE)
+#define PTAB_HAVE_MEMFD	1
+#endif
+
 static int	ptab_bad(char *, size_t, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
+static int	ptab_read_all(int, uint8_t *, size_t, char *, size_t);
+#ifdef PTAB_HAVE_MEMFD
+static void	*ptab_image_memfd(int, size_t, int, int *, char *, size_t);
+#endif
+static void	*ptab_image_anon(int, size_t, int, char *, size_t);
 static int	ptab_check_dir(struct ptab *, char *, size_t);
 static int	ptab_check_strings(const struct ptab *, char *, size_t);
 static int	ptab_check_server(const struct ptab *, char *, size_t);
@@ -147,12 +165,136 @@ ptab_bad(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- Open and validate --------------------------------------------------- */
 
+/*
+ * Read the len bytes of fd into dst; a short read means the file
+ * shrank since fstat.
+ */
+static int
+ptab_read_all(int fd, uint8_t *dst, size_t len, char *err, size_t errlen)
+{
+	size_t	 done = 0;
+	ssize_t	 n;
+
+	while (done < len) {
+		n = pread(fd, dst + done, len - done, (off_t)done);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return ptab_bad(err, errlen, "cannot read: %s",
+			    strerror(errno));
+		if (n == 0)
+			return ptab_bad(err, errlen, "the table shrank while "
+			    "it was read (%zu of %zu bytes)", done, len);
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+#ifdef PTAB_HAVE_MEMFD
+/*
+ * The image in a sealed memfd: once the seals are on, no one (this
+ * process included) can write, shrink or grow it, so the mapping stays
+ * exactly what ptab_load() validated.  Returns the read-only mapping,
+ * or MAP_FAILED with the reason in err; *fallback is set instead when
+ * the kernel has no memfd or no sealing, and the caller then makes an
+ * anonymous copy.
+ */
+static void *
+ptab_image_memfd(int fd, size_t len, int mflags, int *fallback, char *err,
+    size_t errlen)
+{
+	void	*p;
+	off_t	 off = 0;
+	size_t	 done = 0;
+	ssize_t	 n;
+	int	 mfd;
+
+	*fallback = 0;
+	mfd = memfd_create("bastion-ptab", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd == -1) {
+		if (errno == ENOSYS || errno == EINVAL)
+			*fallback = 1;
+		else
+			ptab_bad(err, errlen, "cannot make the table's copy: "
+			    "%s", strerror(errno));
+		return MAP_FAILED;
+	}
+	/*
+	 * The kernel copies file to memfd, without a writable mapping of
+	 * our own to fault in page by page.
+	 */
+	while (done < len) {
+		n = sendfile(mfd, fd, &off, len - done);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			ptab_bad(err, errlen, "cannot copy the table: %s",
+			    strerror(errno));
+			goto fail;
+		}
+		if (n == 0) {
+			ptab_bad(err, errlen, "the table shrank while it was "
+			    "read (%zu of %zu bytes)", done, len);
+			goto fail;
+		}
+		done += (size_t)n;
+	}
+	if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+	    F_SEAL_WRITE | F_SEAL_SEAL) == -1) {
+		if (errno == EINVAL)
+			*fallback = 1;
+		else
+			ptab_bad(err, errlen, "cannot seal the table's copy: "
+			    "%s", strerror(errno));
+		goto fail;
+	}
+	p = mmap(NULL, len, PROT_READ, MAP_SHARED | mflags, mfd, 0);
+	if (p == MAP_FAILED) {
+		ptab_bad(err, errlen, "cannot map the table's copy: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	close(mfd);
+	return p;
+fail:
+	close(mfd);
+	return MAP_FAILED;
+}
+#endif
+
+/* The fallback: a private anonymous copy, made read-only once filled. */
+static void *
+ptab_image_anon(int fd, size_t len, int mflags, char *err, size_t errlen)
+{
+	void	*p;
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS | mflags, -1, 0);
+	if (p == MAP_FAILED) {
+		ptab_bad(err, errlen, "cannot allocate the table's copy: %s",
+		    strerror(errno));
+		return MAP_FAILED;
+	}
+	if (ptab_read_all(fd, p, len, err, errlen) == -1) {
+		munmap(p, len);
+		return MAP_FAILED;
+	}
+	if (mprotect(p, len, PROT_READ) == -1) {
+		ptab_bad(err, errlen, "cannot protect the table's copy: %s",
+		    strerror(errno));
+		munmap(p, len);
+		return MAP_FAILED;
+	}
+	return p;
+}
+
 int
 ptab_open(struct ptab *t, const char *path, char *err, size_t errlen)
 {
 	struct stat	 st;
 	void		*p;
-	int		 fd, flags;
+	size_t		 len;
+	int		 fd, mflags = 0, fallback = 1;
 
 	memset(t, 0, sizeof(*t));
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
@@ -177,22 +319,29 @@ ptab_open(struct ptab *t, const char *path, char *err, size_t errlen)
 		return ptab_bad(err, errlen, "the table is too large (%lld "
 		    "bytes)", (long long)st.st_size);
 	}
+	len = (size_t)st.st_size;
 	/*
-	 * MAP_PRIVATE: policyc replaces tables by rename, so the pages we
-	 * validated are the pages we use.  Populating up front moves the
-	 * page faults out of the first connections.
+	 * A private image, never a mapping of the file: a file truncated
+	 * or rewritten in place (": > t.ptab", "cp other.ptab t.ptab")
+	 * would show through a mapping's pages as SIGBUS, or as records
+	 * nobody validated.  The copy costs one read of the file per
+	 * load; populating it up front keeps the page faults out of the
+	 * first connections.
 	 */
-	flags = MAP_PRIVATE;
 #ifdef MAP_POPULATE
-	flags |= MAP_POPULATE;
+	mflags = MAP_POPULATE;
 #endif
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ, flags, fd, 0);
+	p = MAP_FAILED;
+#ifdef PTAB_HAVE_MEMFD
+	p = ptab_image_memfd(fd, len, mflags, &fallback, err, errlen);
+#endif
+	if (p == MAP_FAILED && fallback)
+		p = ptab_image_anon(fd, len, mflags, err, errlen);
 	close(fd);
 	if (p == MAP_FAILED)
-		return ptab_bad(err, errlen, "cannot map: %s",
-		    strerror(errno));
-	if (ptab_load(t, p, (size_t)st.st_size, err, errlen) == -1) {
-		munmap(p, (size_t)st.st_size);
+		return -1;
+	if (ptab_load(t, p, len, err, errlen) == -1) {
+		munmap(p, len);
 		return -1;
 	}
 	t->mapped = 1;
@@ -424,17 +573,65 @@ ptab_check_dir(struct ptab *t, char *err, size_t errlen)
 static int
 ptab_check_strings(const struct ptab *t, char *err, size_t errlen)
 {
+	uint32_t	 i;
+	size_t		 n;
+
 	if (t->strsize == 0 || t->str[0] != '\0')
 		return ptab_bad(err, errlen, "the string section does not "
 		    "start with the empty string");
 	if (t->str[t->strsize - 1] != '\0')
 		return ptab_bad(err, errlen, "the string section does not "
 		    "end with a NUL");
+	/*
+	 * No string policyc writes is longer than a quoted string may be;
+	 * the runtime quotes some of them in replies and log lines.
+	 */
+	for (i = 0; i < t->strsize; i += (uint32_t)n + 1) {
+		n = strlen(t->str + i);
+		if (n > LIM_STRING)
+			return ptab_bad(err, errlen, "the string at offset %u "
+			    "is %zu bytes long, more than %u", i, n,
+			    (unsigned)LIM_STRING);
+	}
 	return 0;
 }
 
+/* A string reference's string is at most max bytes long. */
+#define STRLEN(x, max, what, ...) do {					\
+	size_t	 n_ = strlen(t->str + (x));				\
+									\
+	if (n_ > (max))							\
+		return ptab_bad(err, errlen, what " is %zu bytes long, "	\
+		    "more than %u", __VA_ARGS__, n_, (unsigned)(max));	\
+} while (0)
+
 #define STRREF(x, ...) do {						\
 	if ((x) >= t->strsize)						\
+		return ptab_bad(err, errlen, __VA_ARGS__);		\
+} while (0)
+
+/* The defaults the writer fills in must pass the reader's checks. */
+_Static_assert(PTAB_DEF_MSGSIZE >= LIM_MSGSIZE_MIN &&
+    PTAB_DEF_RCPTS >= LIM_RCPTS_MIN && PTAB_DEF_CONNS >= LIM_CONNS_MIN &&
+    PTAB_DEF_CONNS_HOST >= LIM_CONNS_HOST_MIN &&
+    PTAB_DEF_AUTHFAIL >= LIM_AUTHFAIL_MIN &&
+    PTAB_DEF_TO_COMMAND >= LIM_TIMEOUT_MIN &&
+    PTAB_DEF_TO_DATA >= LIM_TIMEOUT_MIN &&
+    PTAB_DEF_TO_CONNECT >= LIM_TIMEOUT_MIN &&
+    PTAB_DEF_LIFETIME >= LIM_LIFETIME_MIN &&
+    PTAB_DEF_RETRY >= LIM_RETRY_MIN &&
+    PTAB_DEF_PORT >= LIM_PORT_MIN && PTAB_DEF_PORT <= LIM_PORT_MAX,
+    "a PTAB_DEF_* default is outside its LIM_* range");
+
+/*
+ * A number outside the range policyc accepts: the checksum only says
+ * the bytes are whole, and a runtime handed a retry of 0 spins.  The
+ * upper bounds are checked even where the field cannot exceed them
+ * today, so that tightening a LIM_*_MAX tightens the reader too.
+ */
+#define RANGE(v, lim, ...) do {						\
+	if ((uint64_t)(v) < (uint64_t)lim##_MIN ||			\
+	    (uint64_t)(v) > (uint64_t)lim##_MAX)			\
 		return ptab_bad(err, errlen, __VA_ARGS__);		\
 } while (0)
 
@@ -451,10 +648,27 @@ ptab_check_server(const struct ptab *t, char *err, size_t errlen)
 	for (i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
 		STRREF(refs[i], "server setting %zu has a bad string "
 		    "reference %u", i, refs[i]);
+	STRLEN(s->hostname, LIM_DOMAIN, "the server's %s", "hostname");
+#define SRANGE(f, lim, what)						\
+	RANGE(s->f, lim, "the server's %s is %llu, out of range (%llu to "  \
+	    "%llu)", what, (unsigned long long)s->f,			\
+	    (unsigned long long)lim##_MIN, (unsigned long long)lim##_MAX)
+	SRANGE(max_msgsize, LIM_MSGSIZE, "message-size limit");
+	SRANGE(max_rcpts, LIM_RCPTS, "recipient limit");
+	SRANGE(max_conns, LIM_CONNS, "connection limit");
+	SRANGE(max_conns_host, LIM_CONNS_HOST, "per-host connection limit");
+	SRANGE(max_authfail, LIM_AUTHFAIL, "auth-failure limit");
+	SRANGE(to_command, LIM_TIMEOUT, "command timeout");
+	SRANGE(to_data, LIM_TIMEOUT, "data timeout");
+	SRANGE(to_connect, LIM_TIMEOUT, "connect timeout");
+	SRANGE(lifetime, LIM_LIFETIME, "queue lifetime");
+	SRANGE(retry, LIM_RETRY, "queue retry");
+#undef SRANGE
 	for (i = 0; i < sizeof(s->mechs); i++) {
 		if (s->mechs[i] > PTAB_MECH_SCRAM_SHA_256)
-			return ptab_bad(err, errlen, "unknown auth mechanism "
-			    "%u", s->mechs[i]);
+			return ptab_bad(err, errlen, "the server's auth "
+			    "mechanisms include unknown mechanism %u",
+			    s->mechs[i]);
 		if (s->mechs[i] == 0)
 			ended = 1;
 		else if (ended || i >= PTAB_MAX_MECHS ||
@@ -484,13 +698,15 @@ ptab_check_listeners(const struct ptab *t, char *err, size_t errlen)
 					return ptab_bad(err, errlen, "listener "
 					    "%u: junk after the IPv4 address",
 					    i);
-		if (l->tls > 1 || (l->require & ~(PTAB_REQ_TLS |
-		    PTAB_REQ_AUTH)) != 0)
-			return ptab_bad(err, errlen, "listener %u has bad tls "
-			    "or require values", i);
-		if (l->port == 0)
-			return ptab_bad(err, errlen, "listener %u has port 0",
-			    i);
+		if (l->tls > 1)
+			return ptab_bad(err, errlen, "listener %u has tls %u, "
+			    "not 0 or 1", i, l->tls);
+		if ((l->require & ~(PTAB_REQ_TLS | PTAB_REQ_AUTH)) != 0)
+			return ptab_bad(err, errlen, "listener %u has unknown "
+			    "require bits 0x%x", i, l->require);
+		RANGE(l->port, LIM_PORT, "listener %u has port %u, out of "
+		    "range (%u to %u)", i, l->port, LIM_PORT_MIN,
+		    LIM_PORT_MAX);
 		if (l->pad2 != 0)
 			return ptab_bad(err, errlen, "nonzero padding in "
 			    "listener %u", i);
@@ -569,6 +785,8 @@ ptab_check_rules(const struct ptab *t, char *err, size_t errlen)
 	for (i = 0; i < t->nlists; i++)
 		STRREF(t->lists[i].name, "list %u has a bad name reference",
 		    i);
+	for (i = 0; i < t->nlists; i++)
+		STRLEN(t->lists[i].name, LIM_IDENT, "list %u's name", i);
 	for (i = 0; i < t->nrules; i++) {
 		r = &t->rules[i];
 		if ((i == 0) != (r->kind == PTAB_RULE_DEFAULT))
@@ -580,15 +798,18 @@ ptab_check_rules(const struct ptab *t, char *err, size_t errlen)
 		if (r->action > PTAB_ACT_DENY)
 			return ptab_bad(err, errlen, "rule %u has unknown "
 			    "action %u", i, r->action);
-		if ((r->require & ~(PTAB_REQ_TLS | PTAB_REQ_AUTH)) != 0 ||
-		    (r->flags & ~(PTAB_RULE_RELAY | PTAB_RULE_CLEARTEXT)) != 0)
+		if ((r->require & ~(PTAB_REQ_TLS | PTAB_REQ_AUTH)) != 0)
 			return ptab_bad(err, errlen, "rule %u has unknown "
-			    "require or flag bits", i);
+			    "require bits 0x%x", i, r->require);
+		if ((r->flags & ~(PTAB_RULE_RELAY | PTAB_RULE_CLEARTEXT)) != 0)
+			return ptab_bad(err, errlen, "rule %u has unknown "
+			    "flag bits 0x%x", i, r->flags);
 		if (r->kind == PTAB_RULE_LIST ? r->list >= t->nlists :
 		    r->list != PTAB_NONE)
 			return ptab_bad(err, errlen, "rule %u has a bad list "
 			    "index %u", i, r->list);
 		STRREF(r->as_user, "rule %u has a bad account reference", i);
+		STRLEN(r->as_user, LIM_USERNAME, "rule %u's account name", i);
 		if (r->pad[0] != 0 || r->pad[1] != 0)
 			return ptab_bad(err, errlen, "nonzero padding in rule "
 			    "%u", i);
@@ -780,12 +1001,24 @@ static int
 ptab_check_users(const struct ptab *t, char *err, size_t errlen)
 {
 	const struct ptab_user_rec	*u;
+	const char			*v;
+	char				 why[LIM_ERRMSG];
 	uint32_t			 i, k, next = 0, ref;
 
 	for (i = 0; i < t->nusers; i++) {
 		u = &t->users[i];
 		STRREF(u->name, "user %u has a bad name reference", i);
+		STRLEN(u->name, LIM_USERNAME, "user %u's name", i);
 		STRREF(u->verifier, "user %u has a bad verifier reference", i);
+		/*
+		 * The verifier's own numbers (SCRAM iterations, argon2id
+		 * memory, passes and lanes) are bounded as policyc
+		 * bounds them: AUTH must not be told to allocate 4 GiB.
+		 */
+		v = t->str + u->verifier;
+		if (verifier_check(v, strlen(v), why, sizeof(why)) < 0)
+			return ptab_bad(err, errlen, "user %u (%s) has a bad "
+			    "verifier: %s", i, t->str + u->name, why);
 		if ((u->nsenders == 0 ? u->senders != 0 :
 		    u->senders != next) || u->nsenders > t->nsenders - next)
 			return ptab_bad(err, errlen, "user %u has a bad "
@@ -938,6 +1171,9 @@ ptab_check_domains(const struct ptab *t, const struct ptab_domain_rec *d,
 		STRREF(d[i].target, "%s %u has a bad target reference", what,
 		    i);
 		STRREF(d[i].user, "%s %u has a bad user reference", what, i);
+		/* One more for the leading dot of a ".suffix". */
+		STRLEN(d[i].domain, LIM_DOMAIN + 1, "%s %u's domain", what, i);
+		STRLEN(d[i].user, LIM_USERNAME, "%s %u's user name", what, i);
 		if (t->str[d[i].domain] == '\0' || (i > 0 &&
 		    strcmp(t->str + d[i - 1].domain, t->str + d[i].domain)
 		    >= 0))
@@ -948,10 +1184,12 @@ ptab_check_domains(const struct ptab *t, const struct ptab_domain_rec *d,
 		    d[i].delivery != PTAB_DELIVER_FORWARD))
 			return ptab_bad(err, errlen, "%s %u has bad delivery "
 			    "%u", what, i, d[i].delivery);
-		if (d[i].tls > PTAB_TLS_VERIFY ||
-		    d[i].mech > PTAB_MECH_SCRAM_SHA_256)
-			return ptab_bad(err, errlen, "%s %u has a bad tls "
-			    "level or mechanism", what, i);
+		if (d[i].tls > PTAB_TLS_VERIFY)
+			return ptab_bad(err, errlen, "%s %u has unknown tls "
+			    "level %u", what, i, d[i].tls);
+		if (d[i].mech > PTAB_MECH_SCRAM_SHA_256)
+			return ptab_bad(err, errlen, "%s %u has unknown auth "
+			    "mechanism %u", what, i, d[i].mech);
 		if (d[i].pad[0] != 0 || d[i].pad[1] != 0)
 			return ptab_bad(err, errlen, "nonzero padding in %s "
 			    "%u", what, i);
@@ -962,6 +1200,38 @@ ptab_check_domains(const struct ptab *t, const struct ptab_domain_rec *d,
 		    d[i].rcpt_list != PTAB_NONE))
 			return ptab_bad(err, errlen, "%s %u has a bad "
 			    "recipients list", what, i);
+		/* A maildir has no next hop: no port and no TLS. */
+		if (d[i].delivery == PTAB_DELIVER_MAILDIR) {
+			if (d[i].port != 0 || d[i].tls != PTAB_TLS_NONE)
+				return ptab_bad(err, errlen, "%s %u delivers "
+				    "to a maildir but has a port or a tls "
+				    "level", what, i);
+		} else
+			RANGE(d[i].port, LIM_PORT, "%s %u has port %u, out "
+			    "of range (%u to %u)", what, i, d[i].port,
+			    LIM_PORT_MIN, LIM_PORT_MAX);
+		/*
+		 * Outbound auth is a mechanism, a user and a sealed
+		 * password together, and only inside TLS; accept routes
+		 * have none of it.
+		 */
+		if ((d[i].mech != PTAB_MECH_NONE) != (d[i].user != 0) ||
+		    (d[i].mech != PTAB_MECH_NONE) !=
+		    (d[i].secret != PTAB_NONE) ||
+		    (!outbound && d[i].mech != PTAB_MECH_NONE))
+			return ptab_bad(err, errlen, "%s %u has an incomplete "
+			    "auth clause (mechanism %u, user, secret)", what,
+			    i, d[i].mech);
+		if (d[i].mech != PTAB_MECH_NONE &&
+		    d[i].tls < PTAB_TLS_REQUIRED)
+			return ptab_bad(err, errlen, "%s %u sends credentials "
+			    "with tls level %u, below required", what, i,
+			    d[i].tls);
+		if (d[i].secret != PTAB_NONE && (d[i].secret_len == 0 ||
+		    d[i].secret_len > SEAL_MAX_SEALED))
+			return ptab_bad(err, errlen, "%s %u has a secret of "
+			    "%u bytes, out of range (1 to %u)", what, i,
+			    d[i].secret_len, (unsigned)SEAL_MAX_SEALED);
 		if (d[i].secret == PTAB_NONE ? d[i].secret_len != 0 :
 		    (d[i].secret > t->nblobs ||
 		    t->nblobs - d[i].secret < d[i].secret_len))
@@ -972,6 +1242,57 @@ ptab_check_domains(const struct ptab *t, const struct ptab_domain_rec *d,
 }
 
 #undef STRREF
+#undef STRLEN
+#undef RANGE
+
+/* ---- Sealed secrets ------------------------------------------------------ */
+
+int
+ptab_open_secrets(const struct ptab *t, const struct seal_key *key,
+    char *err, size_t errlen)
+{
+	const struct ptab_domain_rec	*d;
+	char				 why[LIM_ERRMSG];
+	char				 id[SEAL_KEYID_HEXLEN + 1];
+	uint8_t				*out = NULL;
+	uint32_t			 i;
+	int				 rc = 0;
+
+	for (i = 0; i < t->noutbound && rc == 0; i++) {
+		d = &t->outbound[i];
+		if (d->secret == PTAB_NONE)
+			continue;
+		if (key == NULL) {
+			if (d->secret_len >= SEAL_KEYID_SIZE) {
+				seal_keyid_hex(t->blobs + d->secret, id);
+				snprintf(why, sizeof(why), "sealed for key "
+				    "%s, but no key given", id);
+			} else
+				snprintf(why, sizeof(why), "no key given");
+			rc = -1;
+			break;
+		}
+		/* The secret's only copy outside the box: locked, wiped. */
+		if (out == NULL &&
+		    (out = sodium_malloc(SEAL_MAX_SECRET)) == NULL) {
+			snprintf(why, sizeof(why), "out of memory");
+			rc = -1;
+			break;
+		}
+		if (seal_open(key, t->blobs + d->secret, d->secret_len, out,
+		    SEAL_MAX_SECRET, why, sizeof(why)) < 0)
+			rc = -1;
+		else
+			sodium_memzero(out, SEAL_MAX_SECRET);
+	}
+	if (out != NULL)
+		sodium_free(out);
+	if (rc == -1)
+		return ptab_bad(err, errlen, "outbound route %s (line %u): "
+		    "the password does not open: %s", ptab_str(t, d->domain),
+		    d->line, why);
+	return 0;
+}
 
 /* ---- Lookups ------------------------------------------------------------- */
 

@@ -26,8 +26,10 @@
 
 #include <sodium.h>
 
+#include "bastion_limits.h"
 #include "fileio.h"
 #include "ptab.h"
+#include "seal.h"
 
 #define PTAB_NSECTIONS	(PTAB_SEC_MAX - 1)
 
@@ -702,15 +704,26 @@ ptab_domain_add(struct ptab_builder *b, struct ptab_domain_rec **arr,
     size_t *n, size_t *cap, int outbound, const struct ptab_domain_in *d)
 {
 	struct ptab_domain_rec	*r;
-	uint32_t		 dom, tgt, usr;
+	uint32_t		 dom, tgt, usr, port;
 
 	/* What the reader would refuse is refused here, at the source. */
+	port = d->port;		/* as wide as the limit: it may tighten */
 	if (d->tls > PTAB_TLS_VERIFY || d->mech > PTAB_MECH_SCRAM_SHA_256 ||
 	    (!outbound && (d->rcpts > PTAB_RCPTS_LIST ||
 	    (d->rcpts == PTAB_RCPTS_LIST && d->rcpt_list >= b->nrl))) ||
 	    (outbound ? d->delivery != PTAB_DELIVER_RELAY :
 	    (d->delivery != PTAB_DELIVER_MAILDIR &&
 	    d->delivery != PTAB_DELIVER_FORWARD)) ||
+	    (d->delivery == PTAB_DELIVER_MAILDIR ? d->port != 0 ||
+	    d->tls != PTAB_TLS_NONE : port < LIM_PORT_MIN ||
+	    port > LIM_PORT_MAX) ||
+	    (d->mech != PTAB_MECH_NONE) != (d->user != NULL &&
+	    d->user[0] != '\0') ||
+	    (d->mech != PTAB_MECH_NONE) != (d->secret != NULL) ||
+	    (d->mech != PTAB_MECH_NONE && (!outbound ||
+	    d->tls < PTAB_TLS_REQUIRED)) ||
+	    (d->secret != NULL && (d->secret_len == 0 ||
+	    d->secret_len > SEAL_MAX_SEALED)) ||
 	    *n >= PTAB_MAX_SIZE / sizeof(*r) ||
 	    (d->secret != NULL && (d->secret_len >= PTAB_MAX_SIZE ||
 	    b->bloblen > PTAB_MAX_SIZE - d->secret_len)))

@@ -28,20 +28,15 @@
 /* "MAGIC HEX BASE64\n" with a 32-byte key: 18+1+16+1+44+1 bytes. */
 #define SEAL_LINE_LEN	(sizeof(SEAL_PUB_MAGIC) - 1 + 1 + \
 			    SEAL_KEYID_HEXLEN + 1 + 44 + 1)
-/* Read one byte more than a key file can hold, to see it is too long. */
+/* The line keygen writes, and its NUL. */
 #define SEAL_FILE_MAX	(SEAL_LINE_LEN + 1)
-
-struct seal_file {
-	char	 buf[SEAL_FILE_MAX];
-	size_t	 len;
-};
 
 static void	seal_keyid(const uint8_t *, uint8_t *);
 static int	seal_absent(const char *, char *, size_t);
 static int	seal_write_file(const char *, mode_t, const char *,
 		    const uint8_t *, const uint8_t *, char *, size_t);
-static int	seal_read_fd(int, const char *, struct seal_file *, char *,
-		    size_t);
+static int	seal_read_file(const char *, int, struct fileio_data *,
+		    char *, size_t);
 static int	seal_parse(const char *, const char *, const char *, size_t,
 		    uint8_t *, uint8_t *, char *, size_t);
 
@@ -206,34 +201,63 @@ out:
 }
 
 /*
- * Read a whole key file, at most SEAL_FILE_MAX - 1 bytes, into f.
+ * Read a whole key file, at most SEAL_LINE_LEN bytes, into d.  The
+ * secret one must be a regular file, not a symbolic link, that group
+ * and others cannot touch; fstat(2) on the open file leaves no window
+ * to swap it after the check.  Its bytes, the key in base64, go into
+ * memory from sodium_malloc (locked, guarded), never to swap or the
+ * ordinary heap, and are wiped when d is freed.
  */
 static int
-seal_read_fd(int fd, const char *path, struct seal_file *f, char *err,
-    size_t errlen)
+seal_read_file(const char *path, int secret, struct fileio_data *d,
+    char *err, size_t errlen)
 {
-	ssize_t	 r;
+	const char	*what = secret ? "key file " : "";
 
-	f->len = 0;
-	for (;;) {
-		r = read(fd, f->buf + f->len, sizeof(f->buf) - f->len);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			snprintf(err, errlen, "cannot read %s: %s", path,
-			    strerror(errno));
-			return -1;
-		}
-		if (r == 0)
+	if (fileio_read_file(path, SEAL_LINE_LEN, secret ? FILEIO_REGULAR |
+	    FILEIO_NOFOLLOW | FILEIO_LOCKED : 0, secret ? S_IRWXG | S_IRWXO :
+	    0, d) == 0)
+		return 0;
+	switch (d->fail) {
+	case FILEIO_OPEN:
+		if (secret && errno == ELOOP)
+			snprintf(err, errlen, "key file %s is a symbolic "
+			    "link; refusing it", path);
+		else
+			snprintf(err, errlen, "cannot open %s%s: %s", what,
+			    path, strerror(errno));
+		break;
+	case FILEIO_STAT:
+		snprintf(err, errlen, "cannot stat %s%s: %s", what, path,
+		    strerror(errno));
+		break;
+	case FILEIO_TYPE:
+		if (secret) {
+			snprintf(err, errlen, "key file %s is not a regular "
+			    "file", path);
 			break;
-		f->len += (size_t)r;
-		if (f->len == sizeof(f->buf)) {
-			snprintf(err, errlen, "%s is too long for a bastion "
-			    "key file", path);
-			return -1;
 		}
+		/* A directory: say what read(2) on it would. */
+		/* FALLTHROUGH */
+	case FILEIO_READ:
+		snprintf(err, errlen, "cannot read %s: %s", path,
+		    strerror(errno));
+		break;
+	case FILEIO_MODE:
+		snprintf(err, errlen, "key file %s is readable by group or "
+		    "others; chmod 600 it", path);
+		break;
+	case FILEIO_SIZE:
+	case FILEIO_CHANGED:
+		snprintf(err, errlen, "%s is too long for a bastion key file",
+		    path);
+		break;
+	default:
+		snprintf(err, errlen, secret ? "out of locked memory" :
+		    "out of memory");
+		break;
 	}
-	return 0;
+	return -1;
 }
 
 /*
@@ -287,86 +311,50 @@ int
 seal_pub_load(const char *path, struct seal_pub *pub, char *err,
     size_t errlen)
 {
-	struct seal_file	 f;
+	struct fileio_data	 d;
 	uint8_t			 fid[SEAL_KEYID_SIZE];
-	int			 fd, rc;
+	int			 rc = -1;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "cannot open %s: %s", path,
-		    strerror(errno));
+	if (seal_read_file(path, 0, &d, err, errlen) != 0)
 		return -1;
-	}
-	rc = seal_read_fd(fd, path, &f, err, errlen);
-	close(fd);
-	if (rc != 0)
-		return -1;
-	if (f.len == SEAL_LINE_LEN && memcmp(f.buf, SEAL_KEY_MAGIC,
+	if (d.len == SEAL_LINE_LEN && memcmp(d.buf, SEAL_KEY_MAGIC,
 	    sizeof(SEAL_KEY_MAGIC) - 1) == 0) {
 		snprintf(err, errlen, "%s is a secret key; give the .pub "
 		    "file", path);
-		return -1;
+		goto out;
 	}
-	if (seal_parse(path, SEAL_PUB_MAGIC, f.buf, f.len, pub->pk, fid,
+	if (seal_parse(path, SEAL_PUB_MAGIC, d.buf, d.len, pub->pk, fid,
 	    err, errlen) != 0)
-		return -1;
+		goto out;
 	seal_keyid(pub->pk, pub->id);
 	if (memcmp(fid, pub->id, SEAL_KEYID_SIZE) != 0) {
 		snprintf(err, errlen, "%s: the key id does not match the key "
 		    "(damaged file?)", path);
-		return -1;
+		goto out;
 	}
-	return 0;
+	rc = 0;
+out:
+	fileio_data_free(&d);
+	return rc;
 }
 
 int
 seal_key_load(const char *path, struct seal_key **keyp, char *err,
     size_t errlen)
 {
-	struct seal_file	*f = NULL;
+	struct fileio_data	 d;
 	struct seal_key		*key = NULL;
-	struct stat		 st;
 	uint8_t			 fid[SEAL_KEYID_SIZE];
-	int			 fd, rc = -1;
+	int			 rc = -1;
 
 	*keyp = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		if (errno == ELOOP)
-			snprintf(err, errlen, "key file %s is a symbolic "
-			    "link; refusing it", path);
-		else
-			snprintf(err, errlen, "cannot open key file %s: %s",
-			    path, strerror(errno));
+	if (seal_read_file(path, 1, &d, err, errlen) != 0)
 		return -1;
-	}
-	/* fstat on the open file: no window to swap it after the check. */
-	if (fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "cannot stat key file %s: %s", path,
-		    strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "key file %s is not a regular file",
-		    path);
-		goto out;
-	}
-	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		snprintf(err, errlen, "key file %s is readable by group or "
-		    "others; chmod 600 it", path);
-		goto out;
-	}
-	/*
-	 * sodium_malloc locks its pages (sodium_mlock) and puts guard
-	 * pages around them: the file's text, with the key in base64,
-	 * never reaches swap or ordinary heap.
-	 */
-	if ((f = sodium_malloc(sizeof(*f))) == NULL ||
-	    (key = sodium_malloc(sizeof(*key))) == NULL) {
+	if ((key = sodium_malloc(sizeof(*key))) == NULL) {
 		snprintf(err, errlen, "out of locked memory");
 		goto out;
 	}
-	if (seal_read_fd(fd, path, f, err, errlen) != 0)
-		goto out;
-	if (seal_parse(path, SEAL_KEY_MAGIC, f->buf, f->len, key->sk, fid,
+	if (seal_parse(path, SEAL_KEY_MAGIC, d.buf, d.len, key->sk, fid,
 	    err, errlen) != 0)
 		goto out;
 	if (crypto_scalarmult_base(key->pk, key->sk) != 0) {
@@ -383,11 +371,7 @@ seal_key_load(const char *path, struct seal_key **keyp, char *err,
 	key = NULL;
 	rc = 0;
 out:
-	close(fd);
-	if (f != NULL) {
-		sodium_memzero(f, sizeof(*f));
-		sodium_free(f);
-	}
+	fileio_data_free(&d);		/* wipes it */
 	seal_key_free(key);
 	return rc;
 }

@@ -1,66 +1,21 @@
 /*
  * bastiond: the SMTP gateway's runtime.  One process, one thread, one
- * event loop: it maps the compiled table, binds the listeners it
- * names, drops root, and serves sessions (session.c) and local
- * delivery (queue.c) until SIGTERM.  SIGHUP maps a new table (a bad
- * one is refused and the old one kept), reloads the certificate and
- * reopens the protocol log.
- *
- * Relative paths in the table (spool, log, certificates, Maildirs) are
- * taken from the table's own folder, so that a policy and its files can
- * move together.
+ * event loop (server.h): this file reads the command line and runs the
+ * server.
  */
 #include "config.h"
 
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-
-#include <netinet/in.h>
-
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
-#include <libgen.h>
-#include <pwd.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <sodium.h>
 
 #include "bastion_limits.h"
-#include "render.h"
 #include "server.h"
-#include "tls.h"
 
 #define EXIT_USER	1
 #define EXIT_USAGE	2
 
 static void	usage(FILE *);
-static struct table *table_load(struct server *, const char *, char *,
-		    size_t);
-static int	listeners_open(struct server *, char *, size_t);
-static int	creds_load(struct server *, struct tls_server_creds **,
-		    char *, size_t);
-static int	client_creds_load(struct server *, struct tls_client_creds **,
-		    char *, size_t);
-static int	drop_privileges(struct server *, char *, size_t);
-static void	raise_nofile(struct server *, int *);
-static void	on_signal(struct loop *, int, void *);
-static void	on_listener(struct loop *, int, int, void *);
-static void	on_grace(struct loop *, void *);
-static void	on_resume(struct loop *, void *);
-static void	reload(struct server *);
-static void	resume_cb(void *, int, const char *, const char *);
 
 static struct server	 server;
 
@@ -71,476 +26,13 @@ usage(FILE *fp)
 	    "       bastiond --version\n");
 }
 
-void
-server_log(struct server *srv, int prio, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	if (prio == LOG_DEBUG && !srv->verbose)
-		return;
-	va_start(ap, fmt);
-	if (srv->foreground) {
-		fprintf(stderr, "bastiond: ");
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	} else
-		vsyslog(prio, fmt, ap);
-	va_end(ap);
-}
-
-int
-server_path(const struct server *srv, const char *p, char *out,
-    size_t outsz)
-{
-	int	 n;
-
-	if (p[0] == '/')
-		n = snprintf(out, outsz, "%s", p);
-	else
-		n = snprintf(out, outsz, "%s/%s", srv->base, p);
-	return (n < 0 || (size_t)n >= outsz) ? -1 : 0;
-}
-
-void
-table_ref(struct table *tb)
-{
-	tb->refs++;
-}
-
-void
-table_unref(struct table *tb)
-{
-	uint32_t	 i;
-
-	if (tb == NULL || --tb->refs > 0)
-		return;
-	for (i = 0; i < tb->t.nrules; i++)
-		free(tb->rule_text[i]);
-	free(tb->rule_text);
-	ptab_close(&tb->t);
-	free(tb);
-}
-
-/*
- * Map and validate a table, and render its host rules once, so that
- * the decision lines of the protocol log cost no formatting.
- */
-static struct table *
-table_load(struct server *srv, const char *path, char *err, size_t errlen)
-{
-	struct table	*tb;
-	uint32_t	 i;
-	size_t		 len;
-	FILE		*fp;
-
-	(void)srv;
-	if ((tb = calloc(1, sizeof(*tb))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	if (ptab_open(&tb->t, path, err, errlen) != 0) {
-		free(tb);
-		return NULL;
-	}
-	tb->refs = 1;
-	if ((tb->rule_text = calloc(tb->t.nrules, sizeof(char *))) == NULL)
-		goto oom;
-	for (i = 0; i < tb->t.nrules; i++) {
-		if ((fp = open_memstream(&tb->rule_text[i], &len)) == NULL)
-			goto oom;
-		if (tb->t.rules[i].line == 0 && i == 0)
-			fputs("default require none", fp);
-		else
-			(void)render_rule(fp, &tb->t, i);
-		if (fclose(fp) != 0)
-			goto oom;
-	}
-	return tb;
-oom:
-	snprintf(err, errlen, "out of memory");
-	table_unref(tb);
-	return NULL;
-}
-
-static int
-creds_load(struct server *srv, struct tls_server_creds **creds, char *err,
-    size_t errlen)
-{
-	const struct ptab	*t = &srv->table->t;
-	char			 cert[PATH_MAX], key[PATH_MAX];
-
-	*creds = NULL;
-	if (t->server->cert == 0)
-		return 0;
-	if (server_path(srv, ptab_str(t, t->server->cert), cert,
-	    sizeof(cert)) != 0 || server_path(srv, ptab_str(t,
-	    t->server->key), key, sizeof(key)) != 0) {
-		snprintf(err, errlen, "certificate path too long");
-		return -1;
-	}
-	return tls_server_creds_load(cert, key, creds, err, errlen);
-}
-
-/* Outbound TLS: the `tls trust` anchors (none: only `verify` fails). */
-static int
-client_creds_load(struct server *srv, struct tls_client_creds **creds,
-    char *err, size_t errlen)
-{
-	const struct ptab	*t = &srv->table->t;
-	char			 trust[PATH_MAX];
-
-	if (t->server->trust == 0)
-		return tls_client_creds_load(NULL, creds, err, errlen);
-	if (server_path(srv, ptab_str(t, t->server->trust), trust,
-	    sizeof(trust)) != 0) {
-		snprintf(err, errlen, "trust path too long");
-		return -1;
-	}
-	return tls_client_creds_load(trust, creds, err, errlen);
-}
-
-static int
-listeners_open(struct server *srv, char *err, size_t errlen)
-{
-	const struct ptab	*t = &srv->table->t;
-	struct sockaddr_storage	 ss;
-	socklen_t		 sl;
-	uint32_t		 i;
-	int			 fd, on = 1;
-
-	if (t->nlisteners == 0) {
-		snprintf(err, errlen, "the table has no listen statement");
-		return -1;
-	}
-	srv->listeners = calloc(t->nlisteners, sizeof(*srv->listeners));
-	if (srv->listeners == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	for (i = 0; i < t->nlisteners; i++) {
-		const struct ptab_listener_rec *lr = &t->listeners[i];
-		struct listener *l = &srv->listeners[i];
-
-		memset(&ss, 0, sizeof(ss));
-		if (lr->family == ADDR_V4) {
-			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-			sin->sin_family = AF_INET;
-			sin->sin_port = htons(lr->port);
-			memcpy(&sin->sin_addr, lr->addr, 4);
-			sl = sizeof(*sin);
-		} else {
-			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-			sin6->sin6_family = AF_INET6;
-			sin6->sin6_port = htons(lr->port);
-			memcpy(&sin6->sin6_addr, lr->addr, 16);
-			sl = sizeof(*sin6);
-		}
-		l->srv = srv;
-		l->tls = lr->tls;
-		l->require = lr->require;
-		l->line = lr->line;
-		l->fd = -1;
-		plog_endpoint((struct sockaddr *)&ss, sl, l->local,
-		    sizeof(l->local));
-		if (l->tls && srv->creds == NULL) {
-			snprintf(err, errlen, "listener %s (line %u) is TLS "
-			    "but there is no certificate", l->local, lr->line);
-			return -1;
-		}
-		fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0);
-		if (fd == -1)
-			goto fail;
-		l->fd = fd;
-		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
-		    sizeof(on));
-		if (ss.ss_family == AF_INET6)
-			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
-			    sizeof(on));
-		if (bind(fd, (struct sockaddr *)&ss, sl) == -1 ||
-		    listen(fd, 511) == -1)
-			goto fail;
-		srv->nlisteners++;
-		/*
-		 * Mail leaves from the first specific address we listen
-		 * on, so that partners can tell this site by its address.
-		 */
-		{
-			struct addr *src = lr->family == ADDR_V4 ?
-			    &srv->src4 : &srv->src6;
-			static const uint8_t any[16];
-			if (src->family == 0 && memcmp(lr->addr, any,
-			    lr->family == ADDR_V4 ? 4 : 16) != 0) {
-				src->family = lr->family;
-				src->len = lr->family == ADDR_V4 ? 32 : 128;
-				memcpy(src->a, lr->addr, 16);
-			}
-		}
-		continue;
-fail:
-		snprintf(err, errlen, "cannot listen on %s (line %u): %s",
-		    l->local, lr->line, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* Take as many descriptors as we may: 10,000 idle sessions is a goal. */
-static void
-raise_nofile(struct server *srv, int *maxfd)
-{
-	struct rlimit	 rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		rlim_t want = rl.rlim_max;
-		if (want == RLIM_INFINITY || want > 1048576)
-			want = 1048576;
-		if (rl.rlim_cur < want) {
-			rl.rlim_cur = want;
-			if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-				server_log(srv, LOG_WARNING, "cannot raise the"
-				    " descriptor limit: %s", strerror(errno));
-		}
-		(void)getrlimit(RLIMIT_NOFILE, &rl);
-		*maxfd = rl.rlim_cur > 1048576 ? 1048576 : (int)rl.rlim_cur;
-	} else
-		*maxfd = 1024;
-}
-
-static int
-drop_privileges(struct server *srv, char *err, size_t errlen)
-{
-	const struct ptab	*t = &srv->table->t;
-	const char		*user;
-	struct passwd		*pw;
-
-	if (t->server->runas == 0) {
-		if (geteuid() == 0)
-			server_log(srv, LOG_WARNING, "running as root: the "
-			    "policy has no `run as`");
-		return 0;
-	}
-	user = ptab_str(t, t->server->runas);
-	if (geteuid() != 0) {
-		server_log(srv, LOG_WARNING, "not root: `run as \"%s\"` "
-		    "ignored", user);
-		return 0;
-	}
-	if ((pw = getpwnam(user)) == NULL) {
-		snprintf(err, errlen, "run as \"%s\": no such user", user);
-		return -1;
-	}
-	/* The spool and the log must stay ours after the switch. */
-	if (fchown(srv->spool.root, pw->pw_uid, pw->pw_gid) != 0 ||
-	    fchown(srv->spool.tmp, pw->pw_uid, pw->pw_gid) != 0 ||
-	    fchown(srv->spool.queue, pw->pw_uid, pw->pw_gid) != 0 ||
-	    fchown(srv->spool.corrupt, pw->pw_uid, pw->pw_gid) != 0 ||
-	    (srv->log.own && srv->log.fd != -1 &&
-	    fchown(srv->log.fd, pw->pw_uid, pw->pw_gid) != 0)) {
-		snprintf(err, errlen, "cannot give the spool and log to "
-		    "\"%s\": %s", user, strerror(errno));
-		return -1;
-	}
-	if (setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
-	    setuid(pw->pw_uid) != 0) {
-		snprintf(err, errlen, "cannot become \"%s\": %s", user,
-		    strerror(errno));
-		return -1;
-	}
-	if (setuid(0) == 0) {
-		snprintf(err, errlen, "could regain root after dropping it");
-		return -1;
-	}
-	return 0;
-}
-
-static void
-resume_cb(void *ctx, int what, const char *name, const char *reason)
-{
-	struct server	*srv = ctx;
-
-	switch (what) {
-	case SPOOL_RESUME_TMP:
-		server_log(srv, LOG_INFO, "spool: removed unacknowledged %s",
-		    name);
-		break;
-	case SPOOL_RESUME_CORRUPT:
-		server_log(srv, LOG_WARNING, "spool: %s moved to corrupt/: %s",
-		    name, reason);
-		break;
-	case SPOOL_RESUME_SKIPPED:
-		server_log(srv, LOG_WARNING, "spool: %s skipped: %s", name,
-		    reason);
-		break;
-	default:
-		break;
-	}
-}
-
-static void
-on_listener(struct loop *L, int fd, int events, void *arg)
-{
-	(void)L;
-	(void)fd;
-	(void)events;
-	session_accept(arg);
-}
-
-/* SIGHUP: a new table for new sessions, if it is good. */
-static void
-reload(struct server *srv)
-{
-	struct table		*tb, *old;
-	struct tls_server_creds	*creds = NULL;
-	char			 err[LIM_ERRMSG];
-
-	/*
-	 * The log first, whatever becomes of the table: SIGHUP is also how
-	 * a rotated log is let go, and the verdict on the table belongs in
-	 * the new file.
-	 */
-	if (plog_reopen(&srv->log, err, sizeof(err)) != 0)
-		server_log(srv, LOG_ERR, "reload: protocol log: %s", err);
-	if ((tb = table_load(srv, srv->table_path, err, sizeof(err))) ==
-	    NULL) {
-		server_log(srv, LOG_ERR, "reload: %s: %s; keeping table %s",
-		    srv->table_path, err, srv->table->t.sum);
-		plog_write(&srv->log, NULL, "-", "-", "-", PLOG_DECISION,
-		    "reload refused, old table kept", 30);
-		return;
-	}
-	if (tb->t.nlisteners != srv->table->t.nlisteners ||
-	    memcmp(tb->t.listeners, srv->table->t.listeners,
-	    tb->t.nlisteners * sizeof(*tb->t.listeners)) != 0)
-		server_log(srv, LOG_WARNING, "reload: listener changes take "
-		    "effect at the next start");
-	old = srv->table;
-	srv->table = tb;
-	if (creds_load(srv, &creds, err, sizeof(err)) != 0) {
-		server_log(srv, LOG_ERR, "reload: %s; keeping the old "
-		    "certificate", err);
-	} else if (creds != NULL || tb->t.server->cert == 0) {
-		if (srv->creds != NULL)
-			tls_server_creds_unref(srv->creds);
-		srv->creds = creds;
-	}
-	{
-		struct tls_client_creds *cc = NULL;
-		if (client_creds_load(srv, &cc, err, sizeof(err)) != 0)
-			server_log(srv, LOG_ERR, "reload: %s; keeping the old "
-			    "trust anchors", err);
-		else {
-			/* Sessions under way hold their own reference. */
-			if (srv->client_creds != NULL)
-				tls_client_creds_unref(srv->client_creds);
-			srv->client_creds = cc;
-		}
-	}
-	table_unref(old);
-	server_log(srv, LOG_INFO, "reload: table %s", tb->t.sum);
-	{
-		char line[128];
-		int n = snprintf(line, sizeof(line), "table %s loaded",
-		    tb->t.sum);
-		plog_write(&srv->log, NULL, "-", "-", "-", PLOG_DECISION, line,
-		    (size_t)n);
-	}
-}
-
-void
-server_accept_pause(struct server *srv)
-{
-	size_t	 i;
-
-	if (loop_timer_armed(&srv->resume))
-		return;
-	server_log(srv, LOG_WARNING, "out of file descriptors (%s): not "
-	    "accepting for %d ms", strerror(errno), SERVER_ACCEPT_PAUSE_MS);
-	for (i = 0; i < srv->nlisteners; i++)
-		if (srv->listeners[i].fd != -1 &&
-		    loop_fd_set(&srv->loop, srv->listeners[i].fd, 0) != 0)
-			server_log(srv, LOG_ERR, "listener: %s",
-			    loop_error(&srv->loop));
-	if (loop_timer_arm(&srv->loop, &srv->resume,
-	    SERVER_ACCEPT_PAUSE_MS) != 0)
-		on_resume(&srv->loop, srv);
-}
-
-static void
-on_resume(struct loop *L, void *arg)
-{
-	struct server	*srv = arg;
-	size_t		 i;
-
-	for (i = 0; i < srv->nlisteners; i++)
-		if (srv->listeners[i].fd != -1 &&
-		    loop_fd_set(L, srv->listeners[i].fd, LOOP_READ) != 0)
-			server_log(srv, LOG_ERR, "listener: %s",
-			    loop_error(L));
-}
-
-static void
-on_grace(struct loop *L, void *arg)
-{
-	(void)L;
-	session_shutdown_all(arg, 1);
-}
-
-static void
-on_signal(struct loop *L, int signo, void *arg)
-{
-	struct server	*srv = arg;
-	size_t		 i;
-	pid_t		 pid;
-	int		 status;
-
-	switch (signo) {
-	case SIGHUP:
-		reload(srv);
-		break;
-	case SIGTERM:
-	case SIGINT:
-		if (srv->stopping) {
-			session_shutdown_all(srv, 1);
-			break;
-		}
-		server_log(srv, LOG_INFO, "stopping: %u session%s open",
-		    srv->nsessions, srv->nsessions == 1 ? "" : "s");
-		srv->stopping = 1;
-		for (i = 0; i < srv->nlisteners; i++) {
-			loop_fd_del(L, srv->listeners[i].fd);
-			close(srv->listeners[i].fd);
-			srv->listeners[i].fd = -1;
-		}
-		queue_stop(&srv->queue);
-		relay_stop(&srv->relay);
-		session_shutdown_all(srv, 0);
-		if (srv->nsessions == 0)
-			loop_stop(L);
-		else if (loop_timer_arm(L, &srv->grace, SERVER_GRACE_MS) != 0)
-			session_shutdown_all(srv, 1);
-		break;
-	case SIGCHLD:
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-			pwcheck_child_reaped(&srv->verify, pid);
-			server_log(srv, LOG_WARNING, "verifier process %d "
-			    "ended", (int)pid);
-		}
-		break;
-	default:
-		break;
-	}
-}
-
 int
 main(int argc, char **argv)
 {
 	struct server	*srv = &server;
 	const char	*tablepath = NULL, *keypath = NULL;
-	char		 err[LIM_ERRMSG], path[PATH_MAX], *dir;
-	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT, SIGCHLD };
-	int		 ch, check = 0, maxfd, i;
-	long		 n;
+	char		 err[LIM_ERRMSG + PATH_MAX];
+	int		 ch, check = 0, foreground = 0, verbose = 0;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		printf("bastiond (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
@@ -550,8 +42,6 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	memset(srv, 0, sizeof(*srv));
-	srv->log.fd = -1;
 	while ((ch = getopt(argc, argv, "ht:k:fvn")) != -1) {
 		switch (ch) {
 		case 'h':
@@ -564,14 +54,14 @@ main(int argc, char **argv)
 			keypath = optarg;
 			break;
 		case 'f':
-			srv->foreground = 1;
+			foreground = 1;
 			break;
 		case 'v':
-			srv->verbose = 1;
+			verbose = 1;
 			break;
 		case 'n':
 			check = 1;
-			srv->foreground = 1;
+			foreground = 1;
 			break;
 		default:
 			usage(stderr);
@@ -582,188 +72,20 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!srv->foreground)
-		openlog("bastiond", LOG_PID | LOG_NDELAY, LOG_MAIL);
-	if (sodium_init() < 0) {
-		server_log(srv, LOG_ERR, "cannot initialise libsodium");
-		return EXIT_USER;
-	}
-	signal(SIGPIPE, SIG_IGN);
-
-	/* Everything relative is relative to the table's folder. */
-	if (realpath(tablepath, path) == NULL) {
-		server_log(srv, LOG_ERR, "%s: %s", tablepath, strerror(errno));
-		return EXIT_USER;
-	}
-	srv->table_path = strdup(path);
-	dir = dirname(path);
-	snprintf(srv->base, sizeof(srv->base), "%s", dir);
-	if ((srv->table = table_load(srv, srv->table_path, err,
-	    sizeof(err))) == NULL) {
-		server_log(srv, LOG_ERR, "%s: %s", tablepath, err);
-		return EXIT_USER;
-	}
-	if (gethostname(srv->hostname, sizeof(srv->hostname) - 1) != 0)
-		snprintf(srv->hostname, sizeof(srv->hostname), "localhost");
-	if (keypath != NULL && seal_key_load(keypath, &srv->key, err,
-	    sizeof(err)) != 0) {
-		server_log(srv, LOG_ERR, "%s", err);
-		return EXIT_USER;
-	}
-	if (creds_load(srv, &srv->creds, err, sizeof(err)) != 0 ||
-	    client_creds_load(srv, &srv->client_creds, err,
-	    sizeof(err)) != 0) {
-		server_log(srv, LOG_ERR, "%s", err);
+	if (server_init(srv, foreground, verbose, err, sizeof(err)) != 0 ||
+	    server_load(srv, tablepath, keypath, err, sizeof(err)) != 0) {
+		oplog_write(&srv->oplog, LOG_ERR, "%s", err);
 		return EXIT_USER;
 	}
 	if (check) {
-		printf("bastiond: table %s (%s): %u listener%s, %u rules, "
-		    "%u users%s%s\n", tablepath, srv->table->t.sum,
-		    srv->table->t.nlisteners,
-		    srv->table->t.nlisteners == 1 ? "" : "s",
-		    srv->table->t.nrules, srv->table->t.nusers,
-		    srv->creds ? ", certificate " : "",
-		    srv->creds ? tls_server_creds_describe(srv->creds) : "");
+		server_describe(srv, tablepath, stdout);
 		return 0;
 	}
-
-	raise_nofile(srv, &maxfd);
-	if (loop_init(&srv->loop, maxfd, 2 * (size_t)maxfd + 16, err,
-	    sizeof(err)) != 0 || hostcount_init(&srv->hosts,
-	    (uint32_t)maxfd) != 0) {
-		server_log(srv, LOG_ERR, "cannot set up the event loop: %s",
-		    err);
+	if (server_start(srv, err, sizeof(err)) != 0) {
+		oplog_write(&srv->oplog, LOG_ERR, "%s", err);
 		return EXIT_USER;
 	}
-	if (srv->table->t.server->spool == 0) {
-		server_log(srv, LOG_ERR, "the table has no spool statement");
-		return EXIT_USER;
-	}
-	if (server_path(srv, ptab_str(&srv->table->t,
-	    srv->table->t.server->spool), path, sizeof(path)) != 0 ||
-	    spool_open(&srv->spool, path, err, sizeof(err)) != 0) {
-		server_log(srv, LOG_ERR, "spool %s: %s", path, err);
-		return EXIT_USER;
-	}
-	if (srv->table->t.server->log != 0) {
-		if (server_path(srv, ptab_str(&srv->table->t,
-		    srv->table->t.server->log), path, sizeof(path)) != 0 ||
-		    plog_open(&srv->log, path, err, sizeof(err)) != 0) {
-			server_log(srv, LOG_ERR, "log %s: %s", path, err);
-			return EXIT_USER;
-		}
-	} else if (srv->foreground &&
-	    plog_open(&srv->log, NULL, err, sizeof(err)) != 0) {
-		server_log(srv, LOG_ERR, "log: %s", err);
-		return EXIT_USER;
-	}
-	if (listeners_open(srv, err, sizeof(err)) != 0) {
-		server_log(srv, LOG_ERR, "%s", err);
-		return EXIT_USER;
-	}
-	{
-		/* The verifier child runs as the `run as` user too. */
-		uid_t	 uid = (uid_t)-1;
-		gid_t	 gid = (gid_t)-1;
-		if (srv->table->t.server->runas != 0 && geteuid() == 0) {
-			struct passwd *pw = getpwnam(ptab_str(&srv->table->t,
-			    srv->table->t.server->runas));
-			if (pw != NULL) {
-				uid = pw->pw_uid;
-				gid = pw->pw_gid;
-			}
-		}
-		if (pwcheck_init(&srv->verify, &srv->loop, uid, gid, err,
-		    sizeof(err)) != 0) {
-			server_log(srv, LOG_ERR, "verifier: %s", err);
-			return EXIT_USER;
-		}
-	}
-	if (drop_privileges(srv, err, sizeof(err)) != 0) {
-		server_log(srv, LOG_ERR, "%s", err);
-		return EXIT_USER;
-	}
-	if (!srv->foreground) {
-		pid_t pid = fork();
-		if (pid == -1) {
-			server_log(srv, LOG_ERR, "fork: %s", strerror(errno));
-			return EXIT_USER;
-		}
-		if (pid > 0)
-			_exit(0);
-		(void)setsid();
-		if ((i = open("/dev/null", O_RDWR)) != -1) {
-			(void)dup2(i, 0);
-			(void)dup2(i, 1);
-			(void)dup2(i, 2);
-			if (i > 2)
-				close(i);
-		}
-	}
-	sasl_ctx_init(&srv->sasl);
-	randombytes_buf(&srv->sid_salt, sizeof(srv->sid_salt));
-	srv->sid_next = (uint64_t)time(NULL) << 32;
-	loop_timer_init(&srv->grace, on_grace, srv);
-	loop_timer_init(&srv->resume, on_resume, srv);
-	if (loop_signal_open(&srv->loop, &srv->sig, sigs,
-	    sizeof(sigs) / sizeof(sigs[0]), on_signal, srv) != 0) {
-		server_log(srv, LOG_ERR, "signals: %s", loop_error(&srv->loop));
-		return EXIT_USER;
-	}
-	for (i = 0; i < (int)srv->nlisteners; i++)
-		if (loop_fd_add(&srv->loop, srv->listeners[i].fd, LOOP_READ,
-		    on_listener, &srv->listeners[i]) != 0) {
-			server_log(srv, LOG_ERR, "listener: %s",
-			    loop_error(&srv->loop));
-			return EXIT_USER;
-		}
-
-	queue_init(&srv->queue, srv);
-	if (relay_init(&srv->relay, srv, err, sizeof(err)) != 0)
-		server_log(srv, LOG_ERR, "resolver: %s; outbound mail waits "
-		    "in the queue", err);
-	n = spool_resume(&srv->spool, resume_cb, srv, err, sizeof(err));
-	if (n == -1)
-		server_log(srv, LOG_ERR, "spool: %s", err);
-	else if (n > 0)
-		server_log(srv, LOG_INFO, "spool: %ld message%s to deliver",
-		    n, n == 1 ? "" : "s");
-	queue_rescan(&srv->queue);
-
-	server_log(srv, LOG_INFO, "started: table %s, %zu listener%s",
-	    srv->table->t.sum, srv->nlisteners,
-	    srv->nlisteners == 1 ? "" : "s");
-	{
-		char line[128];
-		int len = snprintf(line, sizeof(line), "started, table %s",
-		    srv->table->t.sum);
-		plog_write(&srv->log, NULL, "-", "-", "-", PLOG_DECISION, line,
-		    (size_t)len);
-	}
-	if (loop_run(&srv->loop) != 0)
-		server_log(srv, LOG_ERR, "event loop: %s",
-		    loop_error(&srv->loop));
-
-	/* Stopped: nothing in flight is lost; tmp/ is cleaned at start. */
-	queue_stop(&srv->queue);
-	relay_free(&srv->relay);
-	loop_signal_close(&srv->loop, &srv->sig);
-	pwcheck_free(&srv->verify);
-	if (srv->key != NULL)
-		seal_key_free(srv->key);
-	sasl_ctx_clear(&srv->sasl);
-	if (srv->creds != NULL)
-		tls_server_creds_unref(srv->creds);
-	if (srv->client_creds != NULL)
-		tls_client_creds_unref(srv->client_creds);
-	table_unref(srv->table);
-	spool_close(&srv->spool);
-	server_log(srv, LOG_INFO, "stopped");
-	plog_write(&srv->log, NULL, "-", "-", "-", PLOG_DECISION, "stopped",
-	    7);
-	plog_close(&srv->log);
-	hostcount_free(&srv->hosts);
-	loop_free(&srv->loop);
-	free((char *)srv->table_path);
+	(void)server_run(srv);
+	server_free(srv);
 	return 0;
 }

@@ -6,7 +6,6 @@ AM_TESTS_ENVIRONMENT = \
 	POLICYC='$(abs_top_builddir)/policyc'; export POLICYC; \
 	BASTIOND='$(abs_top_builddir)/bastiond'; export BASTIOND; \
 	FUZZ_CC='$(FUZZ_CC)'; export FUZZ_CC;
-EXTRA_DIST += tests
 
 include tests/frontend.mk
 include tests/table.mk
@@ -19,3 +18,15 @@ include tests/rt-session.mk
 include tests/rt-integ.mk
 include tests/rt-out.mk
 include tests/rt-outinteg.mk
+include tests/modgraph.mk
+
+# What ships: the data folders (tests write only into temporary ones),
+# every script in TESTS, the helpers they import or run, and headers no
+# _SOURCES names.  Named, not the whole of tests/, so that the products
+# of a build beside the sources never ship.
+EXTRA_DIST += tests/bad tests/good tests/tools-diff \
+	tests/certs/make-certs.sh \
+	$(filter %.sh %.py,$(TESTS)) \
+	tests/rt/check.py tests/rt/harness.py tests/rt/out_lib.py \
+	tests/rt/smtpc_lib.py tests/rt/smtpc_sink.py \
+	tests/unit/check.h

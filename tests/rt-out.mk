@@ -28,3 +28,10 @@ tests_unit_smtpc_test_SOURCES = tests/unit/smtpc_test.c \
 	tests/unit/spool_testutil.h
 tests_unit_smtpc_test_LDADD = $(RT_OUT_LIBS)
 TESTS += tests/unit/smtpc_test
+
+# The relay alone: a tiny next hop on loopback, bounces through the hook.
+check_PROGRAMS += tests/unit/relay_test
+tests_unit_relay_test_SOURCES = tests/unit/relay_test.c \
+	tests/unit/spool_testutil.h tests/unit/rt_testutil.h
+tests_unit_relay_test_LDADD = $(RT_OUT_LIBS)
+TESTS += tests/unit/relay_test

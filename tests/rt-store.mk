@@ -8,17 +8,17 @@ tests_unit_spool_test_SOURCES = tests/unit/spool_test.c \
 tests_unit_spool_test_LDADD = $(RT_STORE_LIBS)
 TESTS += tests/unit/spool_test
 
-check_PROGRAMS += tests/unit/spool_crash
-tests_unit_spool_crash_SOURCES = tests/unit/spool_crash.c \
+check_PROGRAMS += tests/unit/spool_crash_test
+tests_unit_spool_crash_test_SOURCES = tests/unit/spool_crash_test.c \
 	tests/unit/spool_testutil.h
-tests_unit_spool_crash_LDADD = $(RT_STORE_LIBS)
-TESTS += tests/unit/spool_crash
+tests_unit_spool_crash_test_LDADD = $(RT_STORE_LIBS)
+TESTS += tests/unit/spool_crash_test
 
-check_PROGRAMS += tests/unit/spool_enospc
-tests_unit_spool_enospc_SOURCES = tests/unit/spool_enospc.c \
+check_PROGRAMS += tests/unit/spool_enospc_test
+tests_unit_spool_enospc_test_SOURCES = tests/unit/spool_enospc_test.c \
 	tests/unit/spool_testutil.h
-tests_unit_spool_enospc_LDADD = $(RT_STORE_LIBS)
-TESTS += tests/unit/spool_enospc
+tests_unit_spool_enospc_test_LDADD = $(RT_STORE_LIBS)
+TESTS += tests/unit/spool_enospc_test
 
 check_PROGRAMS += tests/unit/maildir_test
 tests_unit_maildir_test_SOURCES = tests/unit/maildir_test.c \
@@ -32,11 +32,18 @@ tests_unit_plog_test_SOURCES = tests/unit/plog_test.c \
 tests_unit_plog_test_LDADD = $(RT_STORE_LIBS)
 TESTS += tests/unit/plog_test
 
-check_PROGRAMS += tests/unit/plog_concurrent
-tests_unit_plog_concurrent_SOURCES = tests/unit/plog_concurrent.c \
+check_PROGRAMS += tests/unit/plog_concurrent_test
+tests_unit_plog_concurrent_test_SOURCES = tests/unit/plog_concurrent_test.c \
 	tests/unit/spool_testutil.h
-tests_unit_plog_concurrent_LDADD = $(RT_STORE_LIBS)
-TESTS += tests/unit/plog_concurrent
+tests_unit_plog_concurrent_test_LDADD = $(RT_STORE_LIBS)
+TESTS += tests/unit/plog_concurrent_test
 
 # doc/spool-format.md checked by an independent reader (needs spool_test).
 TESTS += tests/rt/spool_format.py
+
+# The queue alone, with a loop, a spool and a table of its own.
+check_PROGRAMS += tests/unit/queue_test
+tests_unit_queue_test_SOURCES = tests/unit/queue_test.c \
+	tests/unit/spool_testutil.h tests/unit/rt_testutil.h
+tests_unit_queue_test_LDADD = $(RT_STORE_LIBS)
+TESTS += tests/unit/queue_test

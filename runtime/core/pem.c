@@ -13,16 +13,15 @@
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <bearssl.h>
 #include <sodium.h>
 
+#include "fileio.h"
 #include "pem.h"
 
 /* One decoded object, collected chunk by chunk from the PEM decoder. */
@@ -46,8 +45,8 @@ struct pem_dn {
 	int		 overflow;
 };
 
-static int	pem_read_file(const char *, size_t, int, unsigned char **,
-		    size_t *, char *, size_t);
+static int	pem_read_file(const char *, size_t, int,
+		    struct fileio_data *, char *, size_t);
 static void	pem_collect(void *, const void *, size_t);
 static size_t	pem_lineno(const unsigned char *, size_t);
 static int	pem_walk(const char *, const unsigned char *, size_t, pem_fn,
@@ -66,82 +65,42 @@ static int	pem_anchor_one(void *, const char *, const char *,
 		    const unsigned char *, size_t, char *, size_t);
 
 /*
- * Read a whole regular file of at most max bytes into a fresh buffer.
- * One byte more than its size is asked for, so that a file that grows
- * while we read is caught.  A secret file must not be open to others.
+ * Read a whole regular file of at most max bytes into d (fileio's
+ * reader: a file that grows while it is read is refused).  A secret
+ * file must not be open to others, and its bytes are wiped when d is
+ * freed.
  */
 static int
-pem_read_file(const char *path, size_t max, int secret, unsigned char **bufp,
-    size_t *lenp, char *err, size_t errlen)
+pem_read_file(const char *path, size_t max, int secret,
+    struct fileio_data *d, char *err, size_t errlen)
 {
-	struct stat	 st;
-	unsigned char	*buf;
-	size_t		 len;
-	ssize_t		 r;
-	int		 fd;
-
-	*bufp = NULL;
-	*lenp = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
+	if (fileio_read_file(path, max, FILEIO_REGULAR |
+	    (secret ? FILEIO_SECRET : 0), secret ? S_IRWXO : 0, d) == 0)
+		return 0;
+	switch (d->fail) {
+	case FILEIO_TYPE:
 		snprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	if (secret && (st.st_mode & S_IRWXO)) {
+		break;
+	case FILEIO_MODE:
 		snprintf(err, errlen, "%s: private key open to others; "
 		    "chmod o-rwx it", path);
-		close(fd);
-		return -1;
-	}
-	if (st.st_size < 0 || (uintmax_t)st.st_size > max) {
+		break;
+	case FILEIO_SIZE:
 		snprintf(err, errlen, "%s: file too large (more than %zu "
 		    "bytes)", path, max);
-		close(fd);
-		return -1;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		break;
+	case FILEIO_CHANGED:
+		snprintf(err, errlen, "%s: file changed while being read",
+		    path);
+		break;
+	case FILEIO_NOMEM:
 		snprintf(err, errlen, "%s: out of memory", path);
-		close(fd);
-		return -1;
+		break;
+	default:
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		break;
 	}
-	len = 0;
-	for (;;) {
-		r = read(fd, buf + len, (size_t)st.st_size + 1 - len);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			snprintf(err, errlen, "%s: %s", path,
-			    strerror(errno));
-			sodium_memzero(buf, len);
-			free(buf);
-			close(fd);
-			return -1;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len > (size_t)st.st_size) {
-			snprintf(err, errlen, "%s: file changed while being "
-			    "read", path);
-			sodium_memzero(buf, len);
-			free(buf);
-			close(fd);
-			return -1;
-		}
-	}
-	close(fd);
-	*bufp = buf;
-	*lenp = len;
-	return 0;
+	return -1;
 }
 
 /* PEM decoder sink: append, or remember that the object was too big. */
@@ -370,17 +329,15 @@ int
 pem_chain_load(const char *path, struct pem_chain *chain, char *err,
     size_t errlen)
 {
-	unsigned char	*buf;
-	size_t		 len;
-	int		 rc;
+	struct fileio_data	 d;
+	int			 rc;
 
 	chain->certs = NULL;
 	chain->n = 0;
-	if (pem_read_file(path, PEM_FILE_MAX, 0, &buf, &len, err,
-	    errlen) == -1)
+	if (pem_read_file(path, PEM_FILE_MAX, 0, &d, err, errlen) == -1)
 		return -1;
-	rc = pem_chain_parse(path, buf, len, chain, err, errlen);
-	free(buf);
+	rc = pem_chain_parse(path, d.buf, d.len, chain, err, errlen);
+	fileio_data_free(&d);
 	return rc;
 }
 
@@ -568,17 +525,14 @@ int
 pem_key_load(const char *path, struct pem_key **key, char *err,
     size_t errlen)
 {
-	unsigned char	*buf;
-	size_t		 len;
-	int		 rc;
+	struct fileio_data	 d;
+	int			 rc;
 
 	*key = NULL;
-	if (pem_read_file(path, PEM_FILE_MAX, 1, &buf, &len, err,
-	    errlen) == -1)
+	if (pem_read_file(path, PEM_FILE_MAX, 1, &d, err, errlen) == -1)
 		return -1;
-	rc = pem_key_parse(path, buf, len, key, err, errlen);
-	sodium_memzero(buf, len);
-	free(buf);
+	rc = pem_key_parse(path, d.buf, d.len, key, err, errlen);
+	fileio_data_free(&d);		/* wipes it */
 	return rc;
 }
 
@@ -724,17 +678,16 @@ int
 pem_anchors_load(const char *path, struct pem_anchors *anchors, char *err,
     size_t errlen)
 {
-	unsigned char	*buf;
-	size_t		 len;
-	int		 rc;
+	struct fileio_data	 d;
+	int			 rc;
 
 	anchors->ta = NULL;
 	anchors->n = 0;
-	if (pem_read_file(path, PEM_TRUST_FILE_MAX, 0, &buf, &len, err,
+	if (pem_read_file(path, PEM_TRUST_FILE_MAX, 0, &d, err,
 	    errlen) == -1)
 		return -1;
-	rc = pem_anchors_parse(path, buf, len, anchors, err, errlen);
-	free(buf);
+	rc = pem_anchors_parse(path, d.buf, d.len, anchors, err, errlen);
+	fileio_data_free(&d);
 	return rc;
 }
 

@@ -37,7 +37,7 @@
 #include <sodium.h>
 
 #include "bastion_limits.h"
-#include "server.h"
+#include "session.h"
 #include "smtp_proto.h"
 #include "tls.h"
 
@@ -59,7 +59,7 @@ struct session_auth {
 };
 
 struct session {
-	struct server		*srv;
+	struct session_ctx	*ctx;
 	struct listener		*lst;
 	struct table		*tb;
 	struct session		*prev, *next;
@@ -67,7 +67,7 @@ struct session {
 	enum state		 state;
 	int			 dead;		/* free at the end of the turn */
 	int			 busy;		/* inside a callback */
-	int			 counted;	/* in srv->hosts */
+	int			 counted;	/* in ctx->hosts */
 	int			 discard;	/* dropping up to the next LF */
 	int			 quit_after;	/* SIGTERM: 421 when mail is in */
 	int			 more;		/* pump() stopped with work left */
@@ -184,18 +184,20 @@ session_accept(struct listener *l)
 	socklen_t		 sl;
 	int			 fd, i;
 
-	for (i = 0; i < SERVER_ACCEPT_BURST; i++) {
+	for (i = 0; i < SESSION_ACCEPT_BURST; i++) {
 		sl = sizeof(ss);
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM)
-				server_accept_pause(l->srv);
-			else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno == ENOBUFS || errno == ENOMEM) {
+				if (l->ctx->accept_pause != NULL)
+					l->ctx->accept_pause(l->ctx->arg);
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != ECONNABORTED && errno != EINTR)
-				server_log(l->srv, LOG_WARNING, "accept on %s:"
-				    " %s", l->local, strerror(errno));
+				oplog_write(l->ctx->oplog, LOG_WARNING,
+				    "accept on %s: %s", l->local,
+				    strerror(errno));
 			return;
 		}
 		if (session_new(l, fd, (struct sockaddr *)&ss, sl) == -1)
@@ -205,7 +207,7 @@ session_accept(struct listener *l)
 
 /* Write a refusal without a session (limits): best effort, then close. */
 static void
-refuse_raw(struct server *srv, struct listener *l, int fd,
+refuse_raw(struct session_ctx *ctx, struct listener *l, int fd,
     const char *remote, const char *text)
 {
 	char	 line[256];
@@ -214,17 +216,17 @@ refuse_raw(struct server *srv, struct listener *l, int fd,
 	n = snprintf(line, sizeof(line), "%s\r\n", text);
 	if (!l->tls && n > 0)
 		(void)write(fd, line, (size_t)n);
-	plog_write(&srv->log, NULL, "-", l->local, remote, PLOG_OUT, text,
+	plog_write(ctx->log, NULL, "-", l->local, remote, PLOG_OUT, text,
 	    strlen(text));
-	plog_write(&srv->log, NULL, "-", l->local, remote, PLOG_DISCONNECT,
+	plog_write(ctx->log, NULL, "-", l->local, remote, PLOG_DISCONNECT,
 	    "refused", 7);
 }
 
 static int
 session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 {
-	struct server		*srv = l->srv;
-	const struct ptab	*t = &srv->table->t;
+	struct session_ctx	*ctx = l->ctx;
+	const struct ptab	*t = &(*ctx->table)->t;
 	const struct ptab_rule_rec *r;
 	struct session		*s;
 	struct addr		 peer;
@@ -245,48 +247,48 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 		return -1;
 	plog_endpoint(sa, sl, remote, sizeof(remote));
 
-	if (srv->stopping) {
-		refuse_raw(srv, l, fd, remote,
+	if (ctx->stopping) {
+		refuse_raw(ctx, l, fd, remote,
 		    "421 4.3.2 Service shutting down");
 		return -1;
 	}
-	if (srv->nsessions >= t->server->max_conns) {
-		refuse_raw(srv, l, fd, remote,
+	if (ctx->nsessions >= t->server->max_conns) {
+		refuse_raw(ctx, l, fd, remote,
 		    "421 4.7.0 Too many connections, try again later");
 		return -1;
 	}
-	if (hostcount_add(&srv->hosts, &peer, t->server->max_conns_host) != 1) {
-		refuse_raw(srv, l, fd, remote,
+	if (hostcount_add(ctx->hosts, &peer, t->server->max_conns_host) != 1) {
+		refuse_raw(ctx, l, fd, remote,
 		    "421 4.7.0 Too many connections from your address");
 		return -1;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		hostcount_del(&srv->hosts, &peer);
-		server_log(srv, LOG_ERR, "out of memory for a session");
+		hostcount_del(ctx->hosts, &peer);
+		oplog_write(ctx->oplog, LOG_ERR, "out of memory for a session");
 		return -1;
 	}
-	s->srv = srv;
+	s->ctx = ctx;
 	s->lst = l;
 	s->fd = fd;
 	s->peer = peer;
 	s->counted = 1;
 	memcpy(s->remote, remote, sizeof(remote));
-	s->tb = srv->table;
+	s->tb = *ctx->table;
 	table_ref(s->tb);
 	snprintf(s->id, sizeof(s->id), "%08x%08x",
-	    (unsigned)(srv->sid_next >> 32) ^ srv->sid_salt,
-	    (unsigned)srv->sid_next);
-	srv->sid_next++;
+	    (unsigned)(ctx->sid_next >> 32) ^ ctx->sid_salt,
+	    (unsigned)ctx->sid_next);
+	ctx->sid_next++;
 	loop_timer_init(&s->timer, on_timer, s);
-	s->next = srv->sessions;
+	s->next = ctx->sessions;
 	if (s->next != NULL)
 		s->next->prev = s;
-	srv->sessions = s;
-	srv->nsessions++;
+	ctx->sessions = s;
+	ctx->nsessions++;
 
-	if (loop_fd_add(&srv->loop, fd, LOOP_READ, on_io, s) != 0) {
-		server_log(srv, LOG_ERR, "cannot watch a session: %s",
-		    loop_error(&srv->loop));
+	if (loop_fd_add(ctx->loop, fd, LOOP_READ, on_io, s) != 0) {
+		oplog_write(ctx->oplog, LOG_ERR, "cannot watch a session: %s",
+		    loop_error(ctx->loop));
 		s->fd = -1;	/* the caller closes it */
 		session_free(s);
 		return -1;
@@ -313,7 +315,7 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 		    s->as_user ? ", one account" : "");
 
 	if (l->tls) {
-		if ((s->tls = tls_server_new(srv->creds, err,
+		if ((s->tls = tls_server_new(*ctx->creds, err,
 		    sizeof(err))) == NULL) {
 			session_drop(s, err);
 			session_done(s);
@@ -342,13 +344,13 @@ session_done(struct session *s)
 static void
 session_free(struct session *s)
 {
-	struct server	*srv = s->srv;
+	struct session_ctx	*ctx = s->ctx;
 
 	if (s->fd != -1) {
-		loop_fd_del(&srv->loop, s->fd);
+		loop_fd_del(ctx->loop, s->fd);
 		close(s->fd);
 	}
-	loop_timer_cancel(&srv->loop, &s->timer);
+	loop_timer_cancel(ctx->loop, &s->timer);
 	if (s->auth != NULL) {
 		pwcheck_cancel(&s->auth->job);
 		sasl_reset(&s->auth->sasl);
@@ -361,19 +363,19 @@ session_free(struct session *s)
 	if (s->tls != NULL)
 		tls_free(s->tls);
 	if (s->counted)
-		hostcount_del(&srv->hosts, &s->peer);
+		hostcount_del(ctx->hosts, &s->peer);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
-		srv->sessions = s->next;
+		ctx->sessions = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
-	srv->nsessions--;
+	ctx->nsessions--;
 	table_unref(s->tb);
 	sodium_memzero(s->in, sizeof(s->in));
 	free(s);
-	if (srv->stopping && srv->nsessions == 0)
-		loop_stop(&srv->loop);
+	if (ctx->stopping && ctx->nsessions == 0 && ctx->drained != NULL)
+		ctx->drained(ctx->arg);
 }
 
 /* Close after what is queued has been written. */
@@ -384,7 +386,7 @@ session_close(struct session *s, const char *why)
 		return;
 	slogf(s, PLOG_DISCONNECT, "%s", why);
 	s->state = S_CLOSING;
-	loop_timer_cancel(&s->srv->loop, &s->timer);
+	loop_timer_cancel(s->ctx->loop, &s->timer);
 	/* A client that does not read its last reply gets no time. */
 	arm(s, 10);
 	do_write(s);
@@ -405,7 +407,7 @@ session_drop(struct session *s, const char *why)
 static void
 logline(struct session *s, int dir, const char *text, size_t len)
 {
-	plog_write(&s->srv->log, NULL, s->id, s->lst->local, s->remote, dir,
+	plog_write(s->ctx->log, NULL, s->id, s->lst->local, s->remote, dir,
 	    text, len);
 }
 
@@ -415,7 +417,7 @@ slogf(struct session *s, int dir, const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	(void)plog_vwritef(&s->srv->log, s->id, s->lst->local, s->remote,
+	(void)plog_vwritef(s->ctx->log, s->id, s->lst->local, s->remote,
 	    dir, fmt, ap);
 	va_end(ap);
 }
@@ -547,7 +549,7 @@ update_interest(struct session *s)
 	}
 	if (s->more)
 		mask |= LOOP_WRITE;	/* comes at once: see pump() */
-	if (loop_fd_set(&s->srv->loop, s->fd, mask) != 0)
+	if (loop_fd_set(s->ctx->loop, s->fd, mask) != 0)
 		session_drop(s, "cannot watch the socket");
 }
 
@@ -662,7 +664,7 @@ do_read(struct session *s)
 			return;
 		}
 		if (s->inlen == 0 && s->state != S_DATA)
-			s->line_start = loop_now(&s->srv->loop);
+			s->line_start = loop_now(s->ctx->loop);
 		s->inlen += (size_t)n;
 		if (s->tls == NULL)
 			return;
@@ -675,7 +677,7 @@ consume(struct session *s, size_t n)
 	memmove(s->in, s->in + n, s->inlen - n);
 	s->inlen -= n;
 	if (s->inlen > 0 && s->state != S_DATA)
-		s->line_start = loop_now(&s->srv->loop);
+		s->line_start = loop_now(s->ctx->loop);
 }
 
 /* One more protocol error; too many end the session. */
@@ -823,10 +825,8 @@ static void
 greet(struct session *s)
 {
 	const struct ptab	*t = &s->tb->t;
-	const char		*host = ptab_str(t, t->server->hostname);
+	const char		*host = s->tb->hostname;
 
-	if (*host == '\0')
-		host = s->srv->hostname;
 	if (s->action == PTAB_ACT_DENY) {
 		reply(s, "554 5.7.1 %s No SMTP service for you here", host);
 		session_close(s, "denied by policy");
@@ -855,10 +855,7 @@ greet(struct session *s)
 static const char *
 hostname_of(const struct session *s)
 {
-	const struct ptab	*t = &s->tb->t;
-	const char		*host = ptab_str(t, t->server->hostname);
-
-	return *host ? host : s->srv->hostname;
+	return s->tb->hostname;
 }
 
 static int
@@ -890,7 +887,7 @@ cmd_helo(struct session *s, struct smtp_cmd *c)
 	reply(s, "250-SIZE %llu",
 	    (unsigned long long)t->server->max_msgsize);
 	reply(s, "250-8BITMIME");
-	if (s->srv->creds != NULL && s->tls == NULL)
+	if (*s->ctx->creds != NULL && s->tls == NULL)
 		reply(s, "250-STARTTLS");
 	if (auth_offered(s) && !s->authed) {
 		mechs[0] = '\0';
@@ -955,9 +952,9 @@ cmd_mail(struct session *s, struct smtp_cmd *c)
 	env.limit = t->server->max_msgsize;
 	env.body = c->body == SMTP_BODY_8BITMIME ? SPOOL_BODY_8BITMIME :
 	    SPOOL_BODY_7BIT;
-	if (spool_begin(&s->srv->spool, s->w, &env) != 0) {
-		server_log(s->srv, LOG_ERR, "spool: cannot begin a message: "
-		    "%s", strerror(spool_error(s->w)));
+	if (spool_begin(s->ctx->spool, s->w, &env) != 0) {
+		oplog_write(s->ctx->oplog, LOG_ERR, "spool: cannot begin a "
+		    "message: %s", strerror(spool_error(s->w)));
 		spool_abort(s->w);
 		memset(s->w, 0, sizeof(*s->w));
 		reply(s, "451 4.3.0 Temporary failure, try again later");
@@ -1155,7 +1152,7 @@ data_end(struct session *s)
 	} else if (spool_commit(s->w, id, err, sizeof(err)) != 0) {
 		e = spool_error(s->w);
 		s->intx = 0;
-		server_log(s->srv, LOG_ERR, "spool: %s", err);
+		oplog_write(s->ctx->oplog, LOG_ERR, "spool: %s", err);
 		if (e == EMSGSIZE)
 			reply(s, "552 5.3.4 Message size exceeds fixed limit");
 		else if (e == ENOSPC || e == EDQUOT || e == EFBIG)
@@ -1170,7 +1167,8 @@ data_end(struct session *s)
 		    (unsigned long long)s->data.size, s->nrcpt,
 		    s->nrcpt == 1 ? "" : "s");
 		reply(s, "250 2.0.0 Ok: queued as %s", id);
-		queue_committed(&s->srv->queue, id);
+		if (s->ctx->committed != NULL)
+			s->ctx->committed(s->ctx->arg, id);
 	}
 	s->nrcpt = 0;
 	if (s->quit_after) {
@@ -1242,7 +1240,7 @@ cmd_starttls(struct session *s, struct smtp_cmd *c)
 		reply(s, "503 5.5.1 TLS already active");
 		return;
 	}
-	if (s->srv->creds == NULL) {
+	if (*s->ctx->creds == NULL) {
 		reply(s, "454 4.7.0 TLS not available");
 		return;
 	}
@@ -1277,7 +1275,7 @@ start_tls(struct session *s)
 	}
 	sodium_memzero(s->in, s->inlen);
 	s->inlen = 0;
-	if ((s->tls = tls_server_new(s->srv->creds, err, sizeof(err))) ==
+	if ((s->tls = tls_server_new(*s->ctx->creds, err, sizeof(err))) ==
 	    NULL) {
 		session_drop(s, err);
 		return;
@@ -1373,7 +1371,7 @@ cmd_auth(struct session *s, struct smtp_cmd *c)
 	}
 	for (i = 0; i < 4 && t->server->mechs[i] != PTAB_MECH_NONE; i++)
 		mechs |= SASL_MECHBIT(t->server->mechs[i]);
-	sasl_init(&s->auth->sasl, &s->srv->sasl, mechs, lookup_user, s);
+	sasl_init(&s->auth->sasl, s->ctx->sasl, mechs, lookup_user, s);
 	s->as_refused = 0;
 	sp = memchr(c->arg, ' ', c->arglen);
 	mlen = sp ? (size_t)(sp - c->arg) : c->arglen;
@@ -1391,7 +1389,7 @@ cmd_auth(struct session *s, struct smtp_cmd *c)
 static void
 auth_result(struct session *s, int st, const char *rep)
 {
-	struct server	*srv = s->srv;
+	struct session_ctx	*ctx = s->ctx;
 	char		 err[LIM_ERRMSG];
 	const char	*u;
 	char		*pw;
@@ -1407,9 +1405,9 @@ auth_result(struct session *s, int st, const char *rep)
 		s->state = S_VERIFY;
 		v = sasl_verifier(&s->auth->sasl, &vlen);
 		pw = sasl_password(&s->auth->sasl, &pwlen);
-		if (pwcheck_start(&srv->verify, &s->auth->job, v, vlen, pw,
+		if (pwcheck_start(ctx->verify, &s->auth->job, v, vlen, pw,
 		    pwlen, on_verified, s, err, sizeof(err)) != 0) {
-			server_log(srv, LOG_WARNING, "verify: %s", err);
+			oplog_write(ctx->oplog, LOG_WARNING, "verify: %s", err);
 			sasl_reset(&s->auth->sasl);
 			s->state = S_CMD;
 			reply(s, "454 4.7.0 Temporary authentication failure");
@@ -1477,7 +1475,7 @@ on_verified(void *arg, int result)
 static void
 arm(struct session *s, uint32_t secs)
 {
-	if (loop_timer_arm(&s->srv->loop, &s->timer,
+	if (loop_timer_arm(s->ctx->loop, &s->timer,
 	    (uint64_t)secs * 1000) != 0)
 		session_drop(s, "no timer left");
 }
@@ -1522,11 +1520,12 @@ on_timer(struct loop *L, void *arg)
  * may finish it (then get 421), until the grace period ends (now = 1).
  */
 void
-session_shutdown_all(struct server *srv, int now)
+session_shutdown_all(struct session_ctx *ctx, int now)
 {
 	struct session	*s, *next;
 
-	for (s = srv->sessions; s != NULL; s = next) {
+	ctx->stopping = 1;
+	for (s = ctx->sessions; s != NULL; s = next) {
 		next = s->next;
 		if (s->state == S_CLOSING)
 			continue;

@@ -21,12 +21,10 @@
 
 #include "bastion_limits.h"
 #include "relay.h"
-#include "server.h"
 #include "tls.h"
 
 static void	rlog(struct relay_job *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
-static const char *hostname(const struct server *);
 static const struct ptab_domain_rec *route_of(const struct ptab *,
 		    const char *, int *);
 static int	attempted(const struct relay_job *, uint32_t);
@@ -40,20 +38,23 @@ static void	on_done(struct smtpc *, void *);
 static void	record(struct relay_job *);
 static void	expire_text(struct smtpc_rcpt *);
 static void	finish(struct relay_job *);
-static int	mark(struct server *, struct spool_msg *, uint64_t, int);
+static int	mark(struct relay *, struct spool_msg *, uint64_t, int);
+static int	bounce(struct relay_job *);
 static void	release(struct relay_job *);
 
 int
-relay_init(struct relay *r, struct server *srv, char *err, size_t errlen)
+relay_init(struct relay *r, const struct relay_env *env, char *err,
+    size_t errlen)
 {
 	struct dns_config	 cf;
 
 	memset(r, 0, sizeof(*r));
-	r->srv = srv;
+	r->env = *env;
+	dsn_batch_init(&r->failed, env->spool, env->log, env->oplog, "relay");
 	memset(&cf, 0, sizeof(cf));
 	/* Tests point the resolver at a server on loopback. */
 	cf.servers = getenv("BASTION_RESOLVERS");
-	if (dns_init(&r->dns, &srv->loop, &cf, err, errlen) != 0)
+	if (dns_init(&r->dns, env->loop, &cf, err, errlen) != 0)
 		return -1;
 	r->dns_ok = 1;
 	return 0;
@@ -103,15 +104,6 @@ relay_busy(const struct relay *r, const char *id)
 	return 0;
 }
 
-static const char *
-hostname(const struct server *srv)
-{
-	const struct ptab	*t = &srv->table->t;
-	const char		*h = ptab_str(t, t->server->hostname);
-
-	return *h ? h : srv->hostname;
-}
-
 /* Protocol log lines of the outbound side: the queue id, then "relay". */
 static void
 rlog(struct relay_job *j, const char *fmt, ...)
@@ -119,7 +111,7 @@ rlog(struct relay_job *j, const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	(void)plog_vwritef(&j->r->srv->log, j->id, "-", "relay",
+	(void)plog_vwritef(j->r->env.log, j->id, "-", "relay",
 	    PLOG_DECISION, fmt, ap);
 	va_end(ap);
 }
@@ -154,57 +146,43 @@ domain_of(const char *addr)
 }
 
 static int
-mark(struct server *srv, struct spool_msg *m, uint64_t off, int status)
+mark(struct relay *r, struct spool_msg *m, uint64_t off, int status)
 {
-	struct spool_rcpt	 r;
+	struct spool_rcpt	 rr;
 	char			 err[LIM_ERRMSG];
 
-	memset(&r, 0, sizeof(r));
-	r.off = off;
-	if (spool_mark(m, &r, status, err, sizeof(err)) != 0) {
-		server_log(srv, LOG_ERR, "queue %s: %s", m->id, err);
+	memset(&rr, 0, sizeof(rr));
+	rr.off = off;
+	if (spool_mark(m, &rr, status, err, sizeof(err)) != 0) {
+		oplog_write(r->env.oplog, LOG_ERR, "queue %s: %s", m->id, err);
 		return -1;
 	}
 	return 0;
 }
 
-int
-relay_fail(struct server *srv, struct spool_msg *m,
-    const struct dsn_rcpt *fr, const uint64_t *recs, size_t n)
+/*
+ * Bounce what the job gathered in r->failed, and hand the bounce to
+ * the queue.  Returns 0, or -1 if it could not be written (logged; the
+ * recipients stay pending).
+ */
+static int
+bounce(struct relay_job *j)
 {
-	char	 newid[SPOOL_ID_SIZE], err[LIM_ERRMSG], line[PLOG_TEXT_MAX];
-	size_t	 i;
-	int	 rc, len;
+	struct relay	*r = j->r;
+	char		 id[SPOOL_ID_SIZE];
+	int		 rc;
 
-	if (n == 0)
-		return 0;
-	rc = dsn_bounce(&srv->spool, m, hostname(srv), fr, n, time(NULL),
-	    newid, err, sizeof(err));
-	if (rc == -1) {
-		server_log(srv, LOG_ERR, "queue %s: cannot queue a bounce: %s",
-		    m->id, err);
-		return -1;
-	}
-	if (rc == 1) {
-		len = snprintf(line, sizeof(line), "bounce for %zu "
-		    "recipient%s queued as %s", n, n == 1 ? "" : "s", newid);
-		queue_committed(&srv->queue, newid);
-	} else
-		len = snprintf(line, sizeof(line), "%zu recipient%s failed; "
-		    "no bounce for a message from the null sender", n,
-		    n == 1 ? "" : "s");
-	plog_write(&srv->log, NULL, m->id, "-", "relay", PLOG_DECISION,
-	    line, (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1);
-	for (i = 0; i < n; i++)
-		(void)mark(srv, m, recs[i], SPOOL_FAILED);
-	return 0;
+	rc = dsn_bounce_batch(&r->failed, &j->m, j->tb->hostname, 0, id);
+	if (rc == 1 && r->env.bounced != NULL)
+		r->env.bounced(r->env.arg, id);
+	return rc == -1 ? -1 : 0;
 }
 
 int
 relay_start(struct relay *r, const char *id)
 {
-	struct server		*srv = r->srv;
-	const struct ptab	*t = &srv->table->t;
+	const struct relay_env	*e = &r->env;
+	const struct ptab	*t = &(*e->table)->t;
 	struct relay_job	*j = NULL;
 	struct stat		 st;
 	struct timespec		 now;
@@ -229,10 +207,11 @@ relay_start(struct relay *r, const char *id)
 	}
 	memset(j, 0, sizeof(*j));
 	j->r = r;
-	rc = spool_msg_open(&srv->spool, &j->m, id, err, sizeof(err));
+	rc = spool_msg_open(e->spool, &j->m, id, err, sizeof(err));
 	if (rc != 1) {
 		if (rc == -1)
-			server_log(srv, LOG_WARNING, "queue %s: %s", id, err);
+			oplog_write(e->oplog, LOG_WARNING, "queue %s: %s", id,
+			    err);
 		return 0;
 	}
 	/*
@@ -252,13 +231,13 @@ relay_start(struct relay *r, const char *id)
 	}
 	snprintf(j->id, sizeof(j->id), "%s", id);
 	j->busy = 1;
-	j->tb = srv->table;
+	j->tb = *e->table;
 	table_ref(j->tb);
 	/*
 	 * A SIGHUP may swap the trust anchors while the job runs; the
 	 * session opens TLS with them later, so hold them like the table.
 	 */
-	if ((j->cf.creds = srv->client_creds) != NULL)
+	if ((j->cf.creds = *e->creds) != NULL)
 		tls_client_creds_ref(j->cf.creds);
 	/* The RFC 5321 timeouts, but `timeout connect' as the policy says. */
 	smtpc_timeouts_default(&j->to);
@@ -286,25 +265,23 @@ attempted(const struct relay_job *j, uint32_t i)
 
 /*
  * Recipients with no route at all fail (RFC 5321 5.1 has nowhere to
- * send them), RELAY_RCPT_MAX to a bounce, until none is left.
+ * send them), a batch to a bounce, until none is left.
  */
 static void
 fail_unrouted(struct relay_job *j)
 {
-	struct server		*srv = j->r->srv;
+	struct dsn_batch	*b = &j->r->failed;
 	const struct ptab	*t = &j->tb->t;
 	struct spool_rcpt	 rr;
-	struct dsn_rcpt		 fr[RELAY_RCPT_MAX];
-	uint64_t		 recs[RELAY_RCPT_MAX];
+	struct dsn_rcpt		 fr;
 	char			 err[LIM_ERRMSG];
-	size_t			 nf, batch;
+	size_t			 batch, nf;
 	int			 local;
 
 	/* Each batch takes what the ones before it left. */
-	for (batch = 0; batch <= SPOOL_RCPT_MAX / RELAY_RCPT_MAX; batch++) {
-		nf = 0;
+	for (batch = 0; batch <= SPOOL_RCPT_MAX / DSN_BATCH_MAX; batch++) {
 		memset(&rr, 0, sizeof(rr));
-		while (nf < RELAY_RCPT_MAX &&
+		while (b->n < DSN_BATCH_MAX &&
 		    spool_rcpt_next(&j->m, &rr, err, sizeof(err)) == 1) {
 			if (rr.status != SPOOL_PENDING ||
 			    attempted(j, rr.index) ||
@@ -313,21 +290,18 @@ fail_unrouted(struct relay_job *j)
 				continue;
 			/* Once a round, even if its mark does not stick. */
 			j->attempted[rr.index / 8] |= 1u << (rr.index % 8);
-			snprintf(j->addr[nf], sizeof(j->addr[nf]), "%s",
-			    rr.addr);
-			memset(&fr[nf], 0, sizeof(fr[nf]));
-			fr[nf].addr = j->addr[nf];
-			fr[nf].status = "5.4.4";
-			fr[nf].reason = "no route: the policy has no outbound "
+			memset(&fr, 0, sizeof(fr));
+			fr.addr = rr.addr;
+			fr.status = "5.4.4";
+			fr.reason = "no route: the policy has no outbound "
 			    "rule for this domain";
-			recs[nf++] = rr.off;
+			(void)dsn_batch_add(b, rr.off, &fr);
 		}
-		if (nf == 0)
+		if ((nf = b->n) == 0)
 			return;
 		rlog(j, "%zu recipient%s without a route", nf,
 		    nf == 1 ? "" : "s");
-		if (relay_fail(srv, &j->m, fr, recs, nf) != 0 ||
-		    nf < RELAY_RCPT_MAX)
+		if (bounce(j) != 0 || nf < DSN_BATCH_MAX)
 			return;
 	}
 }
@@ -392,20 +366,20 @@ next_group(struct relay_job *j)
 static int
 start_group(struct relay_job *j)
 {
-	struct server			*srv = j->r->srv;
+	const struct relay_env		*e = &j->r->env;
 	const struct ptab		*t = &j->tb->t;
 	const struct ptab_domain_rec	*d = j->route;
 	const char			*target;
 	uint16_t			 port;
 
-	j->cf.loop = &srv->loop;
-	j->cf.log = &srv->log;
+	j->cf.loop = e->loop;
+	j->cf.log = e->log;
 	j->cf.sid = j->id;
-	j->cf.helo = hostname(srv);
+	j->cf.helo = j->tb->hostname;
 	j->cf.to = &j->to;
-	j->cf.key = srv->key;
-	j->cf.src4 = srv->src4.family ? &srv->src4 : NULL;
-	j->cf.src6 = srv->src6.family ? &srv->src6 : NULL;
+	j->cf.key = e->key;
+	j->cf.src4 = e->src4 != NULL && e->src4->family ? e->src4 : NULL;
+	j->cf.src6 = e->src6 != NULL && e->src6->family ? e->src6 : NULL;
 	smtpc_route_from_ptab(&j->rt, t, d);
 	port = d->port ? d->port : 25;
 	target = d->target != 0 ? ptab_str(t, d->target) : NULL;
@@ -529,15 +503,13 @@ expire_text(struct smtpc_rcpt *rc)
 static void
 record(struct relay_job *j)
 {
-	struct server		*srv = j->r->srv;
 	const struct ptab	*t = &j->tb->t;
-	struct dsn_rcpt		 fr[RELAY_RCPT_MAX];
-	uint64_t		 recs[RELAY_RCPT_MAX];
+	struct dsn_rcpt		 fr;
 	const char		*peer = j->c.cf != NULL ? smtpc_peer_name(&j->c) :
 				    NULL;
 	time_t			 now = time(NULL);
 	int			 expired;
-	size_t			 i, nf = 0;
+	size_t			 i;
 
 	expired = dsn_expired(j->m.received, now, t->server->lifetime);
 	for (i = 0; i < j->n; i++) {
@@ -545,7 +517,7 @@ record(struct relay_job *j)
 
 		switch (rc->result) {
 		case SMTPC_DELIVERED:
-			if (mark(srv, &j->m, j->off[i], SPOOL_DELIVERED) != 0)
+			if (mark(j->r, &j->m, j->off[i], SPOOL_DELIVERED) != 0)
 				j->deferred = 1;
 			rlog(j, "delivered <%s>: %s", rc->addr, rc->text);
 			continue;
@@ -563,16 +535,16 @@ record(struct relay_job *j)
 			expire_text(rc);
 			break;
 		}
-		memset(&fr[nf], 0, sizeof(fr[nf]));
-		fr[nf].addr = rc->addr;
-		fr[nf].status = rc->status[0] ? rc->status : NULL;
-		fr[nf].reply = rc->from_peer ? rc->text : NULL;
-		fr[nf].reason = rc->from_peer ? NULL : rc->text;
-		fr[nf].remote_mta = peer;
-		fr[nf].last_attempt = now;
-		recs[nf++] = j->off[i];
+		memset(&fr, 0, sizeof(fr));
+		fr.addr = rc->addr;
+		fr.status = rc->status[0] ? rc->status : NULL;
+		fr.reply = rc->from_peer ? rc->text : NULL;
+		fr.reason = rc->from_peer ? NULL : rc->text;
+		fr.remote_mta = peer;
+		fr.last_attempt = now;
+		(void)dsn_batch_add(&j->r->failed, j->off[i], &fr);
 	}
-	if (nf > 0 && relay_fail(srv, &j->m, fr, recs, nf) != 0)
+	if (j->r->failed.n > 0 && bounce(j) != 0)
 		j->deferred = 1;
 }
 
@@ -580,7 +552,7 @@ record(struct relay_job *j)
 static void
 finish(struct relay_job *j)
 {
-	struct server		*srv = j->r->srv;
+	const struct relay_env	*e = &j->r->env;
 	const struct ptab	*t = &j->tb->t;
 	struct spool_rcpt	 rr;
 	struct timespec		 ts[2];
@@ -593,8 +565,9 @@ finish(struct relay_job *j)
 		if (rr.status == SPOOL_PENDING)
 			pending++;
 	if (rc == 0 && pending == 0) {
-		if (spool_msg_remove(&srv->spool, &j->m, err, sizeof(err)) != 0)
-			server_log(srv, LOG_ERR, "queue %s: %s", j->id, err);
+		if (spool_msg_remove(e->spool, &j->m, err, sizeof(err)) != 0)
+			oplog_write(e->oplog, LOG_ERR, "queue %s: %s", j->id,
+			    err);
 	} else {
 		if (j->deferred) {
 			ts[0].tv_sec = ts[1].tv_sec = (time_t)dsn_next_retry(
@@ -602,8 +575,8 @@ finish(struct relay_job *j)
 			    t->server->lifetime);
 			ts[0].tv_nsec = ts[1].tv_nsec = 0;
 			if (futimens(j->m.fd, ts) != 0)
-				server_log(srv, LOG_WARNING, "queue %s: cannot "
-				    "date the next attempt: %s", j->id,
+				oplog_write(e->oplog, LOG_WARNING, "queue %s: "
+				    "cannot date the next attempt: %s", j->id,
 				    strerror(errno));
 			else
 				rlog(j, "next attempt in %lld s", (long long)
@@ -631,8 +604,9 @@ release(struct relay_job *j)
 	table_unref(j->tb);
 	j->tb = NULL;
 	j->busy = 0;
-	if (r->starved && !r->srv->stopping) {
+	if (r->starved) {
 		r->starved = 0;
-		queue_rescan(&r->srv->queue);
+		if (r->env.room != NULL)
+			r->env.room(r->env.arg);
 	}
 }

@@ -17,21 +17,49 @@
  *
  * A bounded pool of jobs (RELAY_JOBS) runs at once; each holds one
  * message, so no message is delivered by two sessions at a time.
+ *
+ * The relay takes its work from the queue (queue.h) but does not call
+ * it: what it needs, and the two things it reports, come through a
+ * struct relay_env filled by its owner.  A bounce it writes is handed
+ * to the bounced hook (the server's queue delivers it), and room says
+ * that a job is free again after a due message found none.  Failures
+ * of local (Maildir) recipients are the queue's, never the relay's.
  */
 #ifndef BASTION_RELAY_H
 #define BASTION_RELAY_H
 
+#include "addr.h"
 #include "dns.h"
 #include "dsn.h"
+#include "oplog.h"
+#include "seal.h"
 #include "smtpc.h"
 #include "spool.h"
+#include "table.h"
 
 #define RELAY_JOBS		16	/* outbound sessions at once */
-#define RELAY_RCPT_MAX		100	/* recipients in one session */
+#define RELAY_RCPT_MAX		DSN_BATCH_MAX	/* recipients in one session */
 
-struct server;
-struct table;
 struct relay;
+struct tls_client_creds;
+
+struct relay_env {
+	struct loop			*loop;
+	struct spool			*spool;
+	struct plog			*log;
+	const struct oplog		*oplog;
+	/* The current table and trust anchors (swapped on reload). */
+	struct table * const		*table;
+	struct tls_client_creds * const	*creds;
+	const struct seal_key		*key;	/* opens route secrets */
+	/* Where mail leaves from, per family: family 0 or NULL: any. */
+	const struct addr		*src4, *src6;
+	/* A bounce was queued as id: deliver it. */
+	void				(*bounced)(void *arg, const char *id);
+	/* A job is free again after a due message found none. */
+	void				(*room)(void *arg);
+	void				*arg;
+};
 
 struct relay_job {
 	struct relay			*r;
@@ -63,11 +91,12 @@ struct relay_job {
 };
 
 struct relay {
-	struct server		*srv;
+	struct relay_env	 env;
 	struct dns		 dns;
 	int			 dns_ok;
 	int			 starved;	/* a due message found no job */
 	struct relay_job	*jobs[RELAY_JOBS];
+	struct dsn_batch	 failed;	/* filled and sent in one go */
 };
 
 /*
@@ -75,7 +104,7 @@ struct relay {
  * variable, as "127.0.0.1:5353", else /etc/resolv.conf).  Returns 0 or
  * -1 with the reason (outbound mail then defers until a restart).
  */
-int	relay_init(struct relay *r, struct server *srv, char *err,
+int	relay_init(struct relay *r, const struct relay_env *env, char *err,
 	    size_t errlen);
 void	relay_free(struct relay *r);
 
@@ -92,14 +121,5 @@ int	relay_busy(const struct relay *r, const char *id);
 
 /* Stop every job (SIGTERM): what was not delivered stays queued. */
 void	relay_stop(struct relay *r);
-
-/*
- * Fail recipients of m for good: one bounce to the sender (none for a
- * bounce), then mark them failed.  recs[i] names fr[i]'s record.
- * Returns 0, or -1 if the bounce could not be queued (they stay
- * pending, and the reason is logged).
- */
-int	relay_fail(struct server *srv, struct spool_msg *m,
-	    const struct dsn_rcpt *fr, const uint64_t *recs, size_t n);
 
 #endif

@@ -19,6 +19,7 @@
 
 #include <sodium.h>
 
+#include "bastion_limits.h"
 #include "dsn.h"
 
 /* A bounce under construction. */
@@ -39,6 +40,7 @@ static int	is_utf8_addr(const char *);
 static void	utf8_addr(const char *, char *, size_t);
 static void	headers(struct out *, struct spool_msg *);
 static void	envid(const char *, char *, size_t);
+static const char *keep(char *, size_t, const char *);
 
 int
 dsn_bounce(struct spool *sp, struct spool_msg *m, const char *mta,
@@ -194,6 +196,92 @@ dsn_bounce(struct spool *sp, struct spool_msg *m, const char *mta,
 	if (spool_commit(&w, id, err, errlen) != 0)
 		return -1;
 	return 1;
+}
+
+void
+dsn_batch_init(struct dsn_batch *b, struct spool *sp, struct plog *log,
+    const struct oplog *ol, const char *who)
+{
+	b->sp = sp;
+	b->log = log;
+	b->oplog = ol;
+	b->who = who;
+	b->n = 0;
+}
+
+/* A copy of s in buf (cut to fit), or NULL for NULL. */
+static const char *
+keep(char *buf, size_t bufsz, const char *s)
+{
+	if (s == NULL)
+		return NULL;
+	snprintf(buf, bufsz, "%s", s);
+	return buf;
+}
+
+int
+dsn_batch_add(struct dsn_batch *b, uint64_t rec, const struct dsn_rcpt *r)
+{
+	struct dsn_rcpt	*e;
+	size_t		 i = b->n;
+
+	if (i == DSN_BATCH_MAX)
+		return -1;
+	e = &b->r[i];
+	memset(e, 0, sizeof(*e));
+	e->addr = keep(b->buf[i].addr, sizeof(b->buf[i].addr), r->addr);
+	e->status = keep(b->buf[i].status, sizeof(b->buf[i].status),
+	    r->status);
+	/* One text per recipient: a reply, or else a reason. */
+	if (r->reply != NULL)
+		e->reply = keep(b->buf[i].text, sizeof(b->buf[i].text),
+		    r->reply);
+	else
+		e->reason = keep(b->buf[i].text, sizeof(b->buf[i].text),
+		    r->reason);
+	e->remote_mta = keep(b->buf[i].mta, sizeof(b->buf[i].mta),
+	    r->remote_mta);
+	e->last_attempt = r->last_attempt;
+	b->rec[i] = rec;
+	b->n++;
+	return 0;
+}
+
+int
+dsn_bounce_batch(struct dsn_batch *b, struct spool_msg *m, const char *mta,
+    int64_t now, char id[SPOOL_ID_SIZE])
+{
+	struct spool_rcpt	 sr;
+	char			 err[LIM_ERRMSG], line[PLOG_TEXT_MAX];
+	size_t			 i, n = b->n;
+	int			 rc, len;
+
+	b->n = 0;
+	if (n == 0)
+		return 0;
+	rc = dsn_bounce(b->sp, m, mta, b->r, n, now, id, err, sizeof(err));
+	if (rc == -1) {
+		oplog_write(b->oplog, LOG_ERR, "queue %s: cannot queue a "
+		    "bounce: %s", m->id, err);
+		return -1;
+	}
+	if (rc == 1)
+		len = snprintf(line, sizeof(line), "bounce for %zu "
+		    "recipient%s queued as %s", n, n == 1 ? "" : "s", id);
+	else
+		len = snprintf(line, sizeof(line), "%zu recipient%s failed; "
+		    "no bounce for a message from the null sender", n,
+		    n == 1 ? "" : "s");
+	plog_write(b->log, NULL, m->id, "-", b->who, PLOG_DECISION, line,
+	    (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1);
+	for (i = 0; i < n; i++) {
+		memset(&sr, 0, sizeof(sr));
+		sr.off = b->rec[i];
+		if (spool_mark(m, &sr, SPOOL_FAILED, err, sizeof(err)) != 0)
+			oplog_write(b->oplog, LOG_ERR, "queue %s: %s", m->id,
+			    err);
+	}
+	return rc;
 }
 
 /* Copy the header section (to the first empty line), bounded. */

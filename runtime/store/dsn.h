@@ -28,6 +28,12 @@
  * and a message is expired (bounce what is left) once lifetime has
  * passed since it arrived.
  *
+ * A bounce batch (struct dsn_batch) is how the queue and the outbound
+ * side report failures: the recipients of one message that failed
+ * together are gathered, then dsn_bounce_batch() writes their bounce,
+ * logs it, and marks them failed in the spool, in that order, so that
+ * a recipient is never marked failed without its bounce queued.
+ *
  * I/O: dsn_bounce() reads the failed message's header section with
  * spool_body_read() and writes the bounce with the spool writer
  * (blocking, bounded file I/O on the local disk, as every spool call).
@@ -39,10 +45,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "oplog.h"
+#include "plog.h"
 #include "spool.h"
 
 #define DSN_HEADERS_MAX		(64 * 1024)	/* original header bytes */
 #define DSN_REASON_MAX		512		/* one recipient's text */
+#define DSN_BATCH_MAX		100		/* recipients in one bounce */
 
 /* One failed recipient, as the queue knows it. */
 struct dsn_rcpt {
@@ -76,6 +85,55 @@ int	dsn_bounce(struct spool *sp, struct spool_msg *m, const char *mta,
 	    const struct dsn_rcpt *r, size_t n, int64_t now,
 	    char id[SPOOL_ID_SIZE], char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
+
+/*
+ * The failed recipients of one message, for one bounce.  Entries are
+ * copied in (texts cut at the lengths dsn_bounce() uses), so that the
+ * caller's buffers are free again at once.  About 110 kB: a module
+ * keeps one, set up with dsn_batch_init(), rather than one per call.
+ */
+struct dsn_batch {
+	struct spool		*sp;
+	struct plog		*log;
+	const struct oplog	*oplog;
+	const char		*who;	/* the protocol log's remote field */
+	size_t			 n;
+	struct dsn_rcpt		 r[DSN_BATCH_MAX];
+	uint64_t		 rec[DSN_BATCH_MAX];	/* spool records */
+	struct {
+		char	 addr[SPOOL_ADDR_MAX + 1];
+		char	 status[16];
+		char	 text[DSN_REASON_MAX];
+		char	 mta[256];
+	}			 buf[DSN_BATCH_MAX];
+};
+
+/*
+ * Bounces go into spool sp; their lines into log (who as the remote
+ * field: "local", "relay"); problems with the spool to ol.  Empty.
+ */
+void	dsn_batch_init(struct dsn_batch *b, struct spool *sp,
+	    struct plog *log, const struct oplog *ol, const char *who);
+
+/*
+ * Add recipient r (spool record rec) to the batch.  Returns 0, or -1
+ * when the batch is full (DSN_BATCH_MAX).
+ */
+int	dsn_batch_add(struct dsn_batch *b, uint64_t rec,
+	    const struct dsn_rcpt *r);
+
+/*
+ * Fail the batch's recipients of message m for good: one bounce to the
+ * sender, dated now (0: the clock), from mta; a decision line in the
+ * protocol log; then each recipient marked failed in the spool.  A
+ * message from the null sender gets no bounce (the line says so).
+ * Returns 1 with the bounce's queue id in id (hand it to the queue), 0
+ * when no bounce was due, or -1 when the bounce could not be written:
+ * that is logged, and the recipients stay pending for another try.
+ * The batch is empty again on return.
+ */
+int	dsn_bounce_batch(struct dsn_batch *b, struct spool_msg *m,
+	    const char *mta, int64_t now, char id[SPOOL_ID_SIZE]);
 
 /*
  * 1 when a message received at `received' has outlived the queue

@@ -1,14 +1,7 @@
 /*
- * queue: delivery of spooled messages from inside the event loop.  A
- * committed message is delivered soon after its 250; every retry
- * interval (and at start) the whole of queue/ is looked at again for
- * what is still pending.  One message is handled per loop turn, so a
- * long queue never holds the sessions up for long.
- *
- * Local delivery (`accept for ... deliver maildir`) happens here; a
- * recipient that must go elsewhere (`forward to`, relayed mail for
- * `outbound` routes) is handed to relay.c, and stays pending in the
- * spool until a next hop has taken it: a restart finds it again.
+ * queue: delivery of spooled messages (see queue.h).  Each message is
+ * opened, its Maildir recipients delivered (or failed into a bounce),
+ * and what is left is handed to the route hook.
  */
 #include "config.h"
 
@@ -25,7 +18,7 @@
 
 #include "bastion_limits.h"
 #include "maildir.h"
-#include "server.h"
+#include "queue.h"
 
 static void	on_run(struct loop *, void *);
 static void	soon(struct queue *);
@@ -38,15 +31,16 @@ static void	qlog(struct queue *, const char *, const char *, ...)
 static void
 soon(struct queue *q)
 {
-	if (loop_soon(&q->srv->loop, &q->run) != 0)
-		server_log(q->srv, LOG_ERR, "queue: no timer left");
+	if (loop_soon(q->env.loop, &q->run) != 0)
+		oplog_write(q->env.oplog, LOG_ERR, "queue: no timer left");
 }
 
 void
-queue_init(struct queue *q, struct server *srv)
+queue_init(struct queue *q, const struct queue_env *env)
 {
 	memset(q, 0, sizeof(*q));
-	q->srv = srv;
+	q->env = *env;
+	dsn_batch_init(&q->failed, env->spool, env->log, env->oplog, "local");
 	loop_timer_init(&q->run, on_run, q);
 	loop_timer_init(&q->rescan, on_rescan, q);
 }
@@ -59,7 +53,7 @@ qlog(struct queue *q, const char *id, const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	(void)plog_vwritef(&q->srv->log, id, "-", "local", PLOG_DECISION, fmt,
+	(void)plog_vwritef(q->env.log, id, "-", "local", PLOG_DECISION, fmt,
 	    ap);
 	va_end(ap);
 }
@@ -84,35 +78,40 @@ queue_rescan(struct queue *q)
 {
 	int	 fd;
 
+	if (q->stopped)
+		return;
 	if (q->dir != NULL) {
 		/*
 		 * A scan is under way, but what it has passed may be due
-		 * now (relay.c asks when a job is free): once more after.
+		 * now (the outbound side asks when it has room): once
+		 * more after.
 		 */
 		q->overflow = 1;
 		return;
 	}
-	if ((fd = dup(q->srv->spool.queue)) == -1 ||
+	if ((fd = dup(q->env.spool->queue)) == -1 ||
 	    (q->dir = fdopendir(fd)) == NULL) {
 		if (fd != -1)
 			close(fd);
-		server_log(q->srv, LOG_ERR, "queue: cannot read the spool: %s",
-		    strerror(errno));
+		oplog_write(q->env.oplog, LOG_ERR, "queue: cannot read the "
+		    "spool: %s", strerror(errno));
 	} else
 		rewinddir(q->dir);
 	q->overflow = 0;
 	if (!loop_timer_armed(&q->run))
 		soon(q);
-	if (loop_timer_arm(&q->srv->loop, &q->rescan,
-	    (uint64_t)q->srv->table->t.server->retry * 1000) != 0)
-		server_log(q->srv, LOG_ERR, "queue: no timer left for retries");
+	if (loop_timer_arm(q->env.loop, &q->rescan,
+	    (uint64_t)(*q->env.table)->t.server->retry * 1000) != 0)
+		oplog_write(q->env.oplog, LOG_ERR, "queue: no timer left for "
+		    "retries");
 }
 
 void
 queue_stop(struct queue *q)
 {
-	loop_timer_cancel(&q->srv->loop, &q->run);
-	loop_timer_cancel(&q->srv->loop, &q->rescan);
+	q->stopped = 1;
+	loop_timer_cancel(q->env.loop, &q->run);
+	loop_timer_cancel(q->env.loop, &q->rescan);
 	if (q->dir != NULL) {
 		closedir(q->dir);
 		q->dir = NULL;
@@ -135,7 +134,7 @@ on_run(struct loop *L, void *arg)
 	char		 id[SPOOL_ID_SIZE];
 
 	(void)L;
-	if (q->srv->stopping)
+	if (q->stopped)
 		return;
 	if (q->count > 0) {
 		memcpy(id, q->recent[q->head], SPOOL_ID_SIZE);
@@ -165,44 +164,44 @@ on_run(struct loop *L, void *arg)
 
 /*
  * Deliver what can be delivered here of message id; hand the rest to
- * the outbound side (relay.c), which also fails what has expired.
+ * the route hook (the outbound side, which also fails what expires).
  */
 static void
 deliver(struct queue *q, const char *id)
 {
-	struct server			*srv = q->srv;
-	const struct ptab		*t = &srv->table->t;
+	const struct queue_env		*e = &q->env;
+	const struct table		*tb = *e->table;
+	const struct ptab		*t = &tb->t;
 	const struct ptab_domain_rec	*d;
 	struct spool_msg		 m;
 	struct spool_rcpt		 r;
-	struct dsn_rcpt			 fr[RELAY_RCPT_MAX];
-	uint64_t			 recs[RELAY_RCPT_MAX];
-	char				 reasons[RELAY_RCPT_MAX][LIM_ERRMSG];
-	char				 addrs[RELAY_RCPT_MAX][SPOOL_ADDR_MAX + 1];
+	struct dsn_rcpt			 fr;
 	char				 err[LIM_ERRMSG], merr[LIM_ERRMSG];
+	char				 reason[LIM_ERRMSG];
+	char				 bounce[SPOOL_ID_SIZE];
 	const char			*at, *domain;
 	struct stat			 st;
 	struct timespec			 date[2];
 	int				 rc, pending = 0, dated = 0, marked = 0;
 	int				 expired;
-	size_t				 nf = 0;
 
 	/* A message out with an outbound session is that session's. */
-	if (relay_busy(&srv->relay, id))
+	if (e->busy != NULL && e->busy(e->arg, id))
 		return;
-	rc = spool_msg_open(&srv->spool, &m, id, err, sizeof(err));
+	rc = spool_msg_open(e->spool, &m, id, err, sizeof(err));
 	if (rc == 0)
 		return;		/* delivered meanwhile */
 	if (rc == -1) {
-		if (m.damaged && spool_quarantine(&srv->spool, id, err, merr,
+		if (m.damaged && spool_quarantine(e->spool, id, err, merr,
 		    sizeof(merr)) == 0)
 			qlog(q, id, "damaged, moved to corrupt/: %s", err);
 		else
-			server_log(srv, LOG_WARNING, "queue %s: %s", id, err);
+			oplog_write(e->oplog, LOG_WARNING, "queue %s: %s", id,
+			    err);
 		return;
 	}
 	/*
-	 * A date ahead is relay.c's next outbound attempt; marking a
+	 * A date ahead is the outbound side's next attempt; marking a
 	 * recipient writes the file, which would move it to now.
 	 */
 	if (fstat(m.fd, &st) == 0 && st.st_mtime > time(NULL)) {
@@ -217,66 +216,70 @@ deliver(struct queue *q, const char *id)
 		if (r.status != SPOOL_PENDING)
 			continue;
 		at = strrchr(r.addr, '@');
-		domain = at ? at + 1 : (*ptab_str(t, t->server->hostname) ?
-		    ptab_str(t, t->server->hostname) : srv->hostname);
+		domain = at ? at + 1 : tb->hostname;
 		d = ptab_accept_lookup(t, domain, strlen(domain));
 		if (d == NULL || d->delivery != PTAB_DELIVER_MAILDIR) {
-			pending++;	/* for relay.c */
+			pending++;	/* for the route hook */
 			continue;
 		}
 		rc = maildir_deliver(&m, r.addr, ptab_str(t, d->target),
-		    srv->base, merr, sizeof(merr));
+		    e->base, merr, sizeof(merr));
 		if (rc == 1) {
 			marked = 1;
 			if (spool_mark(&m, &r, SPOOL_DELIVERED, err,
 			    sizeof(err)) != 0) {
-				server_log(srv, LOG_ERR, "queue %s: %s", id,
-				    err);
+				oplog_write(e->oplog, LOG_ERR, "queue %s: %s",
+				    id, err);
 				pending++;
 			}
 			qlog(q, id, "delivered <%s> to maildir (line %u)",
 			    r.addr, d->line);
-		} else if ((rc == 0 || expired) && nf < RELAY_RCPT_MAX) {
+		} else if ((rc == 0 || expired) &&
+		    q->failed.n < DSN_BATCH_MAX) {
 			/*
 			 * For good, or the last try of an expired message:
 			 * it goes back to the sender below.
 			 */
 			qlog(q, id, "%s <%s>: %s", rc == 0 ? "failed" :
 			    "expired, failed", r.addr, merr);
-			snprintf(addrs[nf], sizeof(addrs[nf]), "%s", r.addr);
 			/* Cut short if need be: the start says why. */
-			if (snprintf(reasons[nf], sizeof(reasons[nf]), "%s%s",
+			if (snprintf(reason, sizeof(reason), "%s%s",
 			    rc == 0 ? "" : "delivery time expired; the last "
 			    "attempt: ", merr) < 0)
-				reasons[nf][0] = '\0';
-			memset(&fr[nf], 0, sizeof(fr[nf]));
-			fr[nf].addr = addrs[nf];
-			fr[nf].status = rc == 0 ? "5.2.0" : "4.4.7";
-			fr[nf].reason = reasons[nf];
-			recs[nf++] = r.off;
+				reason[0] = '\0';
+			memset(&fr, 0, sizeof(fr));
+			fr.addr = r.addr;
+			fr.status = rc == 0 ? "5.2.0" : "4.4.7";
+			fr.reason = reason;
+			(void)dsn_batch_add(&q->failed, r.off, &fr);
 		} else {
 			pending++;
 			qlog(q, id, "deferred <%s>: %s", r.addr, merr);
 		}
 	}
 	if (rc == -1) {
-		server_log(srv, LOG_WARNING, "queue %s: %s", id, err);
+		oplog_write(e->oplog, LOG_WARNING, "queue %s: %s", id, err);
+		q->failed.n = 0;
 		spool_msg_close(&m);
 		return;
 	}
-	if (nf > 0) {
+	if (q->failed.n > 0) {
 		marked = 1;
-		if (relay_fail(srv, &m, fr, recs, nf) != 0)
+		rc = dsn_bounce_batch(&q->failed, &m, tb->hostname, 0, bounce);
+		if (rc == -1)
 			pending++;
+		else if (rc == 1)
+			queue_committed(q, bounce);
 	}
 	if (pending == 0) {
-		if (spool_msg_remove(&srv->spool, &m, err, sizeof(err)) != 0)
-			server_log(srv, LOG_ERR, "queue %s: %s", id, err);
+		if (spool_msg_remove(e->spool, &m, err, sizeof(err)) != 0)
+			oplog_write(e->oplog, LOG_ERR, "queue %s: %s", id, err);
 		return;
 	}
 	if (dated && marked && futimens(m.fd, date) != 0)
-		server_log(srv, LOG_WARNING, "queue %s: cannot keep the date "
-		    "of the next attempt: %s", id, strerror(errno));
+		oplog_write(e->oplog, LOG_WARNING, "queue %s: cannot keep the "
+		    "date of the next attempt: %s", id, strerror(errno));
 	spool_msg_close(&m);
-	(void)relay_start(&srv->relay, id);
+	if (e->route != NULL)
+		e->route(e->arg, id);
 }

@@ -14,17 +14,10 @@ import subprocess
 import sys
 import tempfile
 
-top_builddir = os.environ.get("top_builddir", ".")
-prog = os.path.join(top_builddir, "tests", "unit", "dsn_test")
-failures = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check import TOP_BUILDDIR, check, finish  # noqa: E402
 
-
-def check(cond, what, detail=""):
-    global failures
-    print(("ok   " if cond else "FAIL ") + what +
-          ("" if cond else " " + str(detail)))
-    if not cond:
-        failures += 1
+prog = os.path.join(TOP_BUILDDIR, "tests", "unit", "dsn_test")
 
 
 with tempfile.TemporaryDirectory() as d:
@@ -89,5 +82,4 @@ orig = email.message_from_string(hdrs if isinstance(hdrs, str) else
 check(orig["Subject"] == "lunch?" and "Alice" in orig["From"] and
       "Secret body" not in str(hdrs), "the original headers, not the body")
 
-print("%d failed" % failures)
-sys.exit(1 if failures else 0)
+finish()

@@ -17,50 +17,10 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-TOP_SRCDIR = os.environ.get("top_srcdir", os.path.abspath(
-    os.path.join(os.path.dirname(__file__), "..", "..")))
-TOP_BUILDDIR = os.environ.get("top_builddir", TOP_SRCDIR)
-POLICYC = os.environ.get("POLICYC", os.path.join(TOP_BUILDDIR, "policyc"))
-BASTIOND = os.environ.get("BASTIOND", os.path.join(TOP_BUILDDIR, "bastiond"))
-
-failures = 0
-checks = 0
-_lock = threading.Lock()
-
-
-def check(cond, what, detail=""):
-    """Record one assertion; print it so the log shows what was seen.
-    Tests may call it from several client threads at once."""
-    global failures, checks
-    with _lock:
-        checks += 1
-        if cond:
-            print("ok   %s" % what)
-        else:
-            failures += 1
-            print("FAIL %s %s" % (what, detail))
-        sys.stdout.flush()
-    return cond
-
-
-def finish():
-    print("%d checks, %d failed" % (checks, failures))
-    sys.exit(1 if failures else 0)
-
-
-def skip(why):
-    print("SKIP: %s" % why)
-    sys.exit(77)
-
-
-def free_port(host="127.0.0.1"):
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+from check import (BASTIOND, POLICYC, TOP_BUILDDIR, TOP_SRCDIR,  # noqa: F401
+                   check, error, finish, free_port, run, skip)
 
 
 def free_udp_port():
@@ -479,15 +439,3 @@ def body_of(stored):
                               lines[i][:1] in (b"\t", b" ")):
         i += 1
     return b"\n".join(lines[i:])
-
-
-def run(main):
-    """Run main(), count an exception as a failure, then finish()."""
-    global failures
-    try:
-        main()
-    except Exception:
-        import traceback
-        traceback.print_exc()
-        failures += 1
-    finish()

@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Site, body_of, check, free_port, run, verifier
+from harness import Site, body_of, check, free_port, run, skip, verifier
 from out_lib import AioPeer, alive, message, queue_ids, server_block, wait_for
 
 
@@ -40,8 +40,7 @@ def intact(site, user, tag, msg, how):
 def main():
     for prog in ("msmtp", "curl"):
         if shutil.which(prog) is None:
-            print("SKIP: %s is not installed" % prog)
-            sys.exit(77)
+            skip("%s is not installed" % prog)
     port, tport = free_port(), free_port()
     peer = None
     site = Site(server_block(port, relay=False), name="out-clients")

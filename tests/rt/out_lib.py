@@ -3,7 +3,7 @@ out_lib: what the outbound integration tests (tests/rt/out_*.py) share.
 bastiond runs as in tests/rt/harness.py (a Site: temporary folder,
 policy, certificates, table, `bastiond -f` stopped by pid); the next
 hops are real servers on 127.0.0.1: Python's aiosmtpd (STARTTLS, AUTH
-PLAIN and LOGIN), Postfix's smtp-sink (unpacked by bench/peer.sh),
+PLAIN and LOGIN), Postfix's smtp-sink (unpacked by tools/deps),
 dnsmasq serving MX and A records on a high port, and the scripted
 servers of tests/rt/smtpc_lib.py for peers that misbehave on purpose.
 
@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness
 from harness import (POLICYC, TOP_BUILDDIR, TOP_SRCDIR, check,  # noqa: F401
-                     free_port, skip)
+                     error, free_port, skip)
 
 # A password with characters that a careless encoder would mangle.
 PASSWORD = "s3cret pass,with=odd:chars"
@@ -299,16 +299,16 @@ class Dnsmasq:
 
 
 def sink_root():
-    """The folder where bench/peer.sh unpacked Postfix, or None."""
+    """The folder where tools/deps unpacked Postfix (bench/peer.sh says
+    where); a hard error when it is not there: nothing is fetched here."""
     env = dict(os.environ, top_srcdir=TOP_SRCDIR, top_builddir=TOP_BUILDDIR)
-    try:
-        r = subprocess.run(["sh", "-c", '. "$top_srcdir/bench/peer.sh" && '
-                            'peer_root smtp-sink'], env=env,
-                           capture_output=True, text=True, timeout=330)
-    except subprocess.TimeoutExpired:
-        return None
-    root = r.stdout.strip()
-    return root if root and os.path.isdir(root) else None
+    r = subprocess.run(["sh", "-c", '. "$top_srcdir/bench/peer.sh" && '
+                        'peer_root smtp-sink || :; echo "$PEER_MISSING"'],
+                       env=env, capture_output=True, text=True, timeout=30)
+    lines = r.stdout.splitlines()
+    if len(lines) == 2 and os.path.isdir(lines[0]):
+        return lines[0]
+    error("smtp-sink: %s" % (lines[-1] if lines else r.stderr))
 
 
 class Sink:

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """
 out_sink: bastiond relays to Postfix's smtp-sink (from Debian's postfix
-package, unpacked by bench/peer.sh, never installed; skipped when it
-cannot be had).  Thirty messages to three recipients each, one of them
+package, unpacked by tools/deps, never installed; a hard error when
+it is not there).  Thirty messages to three recipients each, one of them
 about a megabyte with dotted lines, are each dumped once by the sink
 with the right envelope and a body intact apart from our Received:
 header; a sink that answers 4xx to RCPT leaves the message queued.
@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Site, check, free_port, run, skip
+from harness import Site, check, free_port, run
 from out_lib import (Sink, alive, message, queue_ids, send, server_block,
                      sink_root, split_sink_dump, strip_received, wait_for)
 
@@ -35,8 +35,6 @@ def big():
 
 def main():
     root = sink_root()
-    if root is None:
-        skip("smtp-sink is not available (no postfix package)")
     port = free_port()
     site = Site(server_block(port, CONF),
                 name="out-sink")

@@ -1,8 +1,8 @@
 #!/bin/sh
 # smtpc-sink.sh: the outbound client against Postfix's smtp-sink, from
-# Debian's postfix package unpacked by bench/peer.sh (never installed).
-# Skips (77) when the package cannot be had.  The checks themselves are
-# in smtpc_sink.py.
+# Debian's postfix package as tools/deps unpacked it (never installed;
+# nothing is fetched here).  A hard error (99) when it is missing.  The
+# checks themselves are in smtpc_sink.py.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$(pwd)}
@@ -10,7 +10,7 @@ export top_srcdir top_builddir
 . "$top_srcdir/bench/peer.sh"
 root=$(peer_root smtp-sink)
 if [ -z "$root" ]; then
-	echo "SKIP: smtp-sink is not available (no postfix package)"
-	exit 77
+	echo "ERROR: smtp-sink: $PEER_MISSING"
+	exit 99
 fi
 exec /usr/bin/python3 "$top_srcdir/tests/rt/smtpc_sink.py" "$root"

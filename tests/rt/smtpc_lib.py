@@ -1,8 +1,7 @@
 """
-smtpc_lib: what the outbound tests (tests/rt/smtpc-*.py) share: the
-check/finish bookkeeping, throw-away certificates, running the
-tests/unit/smtpc_drive program and reading its results and protocol
-log, and a scripted SMTP server (one thread, blocking sockets, TLS
+smtpc_lib: what the outbound tests (tests/rt/smtpc-*.py) share:
+throw-away certificates, running the tests/unit/smtpc_drive program
+and reading its results and protocol log, and a scripted SMTP server (one thread, blocking sockets, TLS
 through Python's ssl module) whose dialogue each test writes as a
 function, so that a next hop can misbehave in exactly one way.
 
@@ -15,18 +14,14 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
-TOP_SRCDIR = os.environ.get("top_srcdir", os.path.abspath(
-    os.path.join(os.path.dirname(__file__), "..", "..")))
-TOP_BUILDDIR = os.environ.get("top_builddir", TOP_SRCDIR)
-DRIVE = os.path.join(TOP_BUILDDIR, "tests", "unit", "smtpc_drive")
+from check import (TOP_BUILDDIR, TOP_SRCDIR, check, error,  # noqa: F401
+                   finish, free_port, run, skip)
 
-failures = 0
-checks = 0
+DRIVE = os.path.join(TOP_BUILDDIR, "tests", "unit", "smtpc_drive")
 
 # The message smtpc_drive spools when no -m is given (keep in step).
 DEFAULT_BODY = (b"From: Alice <alice@example.net>\r\n"
@@ -40,37 +35,6 @@ DEFAULT_BODY = (b"From: Alice <alice@example.net>\r\n"
                 b".\r\n"
                 b"\r\n"
                 b"the end.\r\n")
-
-
-def check(cond, what, detail=""):
-    """Record one assertion; print it so the log shows what was seen."""
-    global failures, checks
-    checks += 1
-    if cond:
-        print("ok   %s" % what)
-    else:
-        failures += 1
-        print("FAIL %s %s" % (what, detail))
-    sys.stdout.flush()
-    return cond
-
-
-def finish():
-    print("%d checks, %d failed" % (checks, failures))
-    sys.exit(1 if failures else 0)
-
-
-def skip(why):
-    print("SKIP: %s" % why)
-    sys.exit(77)
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Scratch:

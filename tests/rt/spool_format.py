@@ -11,19 +11,11 @@ import sys
 import tempfile
 import zlib
 
-top_srcdir = os.environ.get("top_srcdir", ".")
-top_builddir = os.environ.get("top_builddir", ".")
-prog = os.path.join(top_builddir, "tests", "unit", "spool_test")
-doc = os.path.join(top_srcdir, "doc", "spool-format.md")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check import TOP_BUILDDIR, TOP_SRCDIR, check, finish, skip  # noqa: E402
 
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", what)
+prog = os.path.join(TOP_BUILDDIR, "tests", "unit", "spool_test")
+doc = os.path.join(TOP_SRCDIR, "doc", "spool-format.md")
 
 
 def u(b, off, n):
@@ -102,13 +94,12 @@ def doc_dump():
 
 def main():
     if not os.access(prog, os.X_OK):
-        print("no", prog)
-        return 77
+        skip("no %s" % prog)
     tmp = tempfile.mkdtemp(prefix="spool_format.")
     try:
         r = subprocess.run([prog, "--sample", os.path.join(tmp, "spool")],
                            capture_output=True, text=True)
-        check(r.returncode == 0, "sample: " + r.stderr)
+        check(r.returncode == 0, "sample", r.stderr)
         path = r.stdout.strip()
         check(re.search(r"/queue/[0-9a-f]{22}$", path) is not None,
               "queue id in " + path)
@@ -137,8 +128,7 @@ def main():
             check(str(e) == "checksum", "damage: %s" % e)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("spool_format: %d failures" % failures)
-    return 1 if failures else 0
+    finish()
 
 
-sys.exit(main())
+main()

@@ -14,16 +14,10 @@ import subprocess
 import sys
 import tempfile
 
-top_srcdir = os.environ.get("top_srcdir", ".")
-top_builddir = os.environ.get("top_builddir", ".")
-tool = os.path.join(top_builddir, "tests", "rt", "tls-tool")
-failures = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check import TOP_BUILDDIR, TOP_SRCDIR, check, finish, skip  # noqa: E402
 
-
-def bad(msg):
-    global failures
-    print("FAIL " + msg)
-    failures += 1
+tool = os.path.join(TOP_BUILDDIR, "tests", "rt", "tls-tool")
 
 
 def serve(certs, chain, key):
@@ -66,20 +60,20 @@ def echo(certs, chain, key, hostname, sni):
                     got += chunk
                 rest = t.recv(4096)     # our close_notify: b""
     except (OSError, ssl.SSLError) as e:
-        bad("%s: %s; server: %s" % (label, e, server_line(p)))
+        check(False, "%s: %s; server: %s" % (label, e, server_line(p)))
         return
     srv = server_line(p)
     want = "conn %s %s sni=%s" % (version, suite, sni)
     if got != line:
-        bad("%s: echo %r" % (label, got[:40]))
+        check(False, "%s: echo %r" % (label, got[:40]))
     elif rest != b"":
-        bad("%s: data after the echo: %r" % (label, rest[:40]))
+        check(False, "%s: data after the echo: %r" % (label, rest[:40]))
     elif version != "TLSv1.2":
-        bad("%s: version %s" % (label, version))
+        check(False, "%s: version %s" % (label, version))
     elif srv != want:
-        bad("%s: server says %r, python %r" % (label, srv, want))
+        check(False, "%s: server says %r, python %r" % (label, srv, want))
     else:
-        print("ok %s: verified, echoed, clean close; %s" % (label, srv))
+        check(True, "%s: verified, echoed, clean close; %s" % (label, srv))
 
 
 def tls13_only(certs):
@@ -91,24 +85,23 @@ def tls13_only(certs):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             with ctx.wrap_socket(s, server_hostname="localhost"):
                 pass
-        bad("TLS 1.3 only client: handshake succeeded")
+        check(False, "TLS 1.3 only client: handshake succeeded")
     except ssl.SSLError as e:
         srv = server_line(p)
         if srv.startswith("conn error: "):
-            print("ok TLS 1.3 only client refused (%s); %s"
+            check(True, "TLS 1.3 only client refused (%s); %s"
                   % (e.reason, srv))
         else:
-            bad("TLS 1.3 only client: server says %r" % srv)
+            check(False, "TLS 1.3 only client: server says %r" % srv)
 
 
 def main():
     if not os.access(tool, os.X_OK) or shutil.which("openssl") is None:
-        print("no tls-tool or openssl: skip")
-        return 77
+        skip("no tls-tool or openssl")
     tmp = tempfile.mkdtemp(prefix="tls-python.")
     try:
         certs = os.path.join(tmp, "certs")
-        subprocess.run(["sh", os.path.join(top_srcdir, "tests", "certs",
+        subprocess.run(["sh", os.path.join(TOP_SRCDIR, "tests", "certs",
                                            "make-certs.sh"), certs],
                        check=True)
         echo(certs, "ec-chain.crt", "ec.key", "localhost", "localhost")
@@ -120,12 +113,8 @@ def main():
         tls13_only(certs)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if failures:
-        print("%d failure(s)" % failures)
-        return 1
-    print("all passed")
-    return 0
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

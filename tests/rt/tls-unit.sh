@@ -1,5 +1,5 @@
 #!/bin/sh
-# tls-unit.sh: run tests/unit/tls-unit (our TLS server and client over
+# tls-unit.sh: run tests/unit/tls_test (our TLS server and client over
 # a socketpair) on freshly made certificates, plus two odd ones for the
 # client's IP address check:
 #   critsan-chain.crt  subjectAltName marked critical (empty subject)
@@ -30,4 +30,4 @@ names=$(awk 'BEGIN { for (i = 0; i < 400; i++)
 	printf "DNS:host%03d.many-names.example, ", i }')
 odd bigsan /CN=bigsan "${names}DNS:localhost, IP:127.0.0.1"
 
-exec "$top_builddir/tests/unit/tls-unit" "$tmp"
+exec "$top_builddir/tests/unit/tls_test" "$tmp"

@@ -270,6 +270,5 @@ main(int argc, char **argv)
 
 	spool_close(&sp);
 	tu_rmtree(dir);
-	printf("%d checks, %d failed\n", checks, failures);
-	return failures ? 1 : 0;
+	return check_finish();
 }

@@ -2,7 +2,7 @@
  * gen_ptab_seeds: write the sample tables as the fuzzer's seed corpus.
  * Run from the top of the source tree after a format change:
  *	tests/unit/gen_ptab_seeds fuzz/seeds/ptab
- * (test_ptab fails while the committed seeds differ from the builder's.)
+ * (ptab_test fails while the committed seeds differ from the builder's.)
  */
 #include "config.h"
 

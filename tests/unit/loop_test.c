@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include "check.h"
+
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -18,18 +20,6 @@
 #include <unistd.h>
 
 #include "loop.h"
-
-static int	failures, checks;
-
-#define CHECK(cond, ...) do {						\
-	checks++;							\
-	if (!(cond)) {							\
-		failures++;						\
-		printf("FAIL %s:%d: ", __FILE__, __LINE__);		\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-	}								\
-} while (0)
 
 #define NREC	64
 
@@ -284,7 +274,8 @@ ft_io(struct loop *L, int fd, int events, void *arg)
 		if (f->reuse && socketpair(AF_UNIX, SOCK_STREAM |
 		    SOCK_NONBLOCK, 0, f->newfd) == 0) {
 			/* Ready at once: data waits on it. */
-			(void)write(f->newfd[1], "x", 1);
+			CHECK(write(f->newfd[1], "x", 1) == 1,
+			    "wake the new descriptor");
 			if (loop_fd_add(L, f->newfd[0], LOOP_READ, ft_io,
 			    ft_by_fd[f->other]) != 0)
 				printf("FAIL re-register\n");
@@ -505,6 +496,5 @@ main(void)
 	test_many_timers();
 	test_fd_events();
 	test_signals();
-	printf("%d checks, %d failures\n", checks, failures);
-	return failures == 0 ? 0 : 1;
+	return check_finish();
 }

@@ -1,6 +1,6 @@
 /*
  * ptab_sample: a handful of small tables made with the real builder.
- * test_ptab checks them and attacks them byte by byte; gen_ptab_seeds
+ * ptab_test checks them and attacks them byte by byte; gen_ptab_seeds
  * writes them out as the fuzzer's starting corpus.
  */
 #include "config.h"
@@ -180,10 +180,16 @@ sample_full(struct ptab_builder *b)
 	    sample_rule(b, 30, PTAB_RULE_ADDR, PTAB_ACT_ALLOW, PTAB_REQ_AUTH,
 	    PTAB_RULE_CLEARTEXT, PTAB_NONE, "10.2.0.0/16", NULL) == -1)
 		return -1;
-	if (ptab_builder_user(b, "ims-ny", "SCRAM-SHA-256$4096:c2FsdA==$"
-	    "c3RvcmVk:c2VydmVy", 35, NULL, 0) == -1 ||
+	/* Well-formed verifiers (policyc passwd): the reader checks them. */
+	if (ptab_builder_user(b, "ims-ny", "SCRAM-SHA-256$4096:"
+	    "nN7MLL/keKvx06GZqurbtw==$"
+	    "MN6WIEiZ4+usS+g1Ap0DSjAP62zJDlk1qlUv8I9k2iw=:"
+	    "38QBifADxsa/DdaDorataMXtttJYmZ9JO25Oy1+Jc9g=", 35, NULL, 0) ==
+	    -1 ||
 	    ptab_builder_user(b, "alice", "$argon2id$v=19$m=4096,t=3,p=1$"
-	    "c2FsdHNhbHQ$aGFzaA", 36, senders, 2) == -1)
+	    "4xW4K0Pefh1R1lWrpFSEyw$"
+	    "bQtFCfnhBJjcQe/9spRLQSNi9R2sVeA7iamdNouFzmo", 36, senders, 2) ==
+	    -1)
 		return -1;
 	if (ptab_builder_rcpts(b, "staff", 38, staff, 3, &rcpts) == -1)
 		return -1;

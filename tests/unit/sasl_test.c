@@ -8,6 +8,8 @@
  */
 #include "config.h"
 
+#include "check.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,18 +24,6 @@
 #include "scram.h"
 #include "verifier.h"
 #include "pwcheck.h"
-
-static int	failures, checks;
-
-#define CHECK(cond, ...) do {						\
-	checks++;							\
-	if (!(cond)) {							\
-		failures++;						\
-		printf("FAIL %s:%d: ", __FILE__, __LINE__);		\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-	}								\
-} while (0)
 
 /* RFC 7677 section 3. */
 #define RFC_C1		"n,,n=user,r=rOprNGfwEbeRWgbNEkqO"
@@ -577,6 +567,5 @@ main(void)
 	pwcheck_free(&V);
 	loop_free(&L);
 	sasl_ctx_clear(&ctx);
-	printf("%d checks, %d failures\n", checks, failures);
-	return failures == 0 ? 0 : 1;
+	return check_finish();
 }

@@ -196,6 +196,5 @@ main(void)
 	loop_free(&L);
 	ptab_close(&t);
 	free(img);
-	printf("%d checks, %d failed\n", checks, failures);
-	return failures ? 1 : 0;
+	return check_finish();
 }

@@ -1,6 +1,6 @@
 /*
- * Helpers shared by the spool, maildir and plog unit tests: a CHECK
- * macro that counts, a scratch directory that is removed at the end,
+ * Helpers shared by the spool, maildir and plog unit tests: CHECK (from
+ * check.h), a scratch directory that is removed at the end,
  * and small file helpers.  Header-only so that each test stays one
  * program.
  */
@@ -23,17 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int	failures, checks;
-
-#define CHECK(cond, ...) do {						\
-	checks++;							\
-	if (!(cond)) {							\
-		failures++;						\
-		printf("FAIL %s:%d: ", __FILE__, __LINE__);		\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-	}								\
-} while (0)
+#include "check.h"
 
 static int
 tu_rm1(const char *path, const struct stat *st, int flag, struct FTW *ftw)

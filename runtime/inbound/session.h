@@ -1,0 +1,88 @@
+/*
+ * session: inbound SMTP sessions, from accept to close, driven by the
+ * event loop (see session.c for the policy they apply).
+ *
+ * The sessions of a process share a struct session_ctx.  Its owner
+ * (the server) fills in what sessions use and do not own: the loop,
+ * the logs, the spool, the password verifier, the current table and
+ * certificate (pointers to the owner's, which a reload swaps: a
+ * session keeps the table it began under), and the hooks through which
+ * sessions report upward.  The rest of it is the session module's own.
+ * Sessions call nothing above them; a test drives them with a context
+ * it built, over a socketpair.
+ */
+#ifndef BASTION_SESSION_H
+#define BASTION_SESSION_H
+
+#include <stdint.h>
+
+#include "hostcount.h"
+#include "loop.h"
+#include "oplog.h"
+#include "plog.h"
+#include "pwcheck.h"
+#include "sasl.h"
+#include "spool.h"
+#include "table.h"
+
+/* Session buffers, sized once (see session.c for why these sizes). */
+#define SESSION_IN_SIZE		4096
+#define SESSION_OUT_SIZE	2048
+#define SESSION_MAX_ERRORS	10	/* bad commands before 421 */
+#define SESSION_AUTH_DELAY_MS	1000	/* per failure, on a timer */
+#define SESSION_ACCEPT_BURST	64	/* accepts per turn per listener */
+
+struct session;
+struct session_ctx;
+struct tls_server_creds;
+
+/* A listening socket, as the sessions it accepts see it. */
+struct listener {
+	struct session_ctx	*ctx;
+	int			 fd;
+	int			 tls;		/* implicit TLS */
+	uint8_t			 require;	/* the port's floor */
+	uint32_t		 line;
+	char			 local[PLOG_ENDPOINT_SIZE];
+};
+
+struct session_ctx {
+	/* Filled by the owner before the first accept. */
+	struct loop			*loop;
+	struct plog			*log;
+	const struct oplog		*oplog;
+	struct spool			*spool;
+	struct pwcheck			*verify;
+	struct sasl_ctx			*sasl;
+	struct hostcount		*hosts;
+	struct table * const		*table;	/* for new sessions */
+	struct tls_server_creds * const	*creds;	/* NULL: no TLS */
+	uint64_t			 sid_next;	/* session ids */
+	uint32_t			 sid_salt;
+	/* A message was committed as id: deliver it. */
+	void				(*committed)(void *arg, const char *id);
+	/*
+	 * Out of descriptors: stop accepting for a moment.  The waiting
+	 * connections stay in the kernel's backlog.
+	 */
+	void				(*accept_pause)(void *arg);
+	/* Stopping, and the last session has ended. */
+	void				(*drained)(void *arg);
+	void				*arg;
+
+	/* The sessions' own: all live sessions. */
+	struct session			*sessions;
+	uint32_t			 nsessions;
+	int				 stopping;
+};
+
+/* The listener is readable: take the waiting connections. */
+void	session_accept(struct listener *l);
+
+/*
+ * SIGTERM: new connections get 421 from now on; idle sessions are
+ * closed now, the rest when their mail is in, or all now if now is 1.
+ */
+void	session_shutdown_all(struct session_ctx *ctx, int now);
+
+#endif

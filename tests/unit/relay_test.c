@@ -1,0 +1,232 @@
+/*
+ * relay_test: the relay (runtime/outbound/relay.c) on its own, with a
+ * loop, a spool and a table of its own, and a tiny SMTP peer on
+ * loopback in a child process.  One message goes out in one job: the
+ * recipient the peer takes is delivered, the one it refuses and the
+ * one with no route at all come back in bounces handed to the bounced
+ * hook, and the message leaves the spool.
+ */
+#include "spool_testutil.h"
+
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <signal.h>
+#include <syslog.h>
+
+#include "bastion_limits.h"
+#include "relay.h"
+#include "rt_testutil.h"
+
+#define MAX_BOUNCES	4
+
+struct hooks {
+	struct relay	*r;
+	const char	*id;
+	int		 nbounced;
+	char		 bounced[MAX_BOUNCES][SPOOL_ID_SIZE];
+};
+
+static void	on_bounced(void *, const char *);
+static int	job_over(void *);
+static int	peer_line(FILE *, char *, size_t);
+static int	peer(int);
+static int	queued_has(const char *, const char *, const char *);
+static pid_t	peer_start(uint16_t *);
+
+static void
+on_bounced(void *arg, const char *id)
+{
+	struct hooks	*h = arg;
+
+	if (h->nbounced < MAX_BOUNCES)
+		snprintf(h->bounced[h->nbounced], SPOOL_ID_SIZE, "%s", id);
+	h->nbounced++;
+}
+
+static int
+job_over(void *arg)
+{
+	struct hooks	*h = arg;
+
+	return !relay_busy(h->r, h->id);
+}
+
+static int
+peer_line(FILE *fp, char *buf, size_t bufsz)
+{
+	if (fgets(buf, (int)bufsz, fp) == NULL)
+		return -1;
+	return 0;
+}
+
+/*
+ * The next hop: one session on the listening socket.  Takes any
+ * recipient but bad@, and exits 0 if a message came through DATA with
+ * bob among its recipients.
+ */
+static int
+peer(int lfd)
+{
+	char	 line[1100];
+	int	 fd, bob = 0, data = 0;
+	FILE	*in, *out;
+
+	alarm(20);
+	if ((fd = accept(lfd, NULL, NULL)) == -1)
+		return 2;
+	in = fdopen(fd, "r");
+	out = fdopen(dup(fd), "w");
+	if (in == NULL || out == NULL)
+		return 2;
+	setvbuf(out, NULL, _IONBF, 0);
+	fputs("220 peer.test ESMTP\r\n", out);
+	while (peer_line(in, line, sizeof(line)) == 0) {
+		if (strncasecmp(line, "EHLO", 4) == 0 ||
+		    strncasecmp(line, "HELO", 4) == 0)
+			fputs("250 peer.test\r\n", out);
+		else if (strncasecmp(line, "MAIL", 4) == 0)
+			fputs("250 2.1.0 Ok\r\n", out);
+		else if (strncasecmp(line, "RCPT", 4) == 0) {
+			if (strstr(line, "<bad@") != NULL)
+				fputs("550 5.1.1 No such user here\r\n", out);
+			else {
+				bob |= strstr(line, "<bob@remote.example>") !=
+				    NULL;
+				fputs("250 2.1.5 Ok\r\n", out);
+			}
+		} else if (strncasecmp(line, "DATA", 4) == 0) {
+			fputs("354 Go ahead\r\n", out);
+			while (peer_line(in, line, sizeof(line)) == 0 &&
+			    strcmp(line, ".\r\n") != 0)
+				;
+			data = 1;
+			fputs("250 2.0.0 Ok: queued\r\n", out);
+		} else if (strncasecmp(line, "QUIT", 4) == 0) {
+			fputs("221 2.0.0 Bye\r\n", out);
+			break;
+		} else
+			fputs("250 2.0.0 Ok\r\n", out);
+	}
+	fclose(in);
+	fclose(out);
+	return bob && data ? 0 : 1;
+}
+
+/* 1 if queued message id in dir's spool holds text. */
+static int
+queued_has(const char *dir, const char *id, const char *text)
+{
+	char	 rel[1024];
+
+	snprintf(rel, sizeof(rel), "spool/queue/%s", id);
+	return rt_file_has(dir, rel, text);
+}
+
+/* The next hop, in a child, on a free port of 127.0.0.1: -1 or its pid. */
+static pid_t
+peer_start(uint16_t *port)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 sl = sizeof(sin);
+	pid_t			 pid;
+	int			 lfd;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+	    bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(lfd, 4) == -1 ||
+	    getsockname(lfd, (struct sockaddr *)&sin, &sl) == -1) {
+		printf("listen: %s\n", strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) == 0)
+		_exit(peer(lfd));
+	close(lfd);
+	*port = ntohs(sin.sin_port);
+	return pid;
+}
+
+int
+main(void)
+{
+	static struct relay	 r;
+	static struct rt_site	 site;
+	struct rt_site		*S = &site;
+	struct relay_env	 env;
+	struct hooks		 h;
+	struct tls_client_creds	*creds = NULL;
+	char			 path[4096], err[LIM_ERRMSG];
+	char			 id[SPOOL_ID_SIZE];
+	const char		*rcpts[] = { "bob@remote.example",
+				    "bad@remote.example",
+				    "zed@unrouted.example" };
+	uint16_t		 port;
+	pid_t			 pid;
+	int			 status = -1, i;
+
+	if ((pid = peer_start(&port)) == -1)
+		return 99;
+	if (rt_site_open(S, "relay_test", port) != 0) {
+		kill(pid, SIGTERM);
+		(void)waitpid(pid, NULL, 0);
+		return 99;
+	}
+
+	memset(&h, 0, sizeof(h));
+	memset(&env, 0, sizeof(env));
+	env.loop = &S->L;
+	env.spool = &S->sp;
+	env.log = &S->log;
+	env.oplog = &S->ol;
+	env.table = &S->tb;
+	env.creds = &creds;
+	env.bounced = on_bounced;
+	env.arg = &h;
+	/* No resolver is needed: the next hop is an address. */
+	setenv("BASTION_RESOLVERS", "127.0.0.1:9", 1);
+	(void)relay_init(&r, &env, err, sizeof(err));
+	h.r = &r;
+
+	CHECK(rt_commit(&S->sp, "sender@local.example", rcpts, 3, id) == 0,
+	    "commit");
+	h.id = id;
+	CHECK(relay_start(&r, id) == 1, "a job runs for %s", id);
+	CHECK(relay_busy(&r, id) == 1, "the job holds %s", id);
+	CHECK(relay_start(&r, id) == 1, "a second start finds the job");
+	CHECK(rt_spin(&S->L, job_over, &h, 15000) == 1, "the job ended");
+
+	(void)waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the next hop got bob's copy (status %d)", status);
+
+	/* Two bounces: no route for zed, then the peer's 550 for bad. */
+	CHECK(h.nbounced == 2, "%d bounces", h.nbounced);
+	for (i = 0; i < h.nbounced && i < 2; i++)
+		CHECK(queued_has(S->dir, h.bounced[i], "Reporting-MTA: dns; "
+		    RT_HOSTNAME), "bounce %d from the table's host name", i);
+	if (h.nbounced == 2) {
+		CHECK(queued_has(S->dir, h.bounced[0], "zed@unrouted.example")
+		    && queued_has(S->dir, h.bounced[0], "Status: 5.4.4"),
+		    "the first bounce is zed's, no route");
+		CHECK(queued_has(S->dir, h.bounced[1], "bad@remote.example") &&
+		    queued_has(S->dir, h.bounced[1], "550 5.1.1"),
+		    "the second bounce is bad's, with the peer's reply");
+	}
+	/* Nothing is left of the message itself: the bounces only. */
+	snprintf(path, sizeof(path), "%s/spool/queue/%s", S->dir, id);
+	CHECK(access(path, F_OK) == -1, "%s left the spool", id);
+	snprintf(path, sizeof(path), "%s/spool/queue", S->dir);
+	CHECK(tu_count(path) == 2, "%s holds %d", path, tu_count(path));
+
+	relay_free(&r);
+	rt_site_close(S);
+	return tu_done("relay_test");
+}
