@@ -68,7 +68,6 @@ void	diag_vreport(struct diag *, enum diag_sev, int file,
 
 /* Errors so far, warnings included under werror. */
 unsigned long	diag_errors(const struct diag *);
-unsigned long	diag_warnings(const struct diag *);
 
 /* 1 once LIM_ERRORS errors were recorded: the caller should stop. */
 int	diag_stopped(const struct diag *);

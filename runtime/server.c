@@ -173,7 +173,7 @@ listeners_open(struct server *srv, char *err, size_t errlen)
 			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
 			    sizeof(on));
 		if (bind(fd, (struct sockaddr *)&ss, sl) == -1 ||
-		    listen(fd, 511) == -1)
+		    listen(fd, SERVER_BACKLOG) == -1)
 			goto fail;
 		srv->nlisteners++;
 		if (self_add(srv, &ss) != 0) {
@@ -270,8 +270,8 @@ raise_nofile(struct server *srv, int *maxfd)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rlim_t want = rl.rlim_max;
-		if (want == RLIM_INFINITY || want > 1048576)
-			want = 1048576;
+		if (want == RLIM_INFINITY || want > SERVER_NOFILE_MAX)
+			want = SERVER_NOFILE_MAX;
 		if (rl.rlim_cur < want) {
 			rl.rlim_cur = want;
 			if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -280,7 +280,8 @@ raise_nofile(struct server *srv, int *maxfd)
 				    strerror(errno));
 		}
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
-		*maxfd = rl.rlim_cur > 1048576 ? 1048576 : (int)rl.rlim_cur;
+		*maxfd = rl.rlim_cur > SERVER_NOFILE_MAX ? SERVER_NOFILE_MAX :
+		    (int)rl.rlim_cur;
 	} else
 		*maxfd = 1024;
 }

@@ -41,6 +41,14 @@
 
 #define SERVER_GRACE_MS		30000	/* SIGTERM: time to finish */
 #define SERVER_ACCEPT_PAUSE_MS	500	/* after EMFILE */
+/*
+ * listen(2)'s backlog: connections the kernel holds while the loop is
+ * busy (it caps this at net.core.somaxconn).  511, as other servers
+ * use, so that a burst during a long loop turn is not refused.
+ */
+#define SERVER_BACKLOG		511
+/* Descriptors we ask for at most: 10,000 idle sessions is a goal. */
+#define SERVER_NOFILE_MAX	1048576
 
 struct tls_server_creds;
 struct tls_client_creds;

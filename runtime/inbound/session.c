@@ -787,7 +787,7 @@ cmd_helo(struct session *s, struct smtp_cmd *c)
 		reply(s, "250-STARTTLS");
 	if (auth_offered(s) && !s->authed) {
 		mechs[0] = '\0';
-		for (i = 0; i < 4 && t->server->mechs[i] != PTAB_MECH_NONE;
+		for (i = 0; i < PTAB_MECHS_MAX && t->server->mechs[i] != PTAB_MECH_NONE;
 		    i++)
 			n += (size_t)snprintf(mechs + n, sizeof(mechs) - n,
 			    " %s", sasl_mech_name(t->server->mechs[i]));
@@ -1281,7 +1281,7 @@ cmd_auth(struct session *s, struct smtp_cmd *c)
 		memset(s->auth, 0, sizeof(*s->auth));
 		pwcheck_job_init(&s->auth->job);
 	}
-	for (i = 0; i < 4 && t->server->mechs[i] != PTAB_MECH_NONE; i++)
+	for (i = 0; i < PTAB_MECHS_MAX && t->server->mechs[i] != PTAB_MECH_NONE; i++)
 		mechs |= SASL_MECHBIT(t->server->mechs[i]);
 	sasl_init(&s->auth->sasl, s->ctx->sasl, mechs, lookup_user, s);
 	s->as_refused = 0;

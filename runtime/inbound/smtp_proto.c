@@ -34,12 +34,6 @@ static const unsigned char no_args[SMTP_NVERBS] = {
 	[SMTP_STARTTLS] = 1
 };
 
-const char *
-smtp_verb_name(enum smtp_verb v)
-{
-	return (unsigned)v < SMTP_NVERBS ? verb_names[v] : "?";
-}
-
 enum smtp_line
 smtp_line_scan(const char *buf, size_t n, size_t max, size_t *len,
     size_t *used)

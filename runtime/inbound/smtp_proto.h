@@ -68,9 +68,6 @@ struct smtp_cmd {
 	int		 body;		/* SMTP_BODY_* */
 };
 
-/* The verb's name in upper case ("MAIL"), for logs. */
-const char *smtp_verb_name(enum smtp_verb);
-
 /*
  * Parse the len bytes of a command line (without CRLF).  Returns 0
  * with cmd filled, or -1 with *reply set to the full reply line to send
