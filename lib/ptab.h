@@ -555,7 +555,8 @@ struct ptab_domain_in {
 typedef void ptab_conflict_fn(void *ctx, const struct addr *prefix,
 	    uint32_t kept_rule, uint32_t dropped_rule, int same_effect);
 
-struct ptab_builder *ptab_builder_new(void);
+struct ptab_builder *ptab_builder_new(void)
+	    __attribute__((warn_unused_result));
 void	ptab_builder_free(struct ptab_builder *b);
 
 /*
