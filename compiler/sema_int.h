@@ -57,6 +57,9 @@ int	sema_once(struct sema *, struct ast_node **seen, struct ast_node *n,
 int	sema_oneof(struct sema *, const struct ast_word *w, const char *what,
 	    const char *const *names, size_t n)
 	    __attribute__((warn_unused_result));
+/* A list's name: 1 if good, else 0 with an error naming what. */
+int	sema_ident(struct sema *, const struct ast_word *name,
+	    const char *what) __attribute__((warn_unused_result));
 /* A decimal number in min..max. */
 int	sema_u32(struct sema *, const struct ast_word *w, const char *what,
 	    uint32_t min, uint32_t max, uint32_t *out)
