@@ -29,7 +29,7 @@ BASTIOND=${BASTIOND:-$top_builddir/bastiond}
 PY=/usr/bin/python3
 export top_srcdir top_builddir POLICYC BASTIOND
 
-# die, bounded, and where Postfix\'s tools are.
+# die, bounded, and where Postfix's tools are.
 bench_timeout=300
 . "$top_srcdir/bench/peer.sh"
 

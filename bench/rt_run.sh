@@ -29,7 +29,7 @@ BENCH_TLSCLIENT=${BENCH_TLSCLIENT:-$top_builddir/bench/rt_tlsclient}
 PY=/usr/bin/python3
 export top_srcdir top_builddir POLICYC BASTIOND BENCH_TLSCLIENT
 
-# die, bounded, and where Postfix\'s tools are.
+# die, bounded, and where Postfix's tools are.
 bench_timeout=900
 . "$top_srcdir/bench/peer.sh"
 
