@@ -12,4 +12,5 @@ TESTS += tests/rt/integ_durability.py
 TESTS += tests/rt/integ_reload.py
 TESTS += tests/rt/integ_reload_safety.py
 TESTS += tests/rt/integ_start.py
+TESTS += tests/rt/integ_hardening.py
 TESTS += tests/rt/integ_log.py

@@ -1069,6 +1069,7 @@ data_end(struct session *s)
 		    (unsigned long long)s->data.size, s->nrcpt,
 		    s->nrcpt == 1 ? "" : "s");
 		reply(s, "250 2.0.0 Ok: queued as %s", id);
+		s->junk = 0;	/* mail moved: the client is no idler */
 		if (s->ctx->committed != NULL)
 			s->ctx->committed(s->ctx->arg, id);
 	}
