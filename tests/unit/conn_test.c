@@ -127,6 +127,8 @@ on_conn(struct conn *c, int ev, void *arg)
 		n = e->srclen - e->srcoff;
 		if (n > conn_room(c))
 			n = conn_room(c);
+		if (n == 0)	/* no source at all: memcpy's NULL is UB */
+			break;
 		memcpy(c->out + c->outlen, e->src + e->srcoff, n);
 		c->outlen += n;
 		e->srcoff += n;
