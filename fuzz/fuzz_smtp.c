@@ -2,7 +2,8 @@
  * libFuzzer entry for the SMTP command framing and parser and the DATA
  * state machine (runtime/inbound/smtp_proto.c).  Beyond "no crash", it checks
  * the properties the session relies on: a parsed path lies inside the
- * line, and an accepted body never holds a bare CR or LF.
+ * line, an accepted body never holds a bare CR or LF, and the Received
+ * headers counted in pieces are those of the whole header block.
  */
 #include "config.h"
 
@@ -13,6 +14,9 @@
 #include "smtp_proto.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static void	check_body(const char *, size_t);
+static uint32_t	count_hops(const char *, size_t);
 
 static void
 check_body(const char *b, size_t n)
@@ -25,6 +29,37 @@ check_body(const char *b, size_t n)
 		if (b[i] == '\r' && (i + 1 == n || b[i + 1] != '\n'))
 			abort();
 	}
+}
+
+/*
+ * The Received headers of a whole body, counted the plain way: lines
+ * up to the first empty one, "received" in any case, blanks, ':'.
+ */
+static uint32_t
+count_hops(const char *b, size_t n)
+{
+	static const char	 name[] = "received";
+	const char		*p = b, *end = b + n, *eol;
+	uint32_t		 hops = 0;
+	size_t			 i;
+
+	while (p < end) {
+		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			eol = end;
+		if (eol - p == 1 && p[0] == '\r')
+			break;
+		for (i = 0; i < sizeof(name) - 1 && p + i < eol &&
+		    (p[i] | 0x20) == name[i]; i++)
+			;
+		if (i == sizeof(name) - 1) {
+			while (p + i < eol && (p[i] == ' ' || p[i] == '\t'))
+				i++;
+			if (p + i < eol && p[i] == ':')
+				hops++;
+		}
+		p = eol + 1;
+	}
+	return hops;
 }
 
 int
@@ -60,6 +95,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	smtp_data_init(&d, 1 << 20);
+	d.maxhops = size > 1 ? data[1] % 8 : SMTP_HOPS_MAX;
 	step = size > 0 ? (data[0] % 17) + 1 : 1;
 	for (off = 0; off < size && !done; off += used) {
 		k = size - off < step ? size - off : step;
@@ -71,6 +107,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (d.flags == 0)
 		check_body(body, blen);
+	/*
+	 * Refused for hops: the count went over within the last piece,
+	 * which is all in the body.  Otherwise the count is the body's.
+	 */
+	if ((d.flags & ~SMTP_DATA_HOPS) == 0 &&
+	    (d.flags ? count_hops(body, blen) <= d.maxhops ||
+	    d.hops != d.maxhops + 1 : count_hops(body, blen) != d.hops ||
+	    d.hops > d.maxhops))
+		abort();
 	free(out);
 	free(body);
 	return 0;

@@ -1086,13 +1086,16 @@ data_end(struct session *s)
 		else if (s->data.flags & SMTP_DATA_LONG)
 			reply(s, "500 5.5.2 Message refused: line longer than "
 			    "%d characters", SMTP_TEXT_LINE_MAX - 2);
+		else if (s->data.flags & SMTP_DATA_HOPS)
+			reply(s, "554 5.4.6 Too many hops");
 		else
 			reply(s, "552 5.3.4 Message size exceeds fixed limit");
 		decide(s, "message refused (%s)",
 		    (s->data.flags & SMTP_DATA_BARE) ? "bare CR or LF" :
 		    (s->data.flags & SMTP_DATA_NUL) ? "NUL" :
 		    (s->data.flags & SMTP_DATA_LONG) ? "line too long" :
-		    "too big");
+		    (s->data.flags & SMTP_DATA_HOPS) ? "a loop: too many "
+		    "Received headers" : "too big");
 	} else if (spool_commit(s->w, id, err, sizeof(err)) != 0) {
 		e = spool_error(s->w);
 		s->intx = 0;

@@ -21,6 +21,7 @@ static int	parse_params(const char *, size_t, struct smtp_cmd *,
 		    const char **);
 static int	parse_envelope(struct smtp_cmd *, const char *, int,
 		    const char *, const char *, const char **);
+static void	data_hops(struct smtp_data *, const char *, size_t);
 
 static const char *const verb_names[SMTP_NVERBS] = {
 	"?", "HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT",
@@ -426,12 +427,76 @@ enum {
 	D_DOTCR		/* after ".\r" at the start of a line */
 };
 
+/* Received counter states, over the unstuffed header block. */
+enum {
+	H_SOL = 0,	/* at the start of a header line */
+	H_NAME,		/* matching "received", then blanks and ':' */
+	H_SKIP,		/* in the rest of a line */
+	H_EMPTY,	/* after a CR at the start of a line */
+	H_BODY		/* past the empty line: nothing more to count */
+};
+
 void
 smtp_data_init(struct smtp_data *d, uint64_t max)
 {
 	memset(d, 0, sizeof(*d));
 	d->state = D_SOL;
 	d->max = max;
+	d->hstate = H_SOL;
+	d->maxhops = SMTP_HOPS_MAX;
+}
+
+/*
+ * The Received counter, run over the unstuffed body (so its lines
+ * end in CRLF: anything else is refused before it gets here).  Only
+ * the header block counts: a message that quotes a bounce with its
+ * trace headers in the body is not a loop.
+ */
+static void
+data_hops(struct smtp_data *d, const char *b, size_t n)
+{
+	static const char	 name[] = "received";
+	size_t			 i;
+
+	/* A refused message needs no more counting. */
+	for (i = 0; i < n && d->hstate != H_BODY && d->flags == 0; i++) {
+		unsigned char c = (unsigned char)b[i];
+
+		switch (d->hstate) {
+		case H_EMPTY:
+			d->hstate = c == '\n' ? H_BODY : H_SKIP;
+			break;
+		case H_SOL:
+			if (c == '\r') {
+				d->hstate = H_EMPTY;
+				break;
+			}
+			if (c == ' ' || c == '\t') {
+				d->hstate = H_SKIP;	/* folded */
+				break;
+			}
+			d->hmatch = 0;
+			d->hstate = H_NAME;
+			/* FALLTHROUGH */
+		case H_NAME:
+			if (d->hmatch < sizeof(name) - 1) {
+				if ((c | 0x20) == name[d->hmatch])
+					d->hmatch++;
+				else
+					d->hstate = H_SKIP;
+			} else if (c == ':') {
+				if (++d->hops > d->maxhops)
+					d->flags |= SMTP_DATA_HOPS;
+				d->hstate = H_SKIP;
+			} else if (c != ' ' && c != '\t')
+				d->hstate = H_SKIP;
+			break;
+		case H_SKIP:
+			if (c == '\n')
+				d->hstate = H_SOL;
+			break;
+		}
+	}
 }
 
 /* Emit one byte of body unless the message is already refused. */
@@ -493,6 +558,7 @@ smtp_data_feed(struct smtp_data *d, const char *in, size_t n, char *out,
 			if (c == '\n') {
 				*done = 1;
 				d->state = D_SOL;
+				data_hops(d, out, *outn);
 				return i + 1;
 			}
 			/* ".\r" then not LF: a bare CR, mid-line now. */
@@ -522,5 +588,6 @@ smtp_data_feed(struct smtp_data *d, const char *in, size_t n, char *out,
 			break;
 		}
 	}
+	data_hops(d, out, *outn);
 	return n;
 }

@@ -194,10 +194,75 @@ test_data(void)
 	}
 }
 
+/* Count the Received headers of s, fed in pieces of step bytes. */
+static uint32_t
+hops(const char *s, size_t step, uint32_t maxhops, int *flags)
+{
+	static char	 body[8192];
+	struct smtp_data d;
+	size_t		 n = strlen(s), off = 0, outn, k;
+	int		 done = 0;
+
+	smtp_data_init(&d, 1 << 20);
+	d.maxhops = maxhops;
+	while (off < n && !done) {
+		k = n - off < step ? n - off : step;
+		off += smtp_data_feed(&d, s + off, k, body, &outn, &done);
+	}
+	*flags = d.flags;
+	return d.hops;
+}
+
+static void
+test_hops(void)
+{
+	static const char msg[] =
+	    "Received: from a\r\n"
+	    "RECEIVED: from b\r\n"
+	    "\treceived: a folded line is no header\r\n"
+	    "received : from c\r\n"
+	    "X-Received: not one\r\n"
+	    "Received-SPF: not one\r\n"
+	    "Subject: Received: not one\r\n"
+	    "..\r\n"
+	    "reCeived:from d\r\n"
+	    "\r\n"
+	    "Received: in the body, not counted\r\n"
+	    ".\r\n";
+	static char	 many[120 * 20 + 16];
+	size_t		 step, o = 0;
+	uint32_t	 n;
+	int		 flags, i;
+
+	for (step = 1; step <= sizeof(msg); step++) {
+		n = hops(msg, step, SMTP_HOPS_MAX, &flags);
+		CHECK(n == 4 && flags == 0, "4 Received headers, step %zu: %u",
+		    step, n);
+	}
+	n = hops(msg, 7, 3, &flags);
+	CHECK(flags == SMTP_DATA_HOPS, "over 3: refused (%u, flags %d)", n,
+	    flags);
+	n = hops(msg, 7, 4, &flags);
+	CHECK(flags == 0, "4 is not over 4 (flags %d)", flags);
+	/* The daemon's limit: 100 pass, 101 do not. */
+	for (i = 0; i < 101; i++)
+		o += (size_t)snprintf(many + o, sizeof(many) - o,
+		    "Received: from h%d\r\n", i);
+	memcpy(many + o, "\r\nx\r\n.\r\n", 9);
+	n = hops(many, 13, SMTP_HOPS_MAX, &flags);
+	CHECK(n == 101 && flags == SMTP_DATA_HOPS, "101 hops refused (%u)",
+	    n);
+	n = hops(strstr(many, "\r\n") + 2, 13, SMTP_HOPS_MAX, &flags);
+	CHECK(n == 100 && flags == 0, "100 hops taken (%u)", n);
+	n = hops("\r\nReceived: x\r\n.\r\n", 1, 0, &flags);
+	CHECK(n == 0 && flags == 0, "no header block, nothing counted");
+}
+
 int
 main(void)
 {
 	test_lines();
+	test_hops();
 	test_commands();
 	test_data();
 	return check_finish();
