@@ -119,6 +119,15 @@ int	relay_start(struct relay *r, const char *id);
 /* 1 if a job holds message id. */
 int	relay_busy(const struct relay *r, const char *id);
 
+/*
+ * 1 if sa (an address and port the relay would connect to) is where
+ * this gateway listens, as the listeners of t say: a listener's own
+ * address and port, or any address of this host (loopback, the
+ * unspecified address, an interface's) on a wildcard listener's port.
+ * Such a next hop is a mail loop (5.4.6, "loops back to myself").
+ */
+int	relay_self(const struct ptab *t, const struct sockaddr *sa);
+
 /* Stop every job (SIGTERM): what was not delivered stays queued. */
 void	relay_stop(struct relay *r);
 
