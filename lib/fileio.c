@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +23,35 @@
 static void	*fileio_alloc(size_t, int);
 static void	 fileio_release(void *, size_t, int);
 static int	 fileio_fail(struct fileio_data *, enum fileio_fail, int);
+
+int
+fileio_mkdirs(const char *path, uid_t uid, gid_t gid)
+{
+	char	 buf[PATH_MAX];
+	char	*slash;
+	size_t	 n;
+
+	if ((n = strlen(path)) == 0 || n >= sizeof(buf)) {
+		errno = n == 0 ? ENOENT : ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, n + 1);
+	/* Each prefix that ends a component, then the whole path. */
+	for (slash = buf + 1; slash != NULL; ) {
+		if ((slash = strchr(slash, '/')) != NULL)
+			*slash = '\0';
+		if (buf[strlen(buf) - 1] == '/')
+			;	/* "a//b": "a" was made already */
+		else if (mkdir(buf, 0700) == 0) {
+			if (uid != (uid_t)-1 && chown(buf, uid, gid) == -1)
+				return -1;
+		} else if (errno != EEXIST)
+			return -1;
+		if (slash != NULL)
+			*slash++ = '/';
+	}
+	return 0;
+}
 
 int
 fileio_write_all(int fd, const void *buf, size_t len)

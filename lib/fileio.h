@@ -8,6 +8,8 @@
 #ifndef BASTION_FILEIO_H
 #define BASTION_FILEIO_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +26,16 @@ int	fileio_pread_all(int fd, void *buf, size_t len, uint64_t off)
  * count (bufsz: there may be more).  Returns 0, or -1 with errno.
  */
 int	fileio_read_fd(int fd, void *buf, size_t bufsz, size_t *lenp)
+	    __attribute__((warn_unused_result));
+
+/*
+ * mkdir -p: create each missing folder of path, path itself included,
+ * mode 0700 (whatever the umask leaves of it), and give each one made
+ * here to uid:gid unless uid is (uid_t)-1, so that an account the
+ * process switches to later can still reach what is inside.  Folders
+ * that exist are left as they are.  Returns 0, or -1 with errno.
+ */
+int	fileio_mkdirs(const char *path, uid_t uid, gid_t gid)
 	    __attribute__((warn_unused_result));
 
 /* How fileio_read_file() opens and checks a file (flags). */

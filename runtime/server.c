@@ -34,6 +34,7 @@
 #include <sodium.h>
 
 #include "bastion_limits.h"
+#include "fileio.h"
 #include "server.h"
 #include "tls.h"
 
@@ -45,6 +46,9 @@ static int	creds_load(struct server *, struct tls_server_creds **,
 static int	client_creds_load(struct server *, struct tls_client_creds **,
 		    char *, size_t);
 static int	drop_privileges(struct server *, char *, size_t);
+static int	runas_ids(const struct server *, uid_t *, gid_t *);
+static int	store_mkdirs(const struct server *, const char *, int,
+		    char *, size_t);
 static void	raise_nofile(struct server *, int *);
 static void	on_signal(struct loop *, int, void *);
 static void	on_listener(struct loop *, int, int, void *);
@@ -646,6 +650,55 @@ server_describe(const struct server *srv, const char *name, FILE *fp)
 	    srv->creds ? tls_server_creds_describe(srv->creds) : "");
 }
 
+/*
+ * The `run as' account's ids, if there is one to switch to (root with
+ * a `run as'): 1, else 0 with both -1.
+ */
+static int
+runas_ids(const struct server *srv, uid_t *uid, gid_t *gid)
+{
+	const struct ptab	*t = &srv->table->t;
+	struct passwd		*pw;
+
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (t->server->runas == 0 || geteuid() != 0 ||
+	    (pw = getpwnam(ptab_str(t, t->server->runas))) == NULL)
+		return 0;
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 1;
+}
+
+/*
+ * The folders of path (path itself too unless parent_only), as the log
+ * and the spool want them: missing ones made, private (0700), and the
+ * `run as' account's, which reopens the log by its path after a SIGHUP.
+ */
+static int
+store_mkdirs(const struct server *srv, const char *path, int parent_only,
+    char *err, size_t errlen)
+{
+	char	 dir[PATH_MAX];
+	char	*slash;
+	uid_t	 uid;
+	gid_t	 gid;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (parent_only) {
+		if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+			return 0;
+		*slash = '\0';
+	}
+	(void)runas_ids(srv, &uid, &gid);
+	if (fileio_mkdirs(dir, uid, gid) != 0) {
+		snprintf(err, errlen, "cannot create %.200s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* The spool, and the protocol log if the table (or -f) asks for one. */
 static int
 store_open(struct server *srv, char *err, size_t errlen)
@@ -658,14 +711,16 @@ store_open(struct server *srv, char *err, size_t errlen)
 		return -1;
 	}
 	if (server_path(srv, ptab_str(t, t->server->spool), path,
-	    sizeof(path)) != 0 || spool_open(&srv->spool, path, lerr,
+	    sizeof(path)) != 0 || store_mkdirs(srv, path, 0, lerr,
+	    sizeof(lerr)) != 0 || spool_open(&srv->spool, path, lerr,
 	    sizeof(lerr)) != 0) {
 		snprintf(err, errlen, "spool %s: %s", path, lerr);
 		return -1;
 	}
 	if (t->server->log != 0) {
 		if (server_path(srv, ptab_str(t, t->server->log), path,
-		    sizeof(path)) != 0 || plog_open(&srv->log, path, lerr,
+		    sizeof(path)) != 0 || store_mkdirs(srv, path, 1, lerr,
+		    sizeof(lerr)) != 0 || plog_open(&srv->log, path, lerr,
 		    sizeof(lerr)) != 0) {
 			snprintf(err, errlen, "log %s: %s", path, lerr);
 			return -1;
@@ -682,17 +737,11 @@ store_open(struct server *srv, char *err, size_t errlen)
 static int
 verifier_start(struct server *srv, char *err, size_t errlen)
 {
-	const struct ptab	*t = &srv->table->t;
-	uid_t			 uid = (uid_t)-1;
-	gid_t			 gid = (gid_t)-1;
-	struct passwd		*pw;
+	uid_t			 uid;
+	gid_t			 gid;
 	char			 lerr[LIM_ERRMSG];
 
-	if (t->server->runas != 0 && geteuid() == 0 &&
-	    (pw = getpwnam(ptab_str(t, t->server->runas))) != NULL) {
-		uid = pw->pw_uid;
-		gid = pw->pw_gid;
-	}
+	(void)runas_ids(srv, &uid, &gid);
 	if (pwcheck_init(&srv->verify, &srv->loop, uid, gid, lerr,
 	    sizeof(lerr)) != 0) {
 		snprintf(err, errlen, "verifier: %s", lerr);

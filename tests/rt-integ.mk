@@ -12,3 +12,4 @@ TESTS += tests/rt/integ_reload.py
 TESTS += tests/rt/integ_reload_safety.py
 TESTS += tests/rt/integ_log.py
 TESTS += tests/rt/integ_loops.py
+TESTS += tests/rt/integ_folders.py
