@@ -10,6 +10,7 @@ TESTS += tests/rt/integ_timeouts.py
 TESTS += tests/rt/integ_durability.py
 TESTS += tests/rt/integ_reload.py
 TESTS += tests/rt/integ_reload_safety.py
+TESTS += tests/rt/integ_reload_sessions.py
 TESTS += tests/rt/integ_log.py
 TESTS += tests/rt/integ_loops.py
 TESTS += tests/rt/integ_folders.py

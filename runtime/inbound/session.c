@@ -62,6 +62,7 @@ struct session {
 	struct session_ctx	*ctx;
 	struct listener		*lst;
 	struct table		*tb;
+	struct tls_server_creds	*creds;		/* held, as tb; NULL: no TLS */
 	struct session		*prev, *next;
 	int			 fd;
 	enum state		 state;
@@ -270,8 +271,11 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 	s->peer = peer;
 	s->counted = 1;
 	memcpy(s->remote, remote, sizeof(remote));
+	/* The table and certificate of now, whatever a SIGHUP brings. */
 	s->tb = *ctx->table;
 	table_ref(s->tb);
+	if ((s->creds = *ctx->creds) != NULL)
+		tls_server_creds_ref(s->creds);
 	snprintf(s->id, sizeof(s->id), "%08x%08x",
 	    (unsigned)(ctx->sid_next >> 32) ^ ctx->sid_salt,
 	    (unsigned)ctx->sid_next);
@@ -312,7 +316,7 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 		    s->as_user ? ", one account" : "");
 
 	if (l->tls) {
-		if ((s->tls = tls_server_new(*ctx->creds, err,
+		if ((s->tls = tls_server_new(s->creds, err,
 		    sizeof(err))) == NULL) {
 			session_drop(s, err);
 			session_done(s);
@@ -369,6 +373,8 @@ session_free(struct session *s)
 		s->next->prev = s->prev;
 	ctx->nsessions--;
 	table_unref(s->tb);
+	if (s->creds != NULL)
+		tls_server_creds_unref(s->creds);
 	sodium_memzero(s->in, sizeof(s->in));
 	free(s);
 	if (ctx->stopping && ctx->nsessions == 0 && ctx->drained != NULL)
@@ -884,7 +890,7 @@ cmd_helo(struct session *s, struct smtp_cmd *c)
 	reply(s, "250-SIZE %llu",
 	    (unsigned long long)t->server->max_msgsize);
 	reply(s, "250-8BITMIME");
-	if (*s->ctx->creds != NULL && s->tls == NULL)
+	if (s->creds != NULL && s->tls == NULL)
 		reply(s, "250-STARTTLS");
 	if (auth_offered(s) && !s->authed) {
 		mechs[0] = '\0';
@@ -1187,7 +1193,7 @@ cmd_starttls(struct session *s, struct smtp_cmd *c)
 		reply(s, "503 5.5.1 TLS already active");
 		return;
 	}
-	if (*s->ctx->creds == NULL) {
+	if (s->creds == NULL) {
 		reply(s, "454 4.7.0 TLS not available");
 		return;
 	}
@@ -1222,7 +1228,7 @@ start_tls(struct session *s)
 	}
 	sodium_memzero(s->in, s->inlen);
 	s->inlen = 0;
-	if ((s->tls = tls_server_new(*s->ctx->creds, err, sizeof(err))) ==
+	if ((s->tls = tls_server_new(s->creds, err, sizeof(err))) ==
 	    NULL) {
 		session_drop(s, err);
 		return;
