@@ -41,6 +41,9 @@
 static int	server_path(const struct server *, const char *, char *,
 		    size_t);
 static int	listeners_open(struct server *, char *, size_t);
+static int	listener_needs(const struct ptab *,
+		    const struct ptab_listener_rec *, const char *,
+		    const struct tls_server_creds *, char *, size_t);
 static int	creds_load(struct server *, struct tls_server_creds **,
 		    char *, size_t);
 static int	client_creds_load(struct server *, struct tls_client_creds **,
@@ -114,6 +117,33 @@ client_creds_load(struct server *srv, struct tls_client_creds **creds,
 	return tls_client_creds_load(trust, creds, err, errlen);
 }
 
+/*
+ * What a listener needs from a table and its certificate, at start and
+ * at every reload: a certificate for TLS (implicit, or a `require tls'
+ * floor, which only STARTTLS can meet), users and mechanisms for a
+ * `require auth' floor.  policyc refuses a policy without them; this
+ * holds against any table.  Returns 0, or -1 with the reason.
+ */
+static int
+listener_needs(const struct ptab *t, const struct ptab_listener_rec *lr,
+    const char *local, const struct tls_server_creds *creds, char *err,
+    size_t errlen)
+{
+	if ((lr->tls || (lr->require & PTAB_REQ_TLS)) && creds == NULL) {
+		snprintf(err, errlen, "listener %s (line %u) needs TLS but "
+		    "the table has no certificate", local, lr->line);
+		return -1;
+	}
+	if ((lr->require & PTAB_REQ_AUTH) && (t->nusers == 0 ||
+	    t->server->mechs[0] == PTAB_MECH_NONE)) {
+		snprintf(err, errlen, "listener %s (line %u) requires auth "
+		    "but the table has no users or no mechanisms", local,
+		    lr->line);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 listeners_open(struct server *srv, char *err, size_t errlen)
 {
@@ -157,11 +187,9 @@ listeners_open(struct server *srv, char *err, size_t errlen)
 		l->fd = -1;
 		plog_endpoint((struct sockaddr *)&ss, sl, l->local,
 		    sizeof(l->local));
-		if (l->tls && srv->creds == NULL) {
-			snprintf(err, errlen, "listener %s (line %u) is TLS "
-			    "but there is no certificate", l->local, lr->line);
+		if (listener_needs(t, lr, l->local, srv->creds, err,
+		    errlen) != 0)
 			return -1;
-		}
 		fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0);
 		if (fd == -1)
@@ -304,8 +332,9 @@ on_listener(struct loop *L, int fd, int events, void *arg)
 
 /*
  * What a running daemon cannot take from a new table: the listeners
- * were bound, and the spool opened, as root before privileges were
- * dropped, and the certificate is what implicit-TLS listeners need.
+ * were bound, and the spool and the log opened, as root before
+ * privileges were dropped, and the listeners still need what they were
+ * set up with (listener_needs).
  * Returns 0 if tb can replace the running table, or -1 with the
  * reason ("needs a restart" where a restart would apply it).
  */
@@ -334,16 +363,20 @@ reload_check(const struct server *srv, const struct table *tb,
 			    b->line);
 			return -1;
 		}
-		if (b->tls && creds == NULL) {
-			snprintf(err, errlen, "listener %s (line %u) is TLS "
-			    "but the table has no certificate",
-			    srv->listeners[i].local, b->line);
+		if (listener_needs(n, b, srv->listeners[i].local, creds, err,
+		    errlen) != 0)
 			return -1;
-		}
 	}
 	if (strcmp(ptab_str(o, o->server->spool),
 	    ptab_str(n, n->server->spool)) != 0) {
 		snprintf(err, errlen, "the spool changed; that needs a "
+		    "restart");
+		return -1;
+	}
+	/* Opened as root, perhaps in a folder only root may write. */
+	if (strcmp(ptab_str(o, o->server->log),
+	    ptab_str(n, n->server->log)) != 0) {
+		snprintf(err, errlen, "the protocol log changed; that needs a "
 		    "restart");
 		return -1;
 	}
