@@ -72,8 +72,6 @@ struct server {
 	struct listener		*listeners;
 	size_t			 nlisteners;
 	struct addr		 src4, src6;	/* outbound source; 0: any */
-	struct sockaddr_storage	*self;		/* own endpoints: loops */
-	size_t			 nself;
 	struct session_ctx	 sessions;
 	struct queue		 queue;
 	struct relay		 relay;

@@ -63,6 +63,7 @@ struct session {
 	struct session_ctx	*ctx;
 	struct listener		*lst;
 	struct table		*tb;
+	struct tls_server_creds	*creds;		/* held, as tb; NULL: no TLS */
 	struct session		*prev, *next;
 	enum state		 state;
 	int			 dead;		/* free at the end of the turn */
@@ -268,8 +269,11 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 	s->peer = peer;
 	s->counted = 1;
 	memcpy(s->remote, remote, sizeof(remote));
+	/* The table and certificate of now, whatever a SIGHUP brings. */
 	s->tb = *ctx->table;
 	table_ref(s->tb);
+	if ((s->creds = *ctx->creds) != NULL)
+		tls_server_creds_ref(s->creds);
 	snprintf(s->id, sizeof(s->id), "%08x%08x",
 	    (unsigned)(ctx->sid_next >> 32) ^ ctx->sid_salt,
 	    (unsigned)ctx->sid_next);
@@ -313,7 +317,7 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 	if (l->tls) {
 		struct tls_conn	*tc;
 
-		if ((tc = tls_server_new(*ctx->creds, err, sizeof(err))) ==
+		if ((tc = tls_server_new(s->creds, err, sizeof(err))) ==
 		    NULL) {
 			session_drop(s, err);
 			session_done(s);
@@ -366,6 +370,8 @@ session_free(struct session *s)
 		s->next->prev = s->prev;
 	ctx->nsessions--;
 	table_unref(s->tb);
+	if (s->creds != NULL)
+		tls_server_creds_unref(s->creds);
 	free(s);
 	if (ctx->stopping && ctx->nsessions == 0 && ctx->drained != NULL)
 		ctx->drained(ctx->arg);
@@ -783,7 +789,7 @@ cmd_helo(struct session *s, struct smtp_cmd *c)
 	reply(s, "250-SIZE %llu",
 	    (unsigned long long)t->server->max_msgsize);
 	reply(s, "250-8BITMIME");
-	if (*s->ctx->creds != NULL && s->conn.tls == NULL)
+	if (s->creds != NULL && s->conn.tls == NULL)
 		reply(s, "250-STARTTLS");
 	if (auth_offered(s) && !s->authed) {
 		mechs[0] = '\0';
@@ -1049,8 +1055,8 @@ data_end(struct session *s)
 		    (s->data.flags & SMTP_DATA_BARE) ? "bare CR or LF" :
 		    (s->data.flags & SMTP_DATA_NUL) ? "NUL" :
 		    (s->data.flags & SMTP_DATA_LONG) ? "line too long" :
-		    (s->data.flags & SMTP_DATA_HOPS) ? "too many hops" :
-		    "too big");
+		    (s->data.flags & SMTP_DATA_HOPS) ? "a loop: too many "
+		    "Received headers" : "too big");
 	} else if (spool_commit(s->w, id, err, sizeof(err)) != 0) {
 		e = spool_error(s->w);
 		s->intx = 0;
@@ -1143,7 +1149,7 @@ cmd_starttls(struct session *s, struct smtp_cmd *c)
 		reply(s, "503 5.5.1 TLS already active");
 		return;
 	}
-	if (*s->ctx->creds == NULL) {
+	if (s->creds == NULL) {
 		reply(s, "454 4.7.0 TLS not available");
 		return;
 	}
@@ -1179,7 +1185,7 @@ start_tls(struct session *s)
 		slogf(s, PLOG_DECISION, "discarded %zu bytes sent after "
 		    "STARTTLS in the clear", s->conn.inlen - crlf);
 	}
-	if ((tc = tls_server_new(*s->ctx->creds, err, sizeof(err))) == NULL) {
+	if ((tc = tls_server_new(s->creds, err, sizeof(err))) == NULL) {
 		session_drop(s, err);
 		return;
 	}

@@ -62,7 +62,11 @@ struct session_ctx {
 	struct pwcheck			*verify;
 	struct sasl_ctx			*sasl;
 	struct hostcount		*hosts;
-	struct table * const		*table;	/* for new sessions */
+	/*
+	 * The table and certificate for new sessions (swapped by a
+	 * reload); a session holds a reference to both for its life.
+	 */
+	struct table * const		*table;
 	struct tls_server_creds * const	*creds;	/* NULL: no TLS */
 	uint64_t			 sid_next;	/* session ids */
 	uint32_t			 sid_salt;
