@@ -133,7 +133,8 @@ static int	auth_offered(const struct session *);
 static const char *hostname_of(const struct session *);
 static void	arm(struct session *, uint32_t);
 static void	data_arm(struct session *);
-static const char *dummy_verifier(const struct session *, size_t *);
+static const char *model_verifier(const struct session *, const char *,
+		    size_t *);
 
 static void	cmd_helo(struct session *, struct smtp_cmd *);
 static void	cmd_mail(struct session *, struct smtp_cmd *);
@@ -1305,31 +1306,27 @@ lookup_user(void *arg, const char *user, size_t len, size_t *vlen)
 }
 
 /*
- * The model for an unknown user's password check: a verifier of the
- * kind the table's users have, so that the check costs what a known
- * user's does (pwcheck_start_unknown).  argon2id wins when the table
- * has both: it is the dearer, and an unknown user who costs less than
- * some known users tells more than one who costs more.  NULL: the
- * table has no usable verifier.
+ * The first verifier of the table that begins with prefix, or NULL: the
+ * model an unknown user is checked like (pwcheck_start_unknown, and
+ * sasl_set_model for SCRAM's mock), so that he costs, and looks, what a
+ * known user does.
  */
 static const char *
-dummy_verifier(const struct session *s, size_t *vlen)
+model_verifier(const struct session *s, const char *prefix, size_t *vlen)
 {
 	const struct ptab	*t = &s->tb->t;
-	const char		*v, *model = NULL;
+	const char		*v;
 	uint32_t		 i;
 
 	for (i = 0; i < t->nusers; i++) {
 		v = ptab_str(t, t->users[i].verifier);
-		if (strncmp(v, "$argon2id$", 10) == 0) {
-			model = v;
-			break;
+		if (strncmp(v, prefix, strlen(prefix)) == 0) {
+			*vlen = strlen(v);
+			return v;
 		}
-		if (model == NULL && strncmp(v, "SCRAM-SHA-256$", 14) == 0)
-			model = v;
 	}
-	*vlen = model != NULL ? strlen(model) : 0;
-	return model;
+	*vlen = 0;
+	return NULL;
 }
 
 static void
@@ -1339,7 +1336,8 @@ cmd_auth(struct session *s, struct smtp_cmd *c)
 	char			 rep[SASL_REPLY_MAX];
 	const char		*sp;
 	size_t			 mlen, irlen = 0;
-	const char		*ir = NULL;
+	const char		*ir = NULL, *mv;
+	size_t			 mvlen;
 	unsigned		 mechs = 0;
 	int			 i, st;
 
@@ -1376,6 +1374,8 @@ cmd_auth(struct session *s, struct smtp_cmd *c)
 	for (i = 0; i < PTAB_MECHS_MAX && t->server->mechs[i] != PTAB_MECH_NONE; i++)
 		mechs |= SASL_MECHBIT(t->server->mechs[i]);
 	sasl_init(&s->auth->sasl, s->ctx->sasl, mechs, lookup_user, s);
+	mv = model_verifier(s, "SCRAM-SHA-256$", &mvlen);
+	sasl_set_model(&s->auth->sasl, mv, mvlen);
 	s->as_refused = 0;
 	sp = memchr(c->arg, ' ', c->arglen);
 	mlen = sp ? (size_t)(sp - c->arg) : c->arglen;
@@ -1411,8 +1411,15 @@ auth_result(struct session *s, int st, const char *rep)
 		v = sasl_verifier(&s->auth->sasl, &vlen);
 		pw = sasl_password(&s->auth->sasl, &pwlen);
 		/* An unknown user costs what a known one does. */
+		/*
+		 * argon2id wins when the table has both kinds: it is the
+		 * dearer, and an unknown user who costs less than some
+		 * known users tells more than one who costs more.
+		 */
 		if (v == NULL) {
-			v = dummy_verifier(s, &vlen);
+			v = model_verifier(s, "$argon2id$", &vlen);
+			if (v == NULL)
+				v = model_verifier(s, "SCRAM-SHA-256$", &vlen);
 			r = pwcheck_start_unknown(ctx->verify, &s->auth->job,
 			    v, vlen, pw, pwlen, on_verified, s, err,
 			    sizeof(err));

@@ -4,7 +4,9 @@ integ_authtiming: AUTH PLAIN for a user that does not exist costs what
 a wrong password for a known user costs, for each kind of verifier: the
 unknown user's password goes through the same path (the argon2id child
 with the table's argon2id parameters, or the sliced PBKDF2 with the
-table's SCRAM iteration count), against a dummy verifier.
+table's SCRAM iteration count), against a dummy verifier; and a SCRAM
+exchange for an unknown user offers the table's iteration count and salt
+length, as a known user's does.
 
 The test asserts the path (the log names the kind of check a failed
 AUTH ran), never the time; it prints the times it measured, from the
@@ -89,6 +91,22 @@ def measure(site):
     return out
 
 
+def scram_first(port, user):
+    """The server-first message's iteration count and salt length."""
+    d = Dialogue("127.0.0.1", port, source=CLEAR, timeout=20)
+    d.reply()
+    d.cmd("EHLO client.example")
+    rep = d.cmd("AUTH SCRAM-SHA-256 " + base64.b64encode(
+        ("n,,n=%s,r=abcdefghijklmnop" % user).encode()).decode())
+    d.cmd("*")
+    d.close()
+    if not rep.startswith("334 "):
+        return rep
+    attrs = dict(a.split("=", 1) for a in
+                 base64.b64decode(rep[4:]).decode().split(","))
+    return int(attrs["i"]), len(base64.b64decode(attrs["s"]))
+
+
 def one_kind(kind, v, what):
     port = free_port()
     site = Site(policy(port, v), certs=False, name="timing")
@@ -98,6 +116,11 @@ def one_kind(kind, v, what):
             attempt(site, port, "known")
             attempt(site, port, "nobody")
         got = measure(site)
+        if kind == "scram-sha-256":
+            k, u = scram_first(port, "known"), scram_first(port, "nobody")
+            check(k == (ITER, 16) and u == k, "%s: SCRAM's server-first "
+                  "gives an unknown user the table's iteration count and "
+                  "salt length" % what, "(known %r, unknown %r)" % (k, u))
         known, unknown = got.get("known", ([], [])), got.get("nobody",
                                                               ([], []))
         check(len(known[0]) == ROUNDS and len(unknown[0]) == ROUNDS,
