@@ -16,3 +16,5 @@ TESTS += tests/rt/integ_reload_sessions.py
 TESTS += tests/rt/integ_log.py
 TESTS += tests/rt/integ_loops.py
 TESTS += tests/rt/integ_folders.py
+TESTS += tests/rt/integ_abuse.py
+TESTS += tests/rt/integ_authtiming.py
