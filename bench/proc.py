@@ -376,6 +376,14 @@ def cmd_summary(args):
         else:
             print("  %-44s %14s" % ("linear scan vs ptab, " + size,
                                     "not measured"))
+    row("compile rcpts.policy (1M recipients), median",
+        "compile.rcpts.median_s", "s", target=2)
+    row("compile rcpts.policy, CPU time, median", "compile.rcpts.cpu_s", "s")
+    row("recipients: ptab_open (1M), median", "rcpts.open_ms", "ms")
+    row("recipients: RCPT check, member", "rcpts.hit_ns", "ns",
+        fmtv="%.1f", target=500)
+    row("recipients: RCPT check, stranger", "rcpts.miss_ns", "ns",
+        fmtv="%.1f", target=500)
     row("process: policyc query (100k), median", "proc.policyc.median_ms",
         "ms")
     row("process: postmap -q cidr (100k), median",

@@ -7,6 +7,11 @@
  *
  *   ptab_bench [-q] [-r RESULTS] big TABLE
  *   ptab_bench [-q] [-r RESULTS] scan NAME:RULES:TABLE ...
+ *   ptab_bench [-q] [-r RESULTS] rcpts TABLE N
+ *
+ * rcpts: TABLE holds one accept rule for rcpt.example whose recipients
+ * list is "user0000000" .. "user%07d" (N of them, as run.sh writes it);
+ * it times the RCPT check (ptab_rcpt_known) for members and strangers.
  *
  * It prints figures and never fails on a time; it exits 1 only when it
  * cannot run (a table that does not open, a rules file it cannot read)
@@ -47,6 +52,8 @@
 #define BENCH_VERIFY		2000	/* addresses cross-checked */
 #define BENCH_MAX_RULES		(4u * 1024 * 1024)
 #define BENCH_LINE		256	/* a rules-file line */
+#define BENCH_RCPT_KEYS		65536	/* local parts drawn per mode */
+#define BENCH_RCPT_LOOKUPS	(1u << 22)	/* lookups per pass */
 
 /* An address or prefix as two 64-bit words, for building and masking. */
 struct bench_pfx {
@@ -100,6 +107,7 @@ static long	bench_linear(const struct bench_pfx *, long,
 static int	bench_scan_one(const char *);
 static int	bench_scan(int, char **);
 static void	bench_usage(void);
+static int	bench_rcpts(const char *, long);
 
 static FILE	*bench_results;
 static unsigned	 bench_div = 1;		/* -q: 10 */
@@ -852,11 +860,86 @@ bench_scan(int argc, char **argv)
 	return rc;
 }
 
+/*
+ * The RCPT check against a big recipients list: members (in mixed
+ * case, as clients write them) and strangers, drawn at random so that
+ * the slots touched are spread over the whole table.
+ */
+static int
+bench_rcpts(const char *path, long n)
+{
+	struct ptab			 t;
+	const struct ptab_domain_rec	*d;
+	static char			 keys[BENCH_RCPT_KEYS][16];
+	const char			*key;
+	uint64_t			 t0, ns[BENCH_REPEAT], hits;
+	uint32_t			 i, k, runs;
+	int				 mode, r;
+	double				 per;
+
+	runs = BENCH_RCPT_LOOKUPS / bench_div;
+	/* Opening validates every slot: what a reload of this costs. */
+	for (r = 0; r < BENCH_REPEAT; r++) {
+		t0 = bench_now();
+		if (n <= 0 || bench_open_table(&t, path) == -1)
+			return 1;
+		ns[r] = bench_now() - t0;
+		if (r < BENCH_REPEAT - 1)
+			ptab_close(&t);
+	}
+	per = (double)bench_median_u64(ns, BENCH_REPEAT) / 1e6;
+	printf("== Recipients: ptab_open (map + validate) %.1f ms\n", per);
+	bench_result("rcpts.", "open_ms", per);
+	if ((d = ptab_accept_lookup(&t, "rcpt.example", 12)) == NULL ||
+	    d->rcpts != PTAB_RCPTS_LIST) {
+		fprintf(stderr, "ptab_bench: %s: no recipients list for "
+		    "rcpt.example\n", path);
+		ptab_close(&t);
+		return 1;
+	}
+	printf("   %u local parts in %u slots (longest probe %u)\n",
+	    t.rcpts[d->rcpt_list].count,
+	    t.rcpts[d->rcpt_list].nslots, t.rcpts[d->rcpt_list].maxprobe);
+	for (mode = 0; mode < 2; mode++) {
+		for (i = 0; i < BENCH_RCPT_KEYS; i++)
+			snprintf(keys[i], sizeof(keys[i]), mode == 0 ?
+			    "User%07lu" : "stranger%07lu", (unsigned long)
+			    (bench_mix((uint64_t)i * 2 + (uint64_t)mode) %
+			    (uint64_t)n));
+		for (r = 0; r < BENCH_REPEAT; r++) {
+			hits = 0;
+			t0 = bench_now();
+			for (k = 0; k < runs; k++) {
+				key = keys[k & (BENCH_RCPT_KEYS - 1)];
+				hits += (uint64_t)ptab_rcpt_known(&t, d, key,
+				    mode == 0 ? 11 : 15);
+			}
+			ns[r] = bench_now() - t0;
+			bench_sink += hits;
+			if (hits != (mode == 0 ? runs : 0)) {
+				fprintf(stderr, "ptab_bench: %s lookups got "
+				    "%llu hits of %u\n", mode == 0 ? "member" :
+				    "stranger", (unsigned long long)hits, runs);
+				ptab_close(&t);
+				return 1;
+			}
+		}
+		per = (double)bench_median_u64(ns, BENCH_REPEAT) / runs;
+		printf("  %-9s %8.1f ns a lookup (median of %d passes of %u)\n",
+		    mode == 0 ? "member" : "stranger", per, BENCH_REPEAT,
+		    runs);
+		bench_result("rcpts.", mode == 0 ? "hit_ns" : "miss_ns", per);
+	}
+	ptab_close(&t);
+	return 0;
+}
+
 static void
 bench_usage(void)
 {
 	fprintf(stderr, "usage: ptab_bench [-q] [-r RESULTS] big TABLE\n"
-	    "       ptab_bench [-q] [-r RESULTS] scan NAME:RULES:TABLE ...\n");
+	    "       ptab_bench [-q] [-r RESULTS] scan NAME:RULES:TABLE ...\n"
+	    "       ptab_bench [-q] [-r RESULTS] rcpts TABLE N\n");
 }
 
 int
@@ -891,6 +974,8 @@ main(int argc, char **argv)
 		rc = bench_big(argv[1]);
 	else if (argc >= 2 && strcmp(argv[0], "scan") == 0)
 		rc = bench_scan(argc - 1, argv + 1);
+	else if (argc == 3 && strcmp(argv[0], "rcpts") == 0)
+		rc = bench_rcpts(argv[1], strtol(argv[2], NULL, 10));
 	else {
 		bench_usage();
 		return 2;

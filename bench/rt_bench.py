@@ -222,7 +222,7 @@ class Site:
                 "\tlimit connections %d per-host %d\n"
                 "\ttimeout command 5m\n"
                 "}\n"
-                "accept for %s deliver maildir \"var/mail/%%u\"\n"
+                "accept for %s deliver maildir \"var/mail/%%u\" recipients any\n"
                 % (DOMAIN, self.port, os.path.join(certs, "ec.crt"),
                    os.path.join(certs, "ec.key"), conns, perhost, DOMAIN))
         r = subprocess.run([POLICYC, "-o", self.table, self.policy],

@@ -99,6 +99,21 @@ echo
 bounded "$BENCH_PROG" $quick -r "$results" big "$work/big.ptab" ||
     die "ptab_bench big failed"
 echo
+
+# A recipients list of a million local parts: compile, then the check
+# bastiond makes at RCPT.
+awk 'BEGIN { for (i = 0; i < 1000000; i++) printf "user%07d\n", i }' \
+    >"$work/rcpts.txt"
+printf '%s\n' 'recipients big file "rcpts.txt"' \
+    'accept for rcpt.example deliver maildir "mail/%u" recipients <big>' \
+    >"$work/rcpts.policy"
+bounded "$PY" "$top_srcdir/bench/proc.py" time -n 3 -k compile.rcpts \
+    -l "policyc rcpts.policy, 1M recipients (target <= 2)" \
+    -r "$results" -- "$POLICYC" -o "$work/rcpts.ptab" "$work/rcpts.policy" ||
+    die "rcpts.policy does not compile"
+bounded "$BENCH_PROG" $quick -r "$results" rcpts "$work/rcpts.ptab" 1000000 ||
+    die "ptab_bench rcpts failed"
+echo
 bounded "$BENCH_PROG" $quick -r "$results" scan \
     "p1000:$work/p1000.rules:$work/p1000.ptab" \
     "p10000:$work/p10000.rules:$work/p10000.ptab" \

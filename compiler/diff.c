@@ -110,6 +110,25 @@ static int	diff_same_setting(const struct ptab *, const struct ptab *,
 static void	diff_print_setting(const struct ptab *, int, const char *);
 static void	diff_settings(struct diff *);
 static void	diff_users(struct diff *);
+static int	diff_rcpts_same(const struct ptab *,
+		    const struct ptab_domain_rec *, const struct ptab *,
+		    const struct ptab_domain_rec *);
+static int	diff_rcpts(struct diff *, const char *,
+		    const struct ptab_domain_rec *,
+		    const struct ptab_domain_rec *);
+static int	diff_rcpts_side(struct diff *, const char *,
+		    const struct ptab *, const struct ptab_domain_rec *,
+		    const struct ptab *,
+		    const struct ptab_domain_rec *, const char *);
+static int	diff_u32_cmp(const void *, const void *);
+static void	diff_print_senders(const struct ptab *,
+		    const struct ptab_user_rec *);
+static int	diff_senders_same(const struct ptab *,
+		    const struct ptab_user_rec *, const struct ptab *,
+		    const struct ptab_user_rec *);
+static int	diff_proxy_same(const struct ptab *,
+		    const struct ptab_listener_rec *, const struct ptab *,
+		    const struct ptab_listener_rec *);
 
 static void
 diff_usage(FILE *fp)
@@ -557,6 +576,7 @@ diff_same_domain(const struct ptab *a, const struct ptab_domain_rec *x,
 		return x == y;
 	if (x->delivery != y->delivery || x->tls != y->tls ||
 	    x->port != y->port || x->mech != y->mech ||
+	    !diff_rcpts_same(a, x, b, y) ||
 	    strcmp(ptab_str(a, x->target), ptab_str(b, y->target)) != 0 ||
 	    strcmp(ptab_str(a, x->user), ptab_str(b, y->user)) != 0)
 		return 0;
@@ -598,6 +618,12 @@ diff_domains(struct diff *d, int outbound)
 		ro = diff_domain_decide(vo, no, d->o, pat);
 		rn = diff_domain_decide(vn, nn, d->n, pat);
 		if (diff_same_domain(d->o, ro, d->n, rn))
+			continue;
+		/* Only the local parts changed: say which. */
+		if (!outbound && ro != NULL && rn != NULL &&
+		    ro->rcpts == PTAB_RCPTS_LIST &&
+		    rn->rcpts == PTAB_RCPTS_LIST &&
+		    diff_rcpts(d, pat, ro, rn) == 0)
 			continue;
 		printf("%s: ", pat);
 		diff_print_domain(d->o, ro, outbound, "old");
@@ -680,7 +706,8 @@ diff_listeners(struct diff *d)
 		if (c >= 0)
 			j++;
 		if (x != NULL && y != NULL && x->tls == y->tls &&
-		    x->require == y->require)
+		    x->require == y->require &&
+		    diff_proxy_same(d->o, x, d->n, y))
 			continue;
 		k = x != NULL ? x : y;
 		memset(&a, 0, sizeof(a));
@@ -690,13 +717,13 @@ diff_listeners(struct diff *d)
 		addr_format(&a, buf, sizeof(buf));
 		printf("%s port %u: ", buf, (unsigned)k->port);
 		if (x != NULL) {
-			render_listener(stdout, x);
+			render_listener(stdout, d->o, x);
 			printf(" (old line %lu)", (unsigned long)x->line);
 		} else
 			fputs("no listener", stdout);
 		fputs(" -> ", stdout);
 		if (y != NULL) {
-			render_listener(stdout, y);
+			render_listener(stdout, d->n, y);
 			printf(" (new line %lu)", (unsigned long)y->line);
 		} else
 			fputs("no listener", stdout);
@@ -844,8 +871,19 @@ diff_users(struct diff *d)
 		if (c >= 0)
 			j++;
 		if (c == 0 && strcmp(ptab_str(d->o, x->verifier),
-		    ptab_str(d->n, y->verifier)) == 0)
+		    ptab_str(d->n, y->verifier)) == 0) {
+			if (diff_senders_same(d->o, x, d->n, y))
+				continue;
+			fputs("user ", stdout);
+			render_string(stdout, ptab_str(d->o, x->name));
+			fputs(": ", stdout);
+			diff_print_senders(d->o, x);
+			printf(" (old line %lu) -> ", (unsigned long)x->line);
+			diff_print_senders(d->n, y);
+			printf(" (new line %lu)\n", (unsigned long)y->line);
+			d->changes++;
 			continue;
+		}
 		fputs("user ", stdout);
 		render_string(stdout, c <= 0 ? ptab_str(d->o, x->name) :
 		    ptab_str(d->n, y->name));
@@ -861,4 +899,137 @@ diff_users(struct diff *d)
 			    (unsigned long)y->line);
 		d->changes++;
 	}
+}
+
+/* ---- recipients, senders, proxy sets -------------------------------- */
+
+/* The same local parts taken: any and no list take them all. */
+static int
+diff_rcpts_same(const struct ptab *a, const struct ptab_domain_rec *x,
+    const struct ptab *b, const struct ptab_domain_rec *y)
+{
+	const struct ptab_rcpt_rec	*rx, *ry;
+	const char			*p;
+	uint32_t			 k;
+
+	if ((x->rcpts == PTAB_RCPTS_LIST) != (y->rcpts == PTAB_RCPTS_LIST))
+		return 0;
+	if (x->rcpts != PTAB_RCPTS_LIST)
+		return 1;
+	rx = &a->rcpts[x->rcpt_list];
+	ry = &b->rcpts[y->rcpt_list];
+	if (rx->count != ry->count)
+		return 0;
+	for (k = 0; k < rx->nslots; k++) {
+		if (a->rslots[rx->first + k] == 0)
+			continue;
+		p = a->str + a->rslots[rx->first + k];
+		if (!ptab_rcpt_in(b, y->rcpt_list, p, strlen(p)))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+diff_u32_cmp(const void *a, const void *b)
+{
+	uint32_t	 x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * One line per local part that x's list has and y's has not, in string
+ * order.  Returns -1 when out of memory.
+ */
+static int
+diff_rcpts_side(struct diff *d, const char *pat, const struct ptab *ta,
+    const struct ptab_domain_rec *x, const struct ptab *tb,
+    const struct ptab_domain_rec *y, const char *what)
+{
+	const struct ptab_rcpt_rec	*r = &ta->rcpts[x->rcpt_list];
+	const char			*p;
+	uint32_t			*v, k, n = 0;
+
+	if ((v = calloc((size_t)r->count + 1, sizeof(*v))) == NULL)
+		return -1;
+	for (k = 0; k < r->nslots; k++) {
+		if (ta->rslots[r->first + k] == 0)
+			continue;
+		p = ta->str + ta->rslots[r->first + k];
+		if (!ptab_rcpt_in(tb, y->rcpt_list, p, strlen(p)))
+			v[n++] = ta->rslots[r->first + k];
+	}
+	qsort(v, n, sizeof(*v), diff_u32_cmp);
+	for (k = 0; k < n; k++) {
+		printf("%s: recipient %s %s (%s <%s>, old line %lu, new line "
+		    "%lu)\n", pat, ta->str + v[k], what,
+		    ta == d->o ? "from" : "to",
+		    ptab_str(ta, r->name), (unsigned long)(ta == d->o ?
+		    x : y)->line, (unsigned long)(ta == d->o ? y : x)->line);
+		d->changes++;
+	}
+	free(v);
+	return 0;
+}
+
+/*
+ * Two accept rules alike but for their lists' local parts: print what
+ * was removed and added.  Returns 0, or -1 if they differ otherwise.
+ */
+static int
+diff_rcpts(struct diff *d, const char *pat, const struct ptab_domain_rec *x,
+    const struct ptab_domain_rec *y)
+{
+	struct ptab_domain_rec	 xa = *x, ya = *y;
+
+	xa.rcpts = ya.rcpts = PTAB_RCPTS_ANY;
+	if (!diff_same_domain(d->o, &xa, d->n, &ya))
+		return -1;
+	if (diff_rcpts_side(d, pat, d->o, x, d->n, y, "removed") == -1 ||
+	    diff_rcpts_side(d, pat, d->n, y, d->o, x, "added") == -1)
+		return -1;
+	return 0;
+}
+
+/* Both lists are sorted by string; strings compare across tables. */
+static int
+diff_senders_same(const struct ptab *a, const struct ptab_user_rec *x,
+    const struct ptab *b, const struct ptab_user_rec *y)
+{
+	uint32_t	 k;
+
+	if (x->nsenders != y->nsenders)
+		return 0;
+	for (k = 0; k < x->nsenders; k++)
+		if (strcmp(a->str + a->senders[x->senders + k],
+		    b->str + b->senders[y->senders + k]) != 0)
+			return 0;
+	return 1;
+}
+
+/* Sorted, deduplicated prefix sets compare record by record. */
+static int
+diff_proxy_same(const struct ptab *a, const struct ptab_listener_rec *x,
+    const struct ptab *b, const struct ptab_listener_rec *y)
+{
+	if (x->proxy != y->proxy || x->nproxy != y->nproxy)
+		return 0;
+	return x->nproxy == 0 || memcmp(&a->proxy[x->proxy_first],
+	    &b->proxy[y->proxy_first], x->nproxy * sizeof(*a->proxy)) == 0;
+}
+
+static void
+diff_print_senders(const struct ptab *t, const struct ptab_user_rec *u)
+{
+	uint32_t	 k;
+
+	if (u->nsenders == 0) {
+		fputs("any sender", stdout);
+		return;
+	}
+	fputs("senders {", stdout);
+	for (k = 0; k < u->nsenders; k++)
+		printf(" %s", t->str + t->senders[u->senders + k]);
+	fputs(" }", stdout);
 }

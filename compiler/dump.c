@@ -36,6 +36,7 @@ enum dump_kind {
 	DUMP_MECHS,		/* auth mechanisms (top level) */
 	DUMP_DEFAULT,
 	DUMP_LIST,
+	DUMP_RCPTS,		/* a recipients list */
 	DUMP_RULE,
 	DUMP_USER,
 	DUMP_ACCEPT,
@@ -70,6 +71,8 @@ static int	dump_group_lists(struct dump *);
 static int	dump_item_cmp(const void *, const void *);
 static void	dump_print_item(struct dump *, const struct dump_item *);
 static void	dump_print_list(struct dump *, uint32_t);
+static void	dump_print_rcpts(struct dump *, uint32_t);
+static int	dump_u32_cmp(const void *, const void *);
 static void	dump_comment(struct dump *);
 static void	dump_free(struct dump *);
 
@@ -190,6 +193,9 @@ dump_collect(struct dump *d)
 	}
 	for (i = 0; i < t->nlists; i++)
 		if (dump_add(d, t->lists[i].line, DUMP_LIST, i) == -1)
+			return -1;
+	for (i = 0; i < t->nrcpts; i++)
+		if (dump_add(d, t->rcpts[i].line, DUMP_RCPTS, i) == -1)
 			return -1;
 	for (i = 0; i < t->nusers; i++)
 		if (dump_add(d, t->users[i].line, DUMP_USER, i) == -1)
@@ -339,7 +345,7 @@ dump_print_item(struct dump *d, const struct dump_item *it)
 		rc = render_setting(stdout, t, (int)it->idx);
 		break;
 	case DUMP_LISTENER:
-		rc = render_listener(stdout, &t->listeners[it->idx]);
+		rc = render_listener(stdout, t, &t->listeners[it->idx]);
 		break;
 	case DUMP_DEFAULT:
 	case DUMP_RULE:
@@ -347,6 +353,9 @@ dump_print_item(struct dump *d, const struct dump_item *it)
 		break;
 	case DUMP_LIST:
 		dump_print_list(d, it->idx);
+		break;
+	case DUMP_RCPTS:
+		dump_print_rcpts(d, it->idx);
 		break;
 	case DUMP_USER:
 		rc = render_user(stdout, t, &t->users[it->idx]);
@@ -379,6 +388,55 @@ dump_print_list(struct dump *d, uint32_t l)
 			render_entry(stdout, t, ADDR_V6, e - t->nv4);
 		putchar(' ');
 	}
+	/* A list no host rule uses may still be a listener's proxy set. */
+	for (k = 0; d->lstart[l] == d->lstart[l + 1] &&
+	    k < t->nlisteners; k++) {
+		if (t->listeners[k].proxy_list != l)
+			continue;
+		for (e = 0; e < t->listeners[k].nproxy; e++) {
+			render_proxy(stdout,
+			    &t->proxy[t->listeners[k].proxy_first + e]);
+			putchar(' ');
+		}
+		break;
+	}
+	putchar('}');
+}
+
+static int
+dump_u32_cmp(const void *a, const void *b)
+{
+	uint32_t	 x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The local parts of recipients list i, in string order: the strings
+ * section is sorted, so their offsets are too.
+ */
+static void
+dump_print_rcpts(struct dump *d, uint32_t i)
+{
+	const struct ptab		*t = d->t;
+	const struct ptab_rcpt_rec	*r = &t->rcpts[i];
+	uint32_t			*v, k, n = 0;
+
+	render_rcpts_name(stdout, t, i);
+	if ((v = calloc((size_t)r->count + 1, sizeof(*v))) == NULL) {
+		d->lossy = "out of memory";
+		putchar('}');
+		return;
+	}
+	for (k = 0; k < r->nslots && n < r->count; k++)
+		if (t->rslots[r->first + k] != 0)
+			v[n++] = t->rslots[r->first + k];
+	qsort(v, n, sizeof(*v), dump_u32_cmp);
+	for (k = 0; k < n; k++) {
+		fputs(ptab_str(t, v[k]), stdout);
+		putchar(' ');
+	}
+	free(v);
 	putchar('}');
 }
 

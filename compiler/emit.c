@@ -43,6 +43,8 @@ static size_t	emit_slot(const struct emit_ctx *, uint32_t, uint32_t);
 static int	emit_rehash(struct emit_ctx *);
 static void	emit_effect(const struct sema_rule *, char *, size_t);
 static void	emit_report(struct emit_ctx *, const struct emit_pair *);
+static int	emit_listeners(struct sema *, struct ptab_builder *);
+static int	emit_rcpts(struct sema *, struct ptab_builder *);
 
 static size_t
 emit_slot(const struct emit_ctx *c, uint32_t kept, uint32_t dropped)
@@ -166,6 +168,70 @@ emit_report(struct emit_ctx *c, const struct emit_pair *p)
 	    "here");
 }
 
+/* Listeners, with their proxy sets (a list's ids are known by now). */
+static int
+emit_listeners(struct sema *s, struct ptab_builder *b)
+{
+	struct sema_listener	*sl;
+	struct ptab_listener_in	 in;
+	size_t			 i;
+
+	for (i = 0; i < s->nlisteners; i++) {
+		sl = &s->listeners[i];
+		if (sl->dup)
+			continue;
+		memset(&in, 0, sizeof(in));
+		in.addr = sl->addr;
+		in.port = sl->port;
+		in.tls = sl->tls;
+		in.require = sl->require;
+		in.line = sl->line;
+		in.proxy = sl->proxy;
+		in.proxy_list = PTAB_NONE;
+		if (sl->proxy_list != NULL && !sl->proxy_list->dup) {
+			in.proxy_list = sl->proxy_list->id;
+			in.proxy_pfx = sl->proxy_list->pfx;
+			in.nproxy = sl->proxy_list->n;
+		} else if (sl->proxy && sl->proxy_ref == NULL) {
+			in.proxy_pfx = &sl->proxy_pfx;
+			in.nproxy = 1;
+		}
+		if (ptab_builder_listener(b, &in) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Recipients lists, and each accept rule's reference to its own. */
+static int
+emit_rcpts(struct sema *s, struct ptab_builder *b)
+{
+	struct sema_rcpts	*r;
+	struct sema_domain	*d;
+	size_t			 i;
+
+	for (i = 0; i < s->nrcpts; i++) {
+		r = &s->rcpts[i];
+		if (r->dup)
+			continue;
+		if (ptab_builder_rcpts(b, r->name, r->line, r->parts, r->n,
+		    &r->id) == -1)
+			return -1;
+	}
+	for (i = 0; i < s->naccept; i++) {
+		d = &s->accept[i];
+		d->in.rcpt_list = PTAB_NONE;
+		if (d->in.rcpts != PTAB_RCPTS_LIST)
+			continue;
+		/* An undefined list was reported: no table comes of it. */
+		if (d->rcpts == NULL || d->rcpts->dup)
+			d->in.rcpts = PTAB_RCPTS_ANY;
+		else
+			d->in.rcpt_list = d->rcpts->id;
+	}
+	return 0;
+}
+
 int
 emit_run(struct sema *s, uint8_t **out, size_t *outlen)
 {
@@ -195,12 +261,6 @@ emit_run(struct sema *s, uint8_t **out, size_t *outlen)
 	snprintf(err, sizeof(err), "out of memory");
 	if (ptab_builder_server(b, &s->server) == -1)
 		goto fail;
-	for (i = 0; i < s->nlisteners; i++)
-		if (!s->listeners[i].dup && ptab_builder_listener(b,
-		    &s->listeners[i].addr,
-		    s->listeners[i].port, s->listeners[i].tls,
-		    s->listeners[i].require, s->listeners[i].line) == -1)
-			goto fail;
 	if (s->have_default == 1 && ptab_builder_default(b, s->def.line,
 	    s->def.action, s->def.require, s->def.flags,
 	    s->def.as_user) == -1)
@@ -212,6 +272,8 @@ emit_run(struct sema *s, uint8_t **out, size_t *outlen)
 		if (ptab_builder_list(b, l->name, l->line, &l->id) == -1)
 			goto fail;
 	}
+	if (emit_listeners(s, b) == -1 || emit_rcpts(s, b) == -1)
+		goto fail;
 	for (i = 0; i < s->nrules; i++) {
 		r = &s->rules[i];
 		if (r->kind == PTAB_RULE_LIST && r->list == NULL)
@@ -240,7 +302,8 @@ emit_run(struct sema *s, uint8_t **out, size_t *outlen)
 	}
 	for (i = 0; i < s->nusers; i++)
 		if (!s->users[i].dup && ptab_builder_user(b, s->users[i].name,
-		    s->users[i].verifier, s->users[i].line) == -1)
+		    s->users[i].verifier, s->users[i].line,
+		    s->users[i].senders, s->users[i].nsenders) == -1)
 			goto fail;
 	for (i = 0; i < s->naccept; i++)
 		if (s->accept[i].in.domain != NULL &&

@@ -6,7 +6,7 @@ policyc_SOURCES = \
 	compiler/diag.c compiler/diag.h \
 	compiler/compile.c compiler/compile.h \
 	compiler/sema.c compiler/sema.h compiler/sema_int.h \
-	compiler/sema_values.c compiler/sema_policy.c \
+	compiler/sema_values.c compiler/sema_policy.c compiler/sema_mail.c \
 	compiler/nameset.c compiler/nameset.h compiler/emit.c \
 	compiler/dump.c compiler/query.c compiler/diff.c \
 	compiler/keys.c

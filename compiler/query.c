@@ -3,6 +3,8 @@
  * for a client address, or which accept and outbound rules a domain
  * gets, quoting the rule in source form with its source line: the
  * question an administrator asks when a partner says "you refused us".
+ * For user@domain it says whether the recipient is taken, and by which
+ * accept rule and recipients list.
  * The lookups are the table's own (lib/ptab_read.c), the very ones
  * bastiond makes, so the answer cannot drift from the runtime's.
  */
@@ -24,11 +26,14 @@ static void	query_address(const struct ptab *, const char *,
 		    const struct addr *);
 static void	query_domain(const struct ptab *, const char *,
 		    const char *);
+static void	query_recipient(const struct ptab *, const char *,
+		    const char *, size_t, const char *);
 
 static void
 query_usage(FILE *fp)
 {
-	fprintf(fp, "usage: %s query TABLE ADDRESS|DOMAIN\n", progname);
+	fprintf(fp, "usage: %s query TABLE ADDRESS|DOMAIN|LOCAL@DOMAIN\n",
+	    progname);
 }
 
 int
@@ -37,12 +42,31 @@ cmd_query(int argc, char **argv)
 	struct ptab	 t;
 	struct addr	 a;
 	char		 err[LIM_ERRMSG], dom[LIM_DOMAIN + 1];
-	const char	*arg;
+	const char	*arg, *at;
+	size_t		 llen = 0;
 	int		 i, isaddr, rc = 0;
 
 	if ((i = cmd_operands(argc, argv, 2, "query", query_usage, &rc)) == -1)
 		return rc;
 	arg = argv[i + 1];
+
+	/* local@domain: a recipient; the domain is checked as any. */
+	if ((at = strrchr(arg, '@')) != NULL) {
+		llen = (size_t)(at - arg);
+		if (llen == 0 || llen > LIM_LOCALPART ||
+		    query_domain_check(at + 1, dom, sizeof(dom)) == -1) {
+			fprintf(stderr, "%s: query: '%s' is not a mail "
+			    "address\n", progname, arg);
+			return EXIT_USER;
+		}
+		if (ptab_open(&t, argv[i], err, sizeof(err)) == -1) {
+			fprintf(stderr, "%s: %s: %s\n", progname, argv[i],
+			    err);
+			return EXIT_USER;
+		}
+		query_recipient(&t, arg, arg, llen, dom);
+		goto out;
+	}
 
 	/* A host address, or failing that a domain name. */
 	isaddr = strchr(arg, '/') == NULL &&
@@ -60,6 +84,7 @@ cmd_query(int argc, char **argv)
 		query_address(&t, arg, &a);
 	else
 		query_domain(&t, arg, dom);
+out:
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		fprintf(stderr, "%s: query: write error: %s\n", progname,
 		    strerror(errno));
@@ -156,4 +181,46 @@ query_domain(const struct ptab *t, const char *arg, const char *dom)
 		render_outbound(stdout, t, out);
 		putchar('\n');
 	}
+}
+
+/*
+ * The answer bastiond gives at RCPT: the accept rule, then the list
+ * that has the local part, postmaster, or "User unknown".  A domain
+ * that is not accepted here is relayed or refused by the host rules.
+ */
+static void
+query_recipient(const struct ptab *t, const char *arg, const char *local,
+    size_t llen, const char *dom)
+{
+	const struct ptab_domain_rec	*acc;
+	const struct ptab_rcpt_rec	*r;
+
+	acc = ptab_accept_lookup(t, dom, strlen(dom));
+	if (acc == NULL) {
+		printf("%s: not accepted here: no 'accept for' rule takes "
+		    "%s (relayed only for relay hosts and authenticated "
+		    "clients)\n", arg, dom);
+		return;
+	}
+	printf("%s: line %lu: ", arg, (unsigned long)acc->line);
+	render_accept(stdout, t, acc);
+	putchar('\n');
+	if (acc->rcpts != PTAB_RCPTS_LIST) {
+		printf("%s: accepted: %s\n", arg, acc->rcpts ==
+		    PTAB_RCPTS_ANY ? "'recipients any' takes every local "
+		    "part" : "the rule has no recipients list (every local "
+		    "part)");
+		return;
+	}
+	r = &t->rcpts[acc->rcpt_list];
+	if (ptab_rcpt_in(t, acc->rcpt_list, local, llen))
+		printf("%s: accepted: in recipients list %s (line %lu)\n",
+		    arg, ptab_str(t, r->name), (unsigned long)r->line);
+	else if (ptab_rcpt_postmaster(local, llen))
+		printf("%s: accepted: postmaster is always taken (RFC 5321 "
+		    "4.5.1)\n", arg);
+	else
+		printf("%s: refused: 550 5.1.1 User unknown: not in "
+		    "recipients list %s (line %lu)\n", arg,
+		    ptab_str(t, r->name), (unsigned long)r->line);
 }

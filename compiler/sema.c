@@ -53,6 +53,7 @@ static const struct sema_setting sema_settings[] = {
 	{ AST_TO_DATA,	PTAB_SET_TO_DATA,	"timeout data" },
 	{ AST_TO_CONNECT, PTAB_SET_TO_CONNECT,	"timeout connect" },
 	{ AST_QUEUE,	PTAB_SET_QUEUE,		"queue lifetime" },
+	{ AST_CONTROL,	PTAB_SET_CONTROL,	"control" },
 };
 
 static const char *const sema_tls_names[] = {
@@ -76,6 +77,9 @@ static void	sema_host(struct sema *, struct ast_node *);
 static void	sema_list(struct sema *, struct ast_node *);
 static void	sema_listfile(struct sema *, struct sema_list *,
 		    const struct ast_word *);
+static int	sema_listfile_begin(struct sema *, void *, size_t);
+static int	sema_listfile_entry(struct sema *, void *, int, const char *,
+		    size_t, const struct srcloc *);
 static void	sema_mechs(struct sema *, struct ast_node *);
 static void	sema_user(struct sema *, struct ast_node *);
 static void	sema_accept(struct sema *, struct ast_node *);
@@ -144,6 +148,12 @@ sema_setting(struct sema *s, struct ast_node *n)
 		if ((p = sema_path(s, n->arg[0], "the log file")) == NULL)
 			return;
 		sv->log = p;
+		break;
+	case AST_CONTROL:
+		if ((p = sema_path(s, n->arg[0], "the control socket")) ==
+		    NULL)
+			return;
+		sv->control = p;
 		break;
 	case AST_RUNAS:
 		if ((p = sema_path(s, n->arg[0], "the user to run as")) ==
@@ -263,6 +273,10 @@ sema_listen(struct sema *s, struct ast_node *n)
 			l.req_where = c->loc;
 			l.req_where.len = c->arg[0]->loc.col +
 			    c->arg[0]->loc.len - c->loc.col;
+			break;
+		case AST_C_PROXY:
+			if (sema_mail_proxy(s, &l, c) == -1)
+				bad = 1;
 			break;
 		default:
 			break;
@@ -463,57 +477,58 @@ sema_list(struct sema *s, struct ast_node *n)
 }
 
 /*
- * A list file: one address or prefix a line, '#' comments, blank lines.
- * It is read with a small loop rather than the scanner because it may
- * hold a million entries; errors point into it as FILE:LINE:COL.
+ * A list file: one entry a line, '#' comments, blank lines.  It is read
+ * with a small loop rather than the scanner because it may hold a
+ * million entries; errors point into it as FILE:LINE:COL.  f->begin
+ * hears the number of lines (at most one entry each) before the first
+ * entry, f->entry each entry; `recipients NAME file` reads with it too.
+ * Returns 0, or -1 if the file could not be read (reported).
  */
-static void
-sema_listfile(struct sema *s, struct sema_list *l, const struct ast_word *pw)
+int
+sema_file_read(struct sema *s, const struct ast_word *pw,
+    const struct sema_file *f, void *ctx)
 {
 	struct fileio_data	 d;
 	char		 err[LIM_ERRMSG], q[SEMA_QUOTE + 4], *path, *buf;
 	const char	*slash, *p, *end, *eol, *t, *bol;
 	struct srcloc	 loc;
-	size_t		 len, dlen, lines, room;
+	size_t		 len, dlen, lines;
 	uint32_t	 line;
 	int		 fid;
 
 	if (s->opts->no_files) {
 		sema_err(s, &pw->loc, "list files are not read here");
-		return;
+		return -1;
 	}
 	if (pw->len == 0) {
 		sema_err(s, &pw->loc, "the list file name is empty");
-		return;
+		return -1;
 	}
 	/* Relative to the folder of the policy that names it. */
 	slash = strrchr(s->name, '/');
 	dlen = pw->s[0] != '/' && slash != NULL ?
 	    (size_t)(slash - s->name) + 1 : 0;
 	if ((path = ast_alloc(s->arena, dlen + pw->len + 1)) == NULL)
-		return;
+		return -1;
 	memcpy(path, s->name, dlen);
 	memcpy(path + dlen, pw->s, pw->len + 1);
 	if (sema_readfile(path, &d, err, sizeof(err)) == -1) {
 		sema_err(s, &pw->loc, "cannot read list file '%s': %s",
 		    sema_q(q, path, strlen(path)), err);
-		return;
+		return -1;
 	}
 	buf = d.buf;
 	len = d.len;
 	if ((fid = diag_source(s->diag, path, buf, len)) == -1) {
 		fileio_data_free(&d);
-		return;
+		return -1;
 	}
-	/* At most one entry a line: size the array once. */
+	/* At most one entry a line: the caller sizes its array once. */
 	lines = 1;
 	for (p = buf; (p = memchr(p, '\n', (size_t)(buf + len - p))) != NULL;
 	    p++)
 		lines++;
-	room = LIM_LIST_ENTRIES - s->entries;
-	if (lines > room)
-		lines = room + 1;
-	if ((l->pfx = ast_alloc(s->arena, lines * sizeof(*l->pfx))) == NULL)
+	if (f->begin(s, ctx, lines) == -1)
 		goto done;
 
 	end = buf + len;
@@ -532,31 +547,65 @@ sema_listfile(struct sema *s, struct sema_list *l, const struct ast_word *pw)
 		loc.line = line;
 		loc.col = (uint32_t)(p - bol) + 1;
 		loc.len = (uint32_t)(t - p);
-		if (l->n == room) {
-			diag_error(s->diag, fid, &loc, "too many list "
-			    "entries (at most %u in all lists)",
-			    (unsigned)LIM_LIST_ENTRIES);
+		if (f->entry(s, ctx, fid, p, (size_t)(t - p), &loc) == -2)
 			break;
-		}
-		if (sema_prefix(s, fid, p, (size_t)(t - p), &loc,
-		    &l->pfx[l->n]) == 0)
-			l->n++;
 		while (t < eol && (*t == ' ' || *t == '\t' || *t == '\r'))
 			t++;
 		if (t < eol && *t != '#') {
 			loc.col = (uint32_t)(t - bol) + 1;
 			loc.len = 1;
-			diag_error(s->diag, fid, &loc, "one address or "
-			    "prefix a line; a comment starts with '#'");
+			diag_error(s->diag, fid, &loc, "one %s a line; a "
+			    "comment starts with '#'", f->one);
 		}
 		if (diag_stopped(s->diag))
 			break;
 	}
-	s->entries += l->n;
 done:
 	diag_source_drop(s->diag, fid);
 	fileio_data_free(&d);
+	return 0;
 }
+
+static int
+sema_listfile_begin(struct sema *s, void *ctx, size_t lines)
+{
+	struct sema_list	*l = ctx;
+	size_t			 room = LIM_LIST_ENTRIES - s->entries;
+
+	if (lines > room)
+		lines = room + 1;
+	l->pfx = ast_alloc(s->arena, lines * sizeof(*l->pfx));
+	return l->pfx == NULL ? -1 : 0;
+}
+
+static int
+sema_listfile_entry(struct sema *s, void *ctx, int fid, const char *p,
+    size_t n, const struct srcloc *loc)
+{
+	struct sema_list	*l = ctx;
+
+	if (l->n == LIM_LIST_ENTRIES - s->entries) {
+		diag_error(s->diag, fid, loc, "too many list entries (at most "
+		    "%u in all lists)", (unsigned)LIM_LIST_ENTRIES);
+		return -2;
+	}
+	if (sema_prefix(s, fid, p, n, loc, &l->pfx[l->n]) == -1)
+		return -1;
+	l->n++;
+	return 0;
+}
+
+static void
+sema_listfile(struct sema *s, struct sema_list *l, const struct ast_word *pw)
+{
+	static const struct sema_file	 f = {
+		sema_listfile_begin, sema_listfile_entry, "address or prefix"
+	};
+
+	if (sema_file_read(s, pw, &f, l) == 0)
+		s->entries += l->n;
+}
+
 
 static void
 sema_mechs(struct sema *s, struct ast_node *n)
@@ -616,6 +665,8 @@ sema_user(struct sema *s, struct ast_node *n)
 	}
 	u.kind = kind;
 	u.verifier = n->arg[1]->s;
+	if (n->sub != NULL && sema_mail_senders(s, &u, n->sub) == -1)
+		return;
 	s->users[s->nusers++] = u;
 }
 
@@ -673,7 +724,9 @@ sema_accept(struct sema *s, struct ast_node *n)
 			d.tls_where = c->loc;
 			d.tls_where.len = c->arg[0]->loc.col +
 			    c->arg[0]->loc.len - c->loc.col;
-		}
+		} else if (c->kind == AST_C_RCPTS &&
+		    sema_mail_rcpt_clause(s, &d, c) == -1)
+			bad = 1;
 	}
 	if (!bad)
 		s->accept[s->naccept++] = d;
@@ -869,7 +922,7 @@ sema_run(struct sema *s, struct ast_node *stmts)
 	    (nlisteners + 1) * sizeof(*s->listeners));
 	if (s->rules == NULL || s->lists == NULL || s->users == NULL ||
 	    s->accept == NULL || s->outbound == NULL ||
-	    s->listeners == NULL) {
+	    s->listeners == NULL || sema_mail_init(s, stmts) == -1) {
 		sema_err(s, NULL, "out of memory");
 		return;
 	}
@@ -902,11 +955,17 @@ sema_run(struct sema *s, struct ast_node *stmts)
 		case AST_OUTBOUND:
 			sema_outbound(s, n);
 			break;
+		case AST_RCPTS_LIST:
+		case AST_RCPTS_FILE:
+			sema_rcpts(s, n);
+			break;
 		default:
 			break;
 		}
 	}
 	if (diag_stopped(s->diag))
 		return;
+	/* First: a list that only a listener's proxy set names is used. */
+	sema_mail_resolve(s);
 	sema_check_policy(s);
 }

@@ -34,6 +34,20 @@ struct sema_list {
 	uint32_t	 id;		/* builder list id */
 };
 
+/* A recipients list: local parts, as given (checked). */
+struct sema_rcpts {
+	struct ast_node	*node;
+	const char	*name;
+	struct srcloc	 where;		/* the name, for messages */
+	uint32_t	 line;
+	const char	**parts;
+	size_t		 n;
+	int		 used;
+	int		 dup;		/* defined again: left out */
+	int		 bad;		/* an entry had an error */
+	uint32_t	 id;		/* builder id */
+};
+
 struct sema_rule {
 	struct ast_node	*node;		/* NULL: implicit */
 	struct srcloc	 where;		/* the prefix or <list> */
@@ -61,6 +75,12 @@ struct sema_listener {
 	struct srcloc	 tls_where, req_where;
 	uint32_t	 line;
 	int		 dup;		/* left out of the table */
+	/* proxy from <LIST> | PREFIX */
+	int		 proxy;
+	struct ast_word	*proxy_ref;	/* the <LIST>, before resolution */
+	struct sema_list *proxy_list;
+	struct addr	 proxy_pfx;	/* a prefix given directly */
+	struct srcloc	 proxy_where;
 };
 
 struct sema_user {
@@ -70,6 +90,8 @@ struct sema_user {
 	int		 kind;		/* enum verifier_kind */
 	uint32_t	 line;
 	int		 dup;		/* left out of the table */
+	const char	**senders;	/* lower case; NULL: anyone */
+	size_t		 nsenders;
 };
 
 struct sema_domain {
@@ -77,6 +99,8 @@ struct sema_domain {
 	struct srcloc		 where;		/* the domain */
 	struct srcloc		 tls_where;
 	struct ptab_domain_in	 in;
+	struct ast_node		*rcpt_clause;	/* recipients ..., or NULL */
+	struct sema_rcpts	*rcpts;		/* resolved <NAME> */
 };
 
 struct sema {
@@ -105,6 +129,10 @@ struct sema {
 	size_t				 naccept;
 	struct sema_domain		*outbound;
 	size_t				 noutbound;
+
+	struct sema_rcpts		*rcpts;
+	size_t				 nrcpts;
+	size_t				 parts;		/* all rcpts lists */
 
 	size_t				 entries;	/* all lists */
 	int				 pub_loaded;	/* -k: -1 bad */

@@ -92,4 +92,53 @@ int	sema_secret(struct sema *, const struct ast_word *w,
  */
 void	sema_check_policy(struct sema *);
 
+/* ---- Shared by the parts ------------------------------------------- */
+
+/*
+ * Reading a list file (sema.c): begin hears how many lines it has (at
+ * most one entry each) and may refuse (-1); entry gets each entry with
+ * its position in source fid and returns 0, -1 for a bad entry
+ * (reported), or -2 to stop.  one names an entry: "one ONE a line".
+ */
+struct sema_file {
+	int		(*begin)(struct sema *, void *ctx, size_t lines);
+	int		(*entry)(struct sema *, void *ctx, int fid,
+			    const char *p, size_t n, const struct srcloc *);
+	const char	*one;
+};
+
+int	sema_file_read(struct sema *s, const struct ast_word *path,
+	    const struct sema_file *f, void *ctx);
+
+/*
+ * Why the n bytes at d are not a domain name (without the leading dot
+ * of a suffix), or NULL if they are one; upper_ok: letters may be
+ * upper case.  (sema_values.c)
+ */
+const char *sema_domain_reason(const char *d, size_t n, int upper_ok);
+
+/*
+ * Do the prefixes of family (ADDR_V4 or ADDR_V6) together cover the
+ * whole address space?  (sema_policy.c)
+ */
+int	sema_covers(const struct addr *const *p, size_t n, int family);
+
+/*
+ * The mail-side statements of version 2 (sema_mail.c): recipients
+ * lists and clauses, senders, proxy from.  sema_mail_init sizes the
+ * arrays (-1: out of memory); the others report what they find and
+ * return -1 when the statement must be left out.  sema_mail_resolve
+ * runs once all statements are read, before the host lists are
+ * resolved (a proxy list counts as used).
+ */
+int	sema_mail_init(struct sema *s, struct ast_node *stmts);
+void	sema_rcpts(struct sema *s, struct ast_node *n);
+int	sema_mail_rcpt_clause(struct sema *s, struct sema_domain *d,
+	    struct ast_node *c);
+int	sema_mail_senders(struct sema *s, struct sema_user *u,
+	    struct ast_node *c);
+int	sema_mail_proxy(struct sema *s, struct sema_listener *l,
+	    struct ast_node *c);
+void	sema_mail_resolve(struct sema *s);
+
 #endif

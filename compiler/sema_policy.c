@@ -47,7 +47,6 @@ static void	sema_need(struct sema *, uint8_t, const char *,
 static void	sema_check_needs(struct sema *);
 static int	sema_ivl_cmp(const void *, const void *);
 static uint64_t	sema_be(const uint8_t *, size_t);
-static int	sema_covers(const struct addr *const *, size_t, int);
 static const struct addr **sema_rule_prefixes(struct sema_rule *,
 		    size_t *);
 static void	sema_check_relay(struct sema *);
@@ -405,7 +404,7 @@ sema_be(const uint8_t *a, size_t n)
  * address is a 128-bit number (hi, lo); IPv4 ones sit in the top 32
  * bits of hi, so "one more" is a step of 2^32 there.
  */
-static int
+int
 sema_covers(const struct addr *const *p, size_t n, int family)
 {
 	struct sema_ivl	*v;

@@ -28,7 +28,6 @@ static const uint8_t sema_level_bits[] = {
 };
 
 static size_t	sema_digits(const struct ast_word *, uint64_t *);
-static const char *sema_domain_reason(const char *, size_t, int);
 
 /* ---- Messages ----------------------------------------------------------- */
 
@@ -310,7 +309,7 @@ sema_prefix(struct sema *s, int file, const char *p, size_t n,
  * Why the n bytes at d are not a domain name (without the leading dot
  * of a suffix), or NULL if they are one.
  */
-static const char *
+const char *
 sema_domain_reason(const char *d, size_t n, int upper_ok)
 {
 	size_t	 i, label = 0;

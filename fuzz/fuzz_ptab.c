@@ -146,6 +146,28 @@ fuzz_lookups(const struct ptab *t, const uint8_t *data, size_t size)
 			sink++;
 	}
 
+	/*
+	 * Recipients, senders and proxy sets: the input's head as a local
+	 * part and as a sender, against every rule, user and listener.
+	 */
+	for (i = 0; i < t->naccept; i++)
+		sink += (size_t)ptab_rcpt_known(t, &t->accept[i], name,
+		    n < 80 ? n : 80) + (size_t)ptab_rcpt_known(t,
+		    &t->accept[i], "alice", 5);
+	for (i = 0; i < t->nusers; i++)
+		sink += (size_t)ptab_sender_ok(t, &t->users[i], name, n) +
+		    (size_t)ptab_sender_ok(t, &t->users[i], "a@ny.example",
+		    12);
+	for (i = 0; i < t->nlisteners; i++) {
+		sink += (size_t)ptab_listener_proxy(t, &t->listeners[i], &a);
+		sink += strlen(ptab_str(t, t->listeners[i].proxy_list <
+		    t->nlists ? t->lists[t->listeners[i].proxy_list].name :
+		    0));
+	}
+	for (i = 0; i < t->nrcpts; i++)
+		sink += strlen(ptab_str(t, t->rcpts[i].name));
+	sink += strlen(ptab_str(t, t->server->control));
+
 	/* Everything dump prints. */
 	for (i = 0; i < t->nrules; i++)
 		sink += strlen(ptab_str(t, t->rules[i].as_user));

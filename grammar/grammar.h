@@ -55,7 +55,10 @@ enum ast_kind {
 	AST_LIST_FILE,		/* arg[0] name, arg[1] path */
 	AST_HOST,		/* arg[0] prefix or <list>, sub: clauses */
 	AST_MECHS,		/* words: mechanisms */
-	AST_USER,		/* arg[0] name, arg[1] verifier */
+	AST_USER,		/* arg[0] name, arg[1] verifier,
+				 * sub: AST_C_SENDERS or NULL */
+	AST_RCPTS_LIST,		/* arg[0] name, words: local parts */
+	AST_RCPTS_FILE,		/* arg[0] name, arg[1] path */
 	AST_ACCEPT_MAILDIR,	/* arg[0] domain, arg[1] path */
 	AST_ACCEPT_FORWARD,	/* arg[0] domain, arg[1] host, sub */
 	AST_OUTBOUND,		/* arg[0] domain, arg[1] host|mx, sub */
@@ -76,6 +79,7 @@ enum ast_kind {
 	AST_TO_DATA,		/* arg[0] */
 	AST_TO_CONNECT,		/* arg[0] */
 	AST_QUEUE,		/* arg[0] lifetime, arg[1] retry or NULL */
+	AST_CONTROL,		/* arg[0] path */
 
 	/* Clauses of host, default, listen, forward and outbound. */
 	AST_C_PORT,		/* arg[0] */
@@ -86,7 +90,10 @@ enum ast_kind {
 	AST_C_RELAY,
 	AST_C_CLEARTEXT,	/* auth cleartext */
 	AST_C_DENY,
-	AST_C_AUTH		/* arg[0] mech, [1] user, [2] password */
+	AST_C_AUTH,		/* arg[0] mech, [1] user, [2] password */
+	AST_C_RCPTS,		/* recipients <NAME>|any: arg[0] */
+	AST_C_PROXY,		/* proxy from <NAME>|PREFIX: arg[0] */
+	AST_C_SENDERS		/* senders { }: words */
 };
 
 /* A word, string or <list> as written (strings already unescaped). */

@@ -1,5 +1,5 @@
 /*
- * parser: the pure bison grammar of the policy language, version 1.
+ * parser: the pure bison grammar of the policy language, version 2.
  *
  * One statement a line; the actions only build the tree (grammar.h)
  * and every check of meaning is left to the semantic pass, so that the
@@ -77,14 +77,15 @@ static const char *token_desc(yysymbol_kind_t, int, char *, size_t);
 %token <word> WORD STRING LISTREF
 %token NL
 %token ACCEPT AS AUTH AUTH_FAILURES CERTIFICATE CLEARTEXT COMMAND CONNECT
-%token CONNECTIONS DATA DEFAULT DELIVER DENY FILE_ FOR FORWARD HOST
-%token HOSTNAME KEY LIFETIME LIMIT LIST LISTEN LOG MAILDIR MECHANISMS
-%token MESSAGE_SIZE ON OUTBOUND PASSWORD PER_HOST PORT QUEUE RECIPIENTS
-%token RELAY REQUIRE RETRY RUN SERVER SPOOL TIMEOUT TLS TO TRUST USER VIA
+%token CONNECTIONS CONTROL DATA DEFAULT DELIVER DENY FILE_ FOR FORWARD FROM
+%token HOST HOSTNAME KEY LIFETIME LIMIT LIST LISTEN LOG MAILDIR MECHANISMS
+%token MESSAGE_SIZE ON OUTBOUND PASSWORD PER_HOST PORT PROXY QUEUE
+%token RECIPIENTS RELAY REQUIRE RETRY RUN SENDERS SERVER SPOOL TIMEOUT TLS
+%token TO TRUST USER VIA
 
 %type <node> stmt server setting setting_opt hclause lclause fclause
-%type <node> oclause
-%type <seq> slines sbody hclauses lclauses fclauses oclauses
+%type <node> oclause rclause
+%type <seq> slines sbody hclauses lclauses fclauses oclauses mclauses
 %type <wseq> lbody words
 %type <word> level target lentry secret
 
@@ -117,10 +118,23 @@ stmt
 	| AUTH MECHANISMS words
 		{ $$ = node(pp, AST_MECHS, &@1);
 		  if ($$ != NULL) { $$->words = $3.head; $$->nwords = $3.n; } }
+	| RECIPIENTS WORD '{' lbody '}'
+		{ $$ = node1(pp, AST_RCPTS_LIST, &@1, $2);
+		  if ($$ != NULL) { $$->words = $4.head; $$->nwords = $4.n; } }
+	| RECIPIENTS WORD FILE_ STRING
+		{ $$ = node2(pp, AST_RCPTS_FILE, &@1, $2, $4); }
 	| USER STRING STRING
 		{ $$ = node2(pp, AST_USER, &@1, $2, $3); }
-	| ACCEPT FOR WORD DELIVER MAILDIR STRING
-		{ $$ = node2(pp, AST_ACCEPT_MAILDIR, &@1, $3, $6); }
+	| USER STRING STRING SENDERS '{' lbody '}'
+		{ $$ = node2(pp, AST_USER, &@1, $2, $3);
+		  if ($$ != NULL && ($$->sub = node(pp, AST_C_SENDERS,
+		      &@4)) != NULL) {
+			$$->sub->words = $6.head;
+			$$->sub->nwords = $6.n;
+		  } }
+	| ACCEPT FOR WORD DELIVER MAILDIR STRING mclauses
+		{ $$ = node2(pp, AST_ACCEPT_MAILDIR, &@1, $3, $6);
+		  if ($$ != NULL) $$->sub = $7.head; }
 	| ACCEPT FOR WORD FORWARD TO WORD fclauses
 		{ $$ = node2(pp, AST_ACCEPT_FORWARD, &@1, $3, $6);
 		  if ($$ != NULL) $$->sub = $7.head; }
@@ -184,9 +198,13 @@ setting
 	| QUEUE LIFETIME WORD	{ $$ = node1(pp, AST_QUEUE, &@1, $3); }
 	| QUEUE LIFETIME WORD RETRY WORD
 		{ $$ = node2(pp, AST_QUEUE, &@1, $3, $5); }
+	| CONTROL STRING	{ $$ = node1(pp, AST_CONTROL, &@1, $2); }
 	;
 
-/* listen on ADDRESS [port N] [tls] [require LEVEL], any order. */
+/*
+ * listen on ADDRESS [port N] [tls] [require LEVEL]
+ * [proxy from <LIST>|PREFIX], any order.
+ */
 lclauses
 	: %empty		{ $$.head = $$.tail = NULL; }
 	| lclauses lclause	{ $$ = seqadd($1, $2); }
@@ -196,6 +214,7 @@ lclause
 	: PORT WORD		{ $$ = node1(pp, AST_C_PORT, &@$, $2); }
 	| TLS			{ $$ = node(pp, AST_C_TLS, &@$); }
 	| REQUIRE level	{ $$ = node1(pp, AST_C_REQUIRE, &@$, $2); }
+	| PROXY FROM target	{ $$ = node1(pp, AST_C_PROXY, &@$, $3); }
 	;
 
 /* Host rules and the default: at least one clause, each checked later. */
@@ -243,10 +262,21 @@ words
 	| words WORD		{ $$ = $1; ast_wseq_add(&$$, $2); }
 	;
 
-/* forward to HOST [port N] [tls LEVEL] */
+/* forward to HOST [port N] [tls LEVEL] [recipients <NAME>|any] */
 fclauses
 	: %empty		{ $$.head = $$.tail = NULL; }
 	| fclauses fclause	{ $$ = seqadd($1, $2); }
+	| fclauses rclause	{ $$ = seqadd($1, $2); }
+	;
+
+/* deliver maildir PATH [recipients <NAME>|any] */
+mclauses
+	: %empty		{ $$.head = $$.tail = NULL; }
+	| mclauses rclause	{ $$ = seqadd($1, $2); }
+	;
+
+rclause
+	: RECIPIENTS target	{ $$ = node1(pp, AST_C_RCPTS, &@$, $2); }
 	;
 
 fclause

@@ -17,6 +17,8 @@
 #define LIM_ERRORS		100	/* diagnostics before giving up */
 #define LIM_USERNAME		256
 #define LIM_LIST_ENTRIES	(16u * 1024 * 1024)	/* prefixes in all */
+#define LIM_RCPT_ENTRIES	(16u * 1024 * 1024)	/* local parts in all */
+#define LIM_LOCALPART		64	/* RFC 5321 4.5.3.1.1 */
 
 /*
  * The range of every number a policy sets.  policyc refuses a value

@@ -23,7 +23,7 @@
 #include "addr.h"
 
 #define PTAB_MAGIC		"BSTNPTAB"	/* 8 bytes, no NUL */
-#define PTAB_VERSION		1
+#define PTAB_VERSION		2
 #define PTAB_HEADER_SIZE	64
 #define PTAB_CHECKSUM_SIZE	32		/* BLAKE2b-256 */
 #define PTAB_NONE		0xffffffffu	/* "no index" */
@@ -46,6 +46,10 @@ enum ptab_section {
 	PTAB_SEC_ACCEPT,	/* struct ptab_domain_rec[], sorted by domain */
 	PTAB_SEC_OUTBOUND,	/* struct ptab_domain_rec[], sorted by domain */
 	PTAB_SEC_BLOBS,		/* sealed secrets, opaque bytes */
+	PTAB_SEC_RCPT_LISTS,	/* struct ptab_rcpt_rec[], sorted by name */
+	PTAB_SEC_RCPT_SLOTS,	/* uint32_t[]: string or 0, hash slots */
+	PTAB_SEC_SENDERS,	/* uint32_t[]: strings, by user */
+	PTAB_SEC_PROXY,		/* struct ptab_proxy_rec[], by listener */
 	PTAB_SEC_MAX
 };
 
@@ -145,12 +149,18 @@ struct ptab_v6key {
 	uint64_t	lo;		/* last 8 bytes, big-endian number */
 };
 
+/*
+ * A user's senders are nsenders strings at SENDERS[senders], sorted by
+ * strcmp without repeats, each lower case: "local@domain" or "@domain".
+ * nsenders 0: the user may send as anyone (then senders is 0).
+ */
 struct ptab_user_rec {
 	uint32_t	name;		/* string */
 	uint32_t	verifier;	/* string: SCRAM or argon2id */
 	uint32_t	line;
-	uint32_t	pad;		/* 0 */
-};
+	uint32_t	nsenders;
+	uint32_t	senders;	/* first index into SENDERS */
+};					/* 20 bytes */
 
 enum ptab_tls_level {
 	PTAB_TLS_NONE = 0,
@@ -187,22 +197,72 @@ struct ptab_domain_rec {
 	uint16_t	port;		/* FORWARD, RELAY: next hop port */
 	uint32_t	target;		/* string: path, or host (0: mx) */
 	uint8_t		mech;		/* enum ptab_mech, outbound auth */
-	uint8_t		pad[3];		/* 0 */
+	uint8_t		rcpts;		/* enum ptab_rcpts (accept only) */
+	uint8_t		pad[2];		/* 0 */
 	uint32_t	user;		/* string: outbound SASL user, or 0 */
 	uint32_t	secret;		/* offset in BLOBS, or NONE */
 	uint32_t	secret_len;	/* bytes of the sealed secret */
-};					/* 32 bytes */
+	uint32_t	rcpt_list;	/* RCPTS_LIST: index into RCPT_LISTS;
+					 * else NONE */
+};					/* 36 bytes */
+
+/* Which local parts an accept rule takes. */
+enum ptab_rcpts {
+	PTAB_RCPTS_UNSET = 0,	/* no clause (forward only): every one */
+	PTAB_RCPTS_ANY = 1,	/* `recipients any` */
+	PTAB_RCPTS_LIST = 2	/* `recipients <NAME>`, and postmaster */
+};
+
+/*
+ * A recipients list: an open-addressing hash set of local parts.  Its
+ * nslots slots are RCPT_SLOTS[first .. first + nslots), each a string
+ * offset (the local part, lower case) or 0 for an empty slot.  nslots
+ * is a power of two, at least twice count (load factor <= 0.5).  A
+ * local part lives at slot (ptab_rcpt_hash(part) + k) & (nslots - 1)
+ * for the smallest free k, k <= maxprobe <= PTAB_RCPT_MAXPROBE: a
+ * lookup stops at an empty slot or after maxprobe + 1 slots.  Lists
+ * are sorted by name; their slot ranges follow each other in that
+ * order, without gaps.  Quoted local parts keep their quotes.
+ */
+#define PTAB_RCPT_MAXPROBE	64
+#define PTAB_RCPT_PARTMAX	64		/* RFC 5321 4.5.3.1.1 */
+#define PTAB_RCPT_MAXSLOTS	0x40000000u	/* 2^30 */
+
+struct ptab_rcpt_rec {
+	uint32_t	name;		/* string, without the < > */
+	uint32_t	line;		/* source line of the statement */
+	uint32_t	first;		/* first slot in RCPT_SLOTS */
+	uint32_t	nslots;		/* power of two */
+	uint32_t	count;		/* local parts in the set */
+	uint32_t	maxprobe;	/* longest probe distance */
+};					/* 24 bytes */
+
+/*
+ * PROXY-protocol senders of a `proxy from` listener: nproxy prefixes at
+ * PROXY[proxy], sorted (family, address, length) without repeats, host
+ * bits clear, IPv4-mapped folded to IPv4.
+ */
+struct ptab_proxy_rec {
+	uint8_t		addr[16];	/* network order; v4 in [0..3] */
+	uint8_t		family;		/* ADDR_V4 or ADDR_V6 */
+	uint8_t		plen;
+	uint8_t		pad[2];		/* 0 */
+};					/* 20 bytes */
 
 struct ptab_listener_rec {
 	uint8_t		addr[16];	/* network order; v4 in [0..3] */
 	uint8_t		family;		/* ADDR_V4 or ADDR_V6 */
 	uint8_t		tls;		/* 1: implicit TLS (RFC 8314) */
 	uint8_t		require;	/* PTAB_REQ_* floor for this port */
-	uint8_t		pad;		/* 0 */
+	uint8_t		proxy;		/* 1: PROXY header required */
 	uint16_t	port;
 	uint16_t	pad2;		/* 0 */
 	uint32_t	line;
-};					/* 28 bytes */
+	uint32_t	proxy_list;	/* LISTS index the set came from, or
+					 * NONE (a prefix, or no proxy) */
+	uint32_t	nproxy;		/* proxy: prefixes at PROXY[...] */
+	uint32_t	proxy_first;	/* first index into PROXY, or 0 */
+};					/* 40 bytes */
 
 /* Server settings, each with the source line that set it (0: default). */
 enum ptab_setting {
@@ -221,6 +281,7 @@ enum ptab_setting {
 	PTAB_SET_TO_CONNECT,	/* timeout connect (outbound) */
 	PTAB_SET_QUEUE,		/* queue lifetime L retry R */
 	PTAB_SET_MECHS,		/* top level: auth mechanisms ... */
+	PTAB_SET_CONTROL,	/* control "path" */
 	PTAB_SET_MAX
 };
 
@@ -257,9 +318,8 @@ struct ptab_server_rec {
 	uint32_t	lifetime;	/* seconds */
 	uint32_t	retry;
 	uint8_t		mechs[4];	/* enum ptab_mech, in order, 0-ended */
-	uint32_t	pad;		/* 0 */
+	uint32_t	control;	/* string: control socket, or 0 */
 	uint32_t	line[PTAB_SET_MAX];
-	uint32_t	pad2;		/* 0; makes the tail explicit */
 };					/* 144 bytes */
 
 /* The record sizes are part of the format: doc/table-format.md. */
@@ -269,9 +329,11 @@ _Static_assert(sizeof(struct ptab_rule_rec) == 36, "ptab_rule_rec");
 _Static_assert(sizeof(struct ptab_list_rec) == 8, "ptab_list_rec");
 _Static_assert(sizeof(struct ptab_entry_rec) == 8, "ptab_entry_rec");
 _Static_assert(sizeof(struct ptab_v6key) == 16, "ptab_v6key");
-_Static_assert(sizeof(struct ptab_user_rec) == 16, "ptab_user_rec");
-_Static_assert(sizeof(struct ptab_domain_rec) == 32, "ptab_domain_rec");
-_Static_assert(sizeof(struct ptab_listener_rec) == 28, "ptab_listener_rec");
+_Static_assert(sizeof(struct ptab_user_rec) == 20, "ptab_user_rec");
+_Static_assert(sizeof(struct ptab_domain_rec) == 36, "ptab_domain_rec");
+_Static_assert(sizeof(struct ptab_listener_rec) == 40, "ptab_listener_rec");
+_Static_assert(sizeof(struct ptab_rcpt_rec) == 24, "ptab_rcpt_rec");
+_Static_assert(sizeof(struct ptab_proxy_rec) == 20, "ptab_proxy_rec");
 _Static_assert(sizeof(struct ptab_server_rec) == 144, "ptab_server_rec");
 
 /* ---- Reader ---------------------------------------------------------- */
@@ -308,6 +370,14 @@ struct ptab {
 	uint32_t			 noutbound;
 	const uint8_t			*blobs;
 	uint32_t			 nblobs;
+	const struct ptab_rcpt_rec	*rcpts;
+	uint32_t			 nrcpts;
+	const uint32_t			*rslots;
+	uint32_t			 nrslots;
+	const uint32_t			*senders;
+	uint32_t			 nsenders;
+	const struct ptab_proxy_rec	*proxy;
+	uint32_t			 nproxy;
 	char				 sum[17];	/* checksum, 16 hex */
 };
 
@@ -375,6 +445,50 @@ const struct ptab_domain_rec *ptab_outbound_lookup(const struct ptab *t,
 const struct ptab_user_rec *ptab_user_lookup(const struct ptab *t,
 	    const char *name, size_t len);
 
+/*
+ * The hash of a recipients list: FNV-1a of the bytes lower-cased
+ * (ASCII), then mixed so the low bits depend on every byte.  Part of
+ * the format: the writer places and the reader finds with it.
+ */
+uint32_t ptab_rcpt_hash(const char *local, size_t len);
+
+/*
+ * Is the local part (len bytes, any case) in recipients list i?
+ * Returns 1 or 0.
+ */
+int	ptab_rcpt_in(const struct ptab *t, uint32_t i, const char *local,
+	    size_t len);
+
+/*
+ * Does accept rule d take the local part (len bytes, any case)?  An
+ * accept rule without a list, or with `recipients any`, takes every
+ * one; a list takes its members and "postmaster" (RFC 5321 4.5.1).
+ * Returns 1 or 0.
+ */
+int	ptab_rcpt_known(const struct ptab *t, const struct ptab_domain_rec *d,
+	    const char *local, size_t len);
+
+/* "postmaster" in any case? */
+int	ptab_rcpt_postmaster(const char *local, size_t len);
+
+/*
+ * May user u use the address (len bytes, "local@domain" or "" for <>)
+ * as MAIL FROM?  A user without senders may use any; <> is always
+ * allowed; otherwise the address must equal one of the user's senders
+ * or be at one of its "@domain"s, ASCII case-insensitively.  Returns 1
+ * or 0.
+ */
+int	ptab_sender_ok(const struct ptab *t, const struct ptab_user_rec *u,
+	    const char *addr, size_t len);
+
+/*
+ * Is client address a (the connection's source) one of listener l's
+ * PROXY senders?  Returns 1 or 0 (0 as well for a listener without
+ * `proxy from`).
+ */
+int	ptab_listener_proxy(const struct ptab *t,
+	    const struct ptab_listener_rec *l, const struct addr *a);
+
 /* ---- Writer ---------------------------------------------------------- */
 
 /*
@@ -392,7 +506,20 @@ struct ptab_server_in {
 	uint32_t	 to_command, to_data, to_connect;
 	uint32_t	 lifetime, retry;
 	uint8_t		 mechs[4];
+	const char	*control;	/* NULL when unset */
 	uint32_t	 line[PTAB_SET_MAX];
+};
+
+struct ptab_listener_in {
+	struct addr	 addr;
+	uint16_t	 port;
+	int		 tls;
+	uint8_t		 require;
+	uint32_t	 line;
+	int		 proxy;		/* `proxy from` given */
+	uint32_t	 proxy_list;	/* its list's id, or PTAB_NONE */
+	const struct addr *proxy_pfx;	/* the set */
+	size_t		 nproxy;
 };
 
 struct ptab_rule_in {
@@ -407,6 +534,8 @@ struct ptab_domain_in {
 	const char	*domain;	/* lower case, checked */
 	uint32_t	 line;
 	uint8_t		 delivery, tls, mech;
+	uint8_t		 rcpts;		/* enum ptab_rcpts (accept) */
+	uint32_t	 rcpt_list;	/* LIST: from ptab_builder_rcpts() */
 	uint16_t	 port;
 	const char	*target;	/* NULL: mx */
 	const char	*user;		/* NULL for none */
@@ -434,8 +563,8 @@ void	ptab_builder_free(struct ptab_builder *b);
 int	ptab_builder_server(struct ptab_builder *b,
 	    const struct ptab_server_in *s) __attribute__((warn_unused_result));
 int	ptab_builder_listener(struct ptab_builder *b,
-	    const struct addr *a, uint16_t port, int tls, uint8_t require,
-	    uint32_t line) __attribute__((warn_unused_result));
+	    const struct ptab_listener_in *l)
+	    __attribute__((warn_unused_result));
 /* Rule 0, the default; call once (else an implicit "require none"). */
 int	ptab_builder_default(struct ptab_builder *b, uint32_t line,
 	    uint8_t action, uint8_t require, uint8_t flags,
@@ -457,8 +586,21 @@ int	ptab_builder_rule(struct ptab_builder *b,
  */
 int	ptab_builder_prefix(struct ptab_builder *b, uint32_t rule,
 	    const struct addr *prefix) __attribute__((warn_unused_result));
+/*
+ * senders: nsenders lower-case "local@domain" or "@domain" strings
+ * (nsenders 0: the user may send as anyone).
+ */
 int	ptab_builder_user(struct ptab_builder *b, const char *name,
-	    const char *verifier, uint32_t line)
+	    const char *verifier, uint32_t line,
+	    const char *const *senders, size_t nsenders)
+	    __attribute__((warn_unused_result));
+/*
+ * A recipients list of n local parts (ASCII letters are folded to
+ * lower case; repeats are harmless).  Returns its id in *id, for
+ * ptab_domain_in.rcpt_list.
+ */
+int	ptab_builder_rcpts(struct ptab_builder *b, const char *name,
+	    uint32_t line, const char *const *parts, size_t n, uint32_t *id)
 	    __attribute__((warn_unused_result));
 int	ptab_builder_accept(struct ptab_builder *b,
 	    const struct ptab_domain_in *d) __attribute__((warn_unused_result));

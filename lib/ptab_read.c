@@ -57,6 +57,13 @@ static int	ptab_check_rules(const struct ptab *, char *, size_t);
 static int	ptab_check_v4(const struct ptab *, char *, size_t);
 static int	ptab_check_v6(const struct ptab *, char *, size_t);
 static int	ptab_check_users(const struct ptab *, char *, size_t);
+static int	ptab_check_rcpts(const struct ptab *, char *, size_t);
+static int	ptab_check_local(const char *, size_t);
+static int	ptab_check_proxy(const struct ptab_proxy_rec *);
+static int	ptab_proxy_order(const struct ptab_proxy_rec *,
+		    const struct ptab_proxy_rec *);
+static int	ptab_check_sender(const char *);
+static int	ptab_ieq(const char *, const char *, size_t);
 static int	ptab_check_domains(const struct ptab *,
 		    const struct ptab_domain_rec *, uint32_t, int, char *,
 		    size_t);
@@ -87,6 +94,10 @@ static const char *const ptab_secname[PTAB_SEC_MAX] = {
 	[PTAB_SEC_ACCEPT] = "ACCEPT",
 	[PTAB_SEC_OUTBOUND] = "OUTBOUND",
 	[PTAB_SEC_BLOBS] = "BLOBS",
+	[PTAB_SEC_RCPT_LISTS] = "RCPT_LISTS",
+	[PTAB_SEC_RCPT_SLOTS] = "RCPT_SLOTS",
+	[PTAB_SEC_SENDERS] = "SENDERS",
+	[PTAB_SEC_PROXY] = "PROXY",
 };
 
 const uint32_t ptab_recsize[PTAB_SEC_MAX] = {
@@ -105,6 +116,10 @@ const uint32_t ptab_recsize[PTAB_SEC_MAX] = {
 	[PTAB_SEC_ACCEPT] = sizeof(struct ptab_domain_rec),
 	[PTAB_SEC_OUTBOUND] = sizeof(struct ptab_domain_rec),
 	[PTAB_SEC_BLOBS] = 1,
+	[PTAB_SEC_RCPT_LISTS] = sizeof(struct ptab_rcpt_rec),
+	[PTAB_SEC_RCPT_SLOTS] = sizeof(uint32_t),
+	[PTAB_SEC_SENDERS] = sizeof(uint32_t),
+	[PTAB_SEC_PROXY] = sizeof(struct ptab_proxy_rec),
 };
 
 /* ptab_mask32[l]: the network mask of an IPv4 prefix of length l. */
@@ -404,6 +419,7 @@ ptab_load(struct ptab *t, const void *buf, size_t len, char *err,
 	    ptab_check_v4(t, err, errlen) == -1 ||
 	    ptab_check_v6(t, err, errlen) == -1 ||
 	    ptab_check_users(t, err, errlen) == -1 ||
+	    ptab_check_rcpts(t, err, errlen) == -1 ||
 	    ptab_check_domains(t, t->accept, t->naccept, 0, err,
 	    errlen) == -1 ||
 	    ptab_check_domains(t, t->outbound, t->noutbound, 1, err,
@@ -542,6 +558,14 @@ ptab_check_dir(struct ptab *t, char *err, size_t errlen)
 	t->noutbound = count[PTAB_SEC_OUTBOUND];
 	t->blobs = sec[PTAB_SEC_BLOBS];
 	t->nblobs = count[PTAB_SEC_BLOBS];
+	t->rcpts = sec[PTAB_SEC_RCPT_LISTS];
+	t->nrcpts = count[PTAB_SEC_RCPT_LISTS];
+	t->rslots = sec[PTAB_SEC_RCPT_SLOTS];
+	t->nrslots = count[PTAB_SEC_RCPT_SLOTS];
+	t->senders = sec[PTAB_SEC_SENDERS];
+	t->nsenders = count[PTAB_SEC_SENDERS];
+	t->proxy = sec[PTAB_SEC_PROXY];
+	t->nproxy = count[PTAB_SEC_PROXY];
 	return 0;
 }
 
@@ -617,7 +641,7 @@ ptab_check_server(const struct ptab *t, char *err, size_t errlen)
 	const struct ptab_server_rec	*s = t->server;
 	const uint32_t			 refs[] = { s->hostname, s->cert,
 					    s->key, s->trust, s->spool,
-					    s->log, s->runas };
+					    s->log, s->runas, s->control };
 	size_t				 i;
 	int				 ended = 0;
 
@@ -652,9 +676,6 @@ ptab_check_server(const struct ptab *t, char *err, size_t errlen)
 			return ptab_bad(err, errlen, "the auth mechanism list "
 			    "is malformed");
 	}
-	if (s->pad != 0 || s->pad2 != 0)
-		return ptab_bad(err, errlen, "nonzero padding in the server "
-		    "record");
 	return 0;
 }
 
@@ -662,7 +683,8 @@ static int
 ptab_check_listeners(const struct ptab *t, char *err, size_t errlen)
 {
 	const struct ptab_listener_rec	*l;
-	uint32_t			 i;
+	const struct ptab_proxy_rec	*x;
+	uint32_t			 i, k, next = 0;
 	size_t				 j;
 
 	for (i = 0; i < t->nlisteners; i++) {
@@ -685,11 +707,71 @@ ptab_check_listeners(const struct ptab *t, char *err, size_t errlen)
 		RANGE(l->port, LIM_PORT, "listener %u has port %u, out of "
 		    "range (%u to %u)", i, l->port, LIM_PORT_MIN,
 		    LIM_PORT_MAX);
-		if (l->pad != 0 || l->pad2 != 0)
+		if (l->pad2 != 0)
 			return ptab_bad(err, errlen, "nonzero padding in "
 			    "listener %u", i);
+		/* The sets follow each other in listener order. */
+		if (l->proxy > 1 || (!l->proxy && (l->nproxy != 0 ||
+		    l->proxy_list != PTAB_NONE)) ||
+		    (l->proxy_list != PTAB_NONE &&
+		    l->proxy_list >= t->nlists) ||
+		    (l->nproxy == 0 ? l->proxy_first != 0 :
+		    l->proxy_first != next) ||
+		    l->nproxy > t->nproxy - next)
+			return ptab_bad(err, errlen, "listener %u has a bad "
+			    "proxy set", i);
+		for (k = 0; k < l->nproxy; k++) {
+			x = &t->proxy[next + k];
+			if ((x->family != ADDR_V4 && x->family != ADDR_V6) ||
+			    x->plen > (x->family == ADDR_V4 ? 32 : 128) ||
+			    x->pad[0] != 0 || x->pad[1] != 0 ||
+			    ptab_check_proxy(x) == -1)
+				return ptab_bad(err, errlen, "proxy prefix %u "
+				    "is malformed", next + k);
+			if (k > 0 && ptab_proxy_order(x - 1, x) >= 0)
+				return ptab_bad(err, errlen, "proxy prefix %u "
+				    "is out of order", next + k);
+		}
+		next += l->nproxy;
 	}
+	if (next != t->nproxy)
+		return ptab_bad(err, errlen, "%u proxy prefixes belong to no "
+		    "listener", t->nproxy - next);
 	return 0;
+}
+
+/* Host bits clear, nothing after an IPv4 address, not IPv4-mapped. */
+static int
+ptab_check_proxy(const struct ptab_proxy_rec *x)
+{
+	struct addr	 a, m;
+	size_t		 j;
+
+	memset(&a, 0, sizeof(a));
+	a.family = x->family;
+	a.len = x->plen;
+	memcpy(a.a, x->addr, sizeof(a.a));
+	if (x->family == ADDR_V4) {
+		for (j = 4; j < sizeof(x->addr); j++)
+			if (x->addr[j] != 0)
+				return -1;
+	}
+	m = a;
+	addr_mask(&m);
+	return memcmp(a.a, m.a, sizeof(a.a)) == 0 ? 0 : -1;
+}
+
+static int
+ptab_proxy_order(const struct ptab_proxy_rec *x,
+    const struct ptab_proxy_rec *y)
+{
+	int	 c;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	if ((c = memcmp(x->addr, y->addr, sizeof(x->addr))) != 0)
+		return c;
+	return x->plen < y->plen ? -1 : x->plen > y->plen;
 }
 
 static int
@@ -921,16 +1003,13 @@ ptab_check_users(const struct ptab *t, char *err, size_t errlen)
 	const struct ptab_user_rec	*u;
 	const char			*v;
 	char				 why[LIM_ERRMSG];
-	uint32_t			 i;
+	uint32_t			 i, k, next = 0, ref;
 
 	for (i = 0; i < t->nusers; i++) {
 		u = &t->users[i];
 		STRREF(u->name, "user %u has a bad name reference", i);
 		STRLEN(u->name, LIM_USERNAME, "user %u's name", i);
 		STRREF(u->verifier, "user %u has a bad verifier reference", i);
-		if (u->pad != 0)
-			return ptab_bad(err, errlen, "nonzero padding in user "
-			    "%u", i);
 		/*
 		 * The verifier's own numbers (SCRAM iterations, argon2id
 		 * memory, passes and lanes) are bounded as policyc
@@ -940,12 +1019,142 @@ ptab_check_users(const struct ptab *t, char *err, size_t errlen)
 		if (verifier_check(v, strlen(v), why, sizeof(why)) < 0)
 			return ptab_bad(err, errlen, "user %u (%s) has a bad "
 			    "verifier: %s", i, t->str + u->name, why);
+		if ((u->nsenders == 0 ? u->senders != 0 :
+		    u->senders != next) || u->nsenders > t->nsenders - next)
+			return ptab_bad(err, errlen, "user %u has a bad "
+			    "sender range", i);
+		for (k = 0; k < u->nsenders; k++) {
+			ref = t->senders[next + k];
+			STRREF(ref, "sender %u has a bad string reference",
+			    next + k);
+			if (ptab_check_sender(t->str + ref) == -1 ||
+			    (k > 0 && strcmp(t->str + t->senders[next + k -
+			    1], t->str + ref) >= 0))
+				return ptab_bad(err, errlen, "sender %u of "
+				    "user %u is malformed or out of order",
+				    next + k, i);
+		}
+		next += u->nsenders;
 		if (t->str[u->name] == '\0' || (i > 0 &&
 		    strcmp(t->str + t->users[i - 1].name, t->str + u->name)
 		    >= 0))
 			return ptab_bad(err, errlen, "user %u is out of order",
 			    i);
 	}
+	if (next != t->nsenders)
+		return ptab_bad(err, errlen, "%u senders belong to no user",
+		    t->nsenders - next);
+	return 0;
+}
+
+/*
+ * A sender as the writer stores it: lower case, "local@domain" or
+ * "@domain", printable, no space.
+ */
+static int
+ptab_check_sender(const char *p)
+{
+	const char	*at = strrchr(p, '@');
+	size_t		 i;
+
+	if (at == NULL || at[1] == '\0' || strlen(at + 1) > LIM_DOMAIN ||
+	    (size_t)(at - p) > PTAB_RCPT_PARTMAX)
+		return -1;
+	for (i = 0; p[i] != '\0'; i++)
+		if ((unsigned char)p[i] <= 0x20 || p[i] == 0x7f ||
+		    (p[i] >= 'A' && p[i] <= 'Z'))
+			return -1;
+	return 0;
+}
+
+/* A stored local part: 1..64 bytes, printable, lower case. */
+static int
+ptab_check_local(const char *p, size_t n)
+{
+	size_t	 i;
+
+	if (n == 0 || n > PTAB_RCPT_PARTMAX)
+		return -1;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f ||
+		    (unsigned char)p[i] >= 0x80 ||
+		    (p[i] >= 'A' && p[i] <= 'Z'))
+			return -1;
+	return 0;
+}
+
+/*
+ * Recipients lists: sorted by name, slot ranges back to back, sizes a
+ * power of two at least twice the count, every part a valid string at
+ * most maxprobe slots past its hash's home, and no part twice on its
+ * probe path (which is where a repeat would have to sit).
+ */
+static int
+ptab_check_rcpts(const struct ptab *t, char *err, size_t errlen)
+{
+	const struct ptab_rcpt_rec	*r;
+	const uint32_t			*sl;
+	const char			*p;
+	uint32_t			 i, k, j, h, d, n, next = 0, mask;
+	size_t				 len;
+
+	for (i = 0; i < t->nrcpts; i++) {
+		r = &t->rcpts[i];
+		STRREF(r->name, "recipients list %u has a bad name "
+		    "reference", i);
+		if (t->str[r->name] == '\0' || (i > 0 &&
+		    strcmp(t->str + t->rcpts[i - 1].name, t->str + r->name)
+		    >= 0))
+			return ptab_bad(err, errlen, "recipients list %u is "
+			    "out of order", i);
+		if (r->nslots == 0 || (r->nslots & (r->nslots - 1)) != 0 ||
+		    r->nslots > PTAB_RCPT_MAXSLOTS ||
+		    r->first != next || r->nslots > t->nrslots - next ||
+		    r->count > r->nslots / 2 ||
+		    r->maxprobe > PTAB_RCPT_MAXPROBE ||
+		    r->maxprobe >= r->nslots)
+			return ptab_bad(err, errlen, "recipients list %u has "
+			    "a bad slot range or size", i);
+		sl = t->rslots + r->first;
+		mask = r->nslots - 1;
+		for (k = 0, n = 0; k < r->nslots; k++) {
+			if (sl[k] == 0)
+				continue;
+			n++;
+			STRREF(sl[k], "recipients slot %u has a bad string "
+			    "reference", r->first + k);
+			p = t->str + sl[k];
+			len = strlen(p);
+			if (ptab_check_local(p, len) == -1)
+				return ptab_bad(err, errlen, "recipients slot "
+				    "%u is not a lower-case local part",
+				    r->first + k);
+			h = ptab_rcpt_hash(p, len) & mask;
+			d = (k - h) & mask;
+			if (d > r->maxprobe)
+				return ptab_bad(err, errlen, "recipients slot "
+				    "%u is %u slots from its home (at most "
+				    "%u)", r->first + k, d, r->maxprobe);
+			for (j = 0; j < d; j++) {
+				if (sl[(h + j) & mask] == 0)
+					return ptab_bad(err, errlen,
+					    "recipients slot %u cannot be "
+					    "reached", r->first + k);
+				if (strcmp(t->str + sl[(h + j) & mask], p) ==
+				    0)
+					return ptab_bad(err, errlen,
+					    "recipients slot %u repeats a "
+					    "local part", r->first + k);
+			}
+		}
+		if (n != r->count)
+			return ptab_bad(err, errlen, "recipients list %u holds "
+			    "%u local parts, not %u", i, n, r->count);
+		next += r->nslots;
+	}
+	if (next != t->nrslots)
+		return ptab_bad(err, errlen, "%u recipients slots belong to "
+		    "no list", t->nrslots - next);
 	return 0;
 }
 
@@ -981,9 +1190,16 @@ ptab_check_domains(const struct ptab *t, const struct ptab_domain_rec *d,
 		if (d[i].mech > PTAB_MECH_SCRAM_SHA_256)
 			return ptab_bad(err, errlen, "%s %u has unknown auth "
 			    "mechanism %u", what, i, d[i].mech);
-		if (d[i].pad[0] != 0 || d[i].pad[1] != 0 || d[i].pad[2] != 0)
+		if (d[i].pad[0] != 0 || d[i].pad[1] != 0)
 			return ptab_bad(err, errlen, "nonzero padding in %s "
 			    "%u", what, i);
+		if ((outbound ? d[i].rcpts != PTAB_RCPTS_UNSET :
+		    d[i].rcpts > PTAB_RCPTS_LIST) ||
+		    (d[i].rcpts == PTAB_RCPTS_LIST ?
+		    d[i].rcpt_list >= t->nrcpts :
+		    d[i].rcpt_list != PTAB_NONE))
+			return ptab_bad(err, errlen, "%s %u has a bad "
+			    "recipients list", what, i);
 		/* A maildir has no next hop: no port and no TLS. */
 		if (d[i].delivery == PTAB_DELIVER_MAILDIR) {
 			if (d[i].port != 0 || d[i].tls != PTAB_TLS_NONE)
@@ -1316,4 +1532,130 @@ ptab_user_lookup(const struct ptab *t, const char *name, size_t len)
 			lo = mid + 1;
 	}
 	return NULL;
+}
+
+/* ---- Recipients, senders, PROXY ------------------------------------------ */
+
+static inline unsigned char
+ptab_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+}
+
+uint32_t
+ptab_rcpt_hash(const char *local, size_t len)
+{
+	uint32_t	 h = 2166136261u;
+	size_t		 i;
+
+	for (i = 0; i < len; i++) {
+		h ^= ptab_lower((unsigned char)local[i]);
+		h *= 16777619u;
+	}
+	/* murmur3's finaliser: FNV's low bits alone cluster. */
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
+/* The n bytes at a, any case, equal the lower-case NUL-ended s? */
+static int
+ptab_ieq(const char *a, const char *s, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] == '\0' || ptab_lower((unsigned char)a[i]) !=
+		    (unsigned char)s[i])
+			return 0;
+	return s[n] == '\0';
+}
+
+int
+ptab_rcpt_in(const struct ptab *t, uint32_t i, const char *local,
+    size_t len)
+{
+	const struct ptab_rcpt_rec	*r;
+	const uint32_t			*sl;
+	uint32_t			 h, k, mask;
+
+	if (i >= t->nrcpts || len == 0 || len > PTAB_RCPT_PARTMAX)
+		return 0;
+	r = &t->rcpts[i];
+	sl = t->rslots + r->first;
+	mask = r->nslots - 1;
+	h = ptab_rcpt_hash(local, len);
+	for (k = 0; k <= r->maxprobe; k++) {
+		if (sl[(h + k) & mask] == 0)
+			return 0;
+		if (ptab_ieq(local, t->str + sl[(h + k) & mask], len))
+			return 1;
+	}
+	return 0;
+}
+
+int
+ptab_rcpt_postmaster(const char *local, size_t len)
+{
+	return len == 10 && ptab_ieq(local, "postmaster", len);
+}
+
+int
+ptab_rcpt_known(const struct ptab *t, const struct ptab_domain_rec *d,
+    const char *local, size_t len)
+{
+	if (d->rcpts != PTAB_RCPTS_LIST)
+		return 1;
+	return ptab_rcpt_postmaster(local, len) ||
+	    ptab_rcpt_in(t, d->rcpt_list, local, len);
+}
+
+int
+ptab_sender_ok(const struct ptab *t, const struct ptab_user_rec *u,
+    const char *addr, size_t len)
+{
+	const char	*s;
+	size_t		 at;
+	uint32_t	 k;
+
+	if (u->nsenders == 0 || len == 0)
+		return 1;
+	for (at = len; at > 0 && addr[at - 1] != '@'; at--)
+		;
+	if (at == 0)
+		return 0;		/* no domain: never one of ours */
+	at--;
+	for (k = 0; k < u->nsenders; k++) {
+		s = t->str + t->senders[u->senders + k];
+		if (s[0] == '@' ? ptab_ieq(addr + at, s, len - at) :
+		    ptab_ieq(addr, s, len))
+			return 1;
+	}
+	return 0;
+}
+
+int
+ptab_listener_proxy(const struct ptab *t, const struct ptab_listener_rec *l,
+    const struct addr *a)
+{
+	const struct ptab_proxy_rec	*x;
+	struct addr			 c, m;
+	uint32_t			 k;
+
+	c = *a;
+	addr_unmap(&c);
+	for (k = 0; k < l->nproxy; k++) {
+		x = &t->proxy[l->proxy_first + k];
+		if (x->family != c.family)
+			continue;
+		m = c;
+		m.len = x->plen;
+		addr_mask(&m);
+		if (memcmp(m.a, x->addr, x->family == ADDR_V4 ? 4 : 16) == 0)
+			return 1;
+	}
+	return 0;
 }

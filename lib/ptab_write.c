@@ -68,6 +68,17 @@ struct ptab_builder {
 	size_t			 nusers, capusers;
 	struct ptab_domain_rec	*acc, *out;	/* ids; secret in blob */
 	size_t			 nacc, capacc, nout, capout;
+	/* Senders: string ids; a user's senders index these. */
+	uint32_t		*snd;
+	size_t			 nsnd, capsnd;
+	/* Recipients lists: first is the start of the parts in rpart. */
+	struct ptab_rcpt_rec	*rl;		/* name, parts are ids */
+	size_t			 nrl, caprl;
+	uint32_t		*rpart;
+	size_t			 nrpart, caprpart;
+	/* PROXY prefixes: listeners index these. */
+	struct ptab_proxy_rec	*px;
+	size_t			 npx, cappx;
 };
 
 /* A string id with its text, for sorting strings and records. */
@@ -101,6 +112,13 @@ static void	ptab_put_v4(const struct ptab_builder *, uint8_t *,
 		    const struct ptab_section_rec *);
 static void	ptab_put_v6(const struct ptab_builder *, uint8_t *,
 		    const struct ptab_section_rec *);
+static int	ptab_id_cmp(const void *, const void *);
+static void	ptab_sort_ids(uint32_t *, size_t);
+static int	ptab_proxy_cmp(const void *, const void *);
+static int	ptab_rcpt_layout(struct ptab_builder *, const uint32_t *,
+		    uint32_t **, uint32_t **, size_t *, char *, size_t);
+static int	ptab_rcpt_place(const struct ptab_builder *,
+		    struct ptab_rcpt_rec *, const uint32_t *, uint32_t *);
 
 struct ptab_builder *
 ptab_builder_new(void)
@@ -164,6 +182,10 @@ ptab_builder_free(struct ptab_builder *b)
 	free(b->users);
 	free(b->acc);
 	free(b->out);
+	free(b->snd);
+	free(b->rl);
+	free(b->rpart);
+	free(b->px);
 	free(b);
 }
 
@@ -282,7 +304,8 @@ ptab_builder_server(struct ptab_builder *b, const struct ptab_server_in *in)
 	    ptab_intern(b, in->trust, &s->trust) == -1 ||
 	    ptab_intern(b, in->spool, &s->spool) == -1 ||
 	    ptab_intern(b, in->log, &s->log) == -1 ||
-	    ptab_intern(b, in->runas, &s->runas) == -1)
+	    ptab_intern(b, in->runas, &s->runas) == -1 ||
+	    ptab_intern(b, in->control, &s->control) == -1)
 		return -1;
 	/* Zero means "left out": the default stays (limits are >= 1). */
 #define PTAB_SET_IF(f)	do { if (in->f != 0) s->f = in->f; } while (0)
@@ -316,29 +339,79 @@ ptab_builder_server(struct ptab_builder *b, const struct ptab_server_in *in)
 }
 
 int
-ptab_builder_listener(struct ptab_builder *b, const struct addr *a,
-    uint16_t port, int tls, uint8_t require, uint32_t line)
+ptab_builder_listener(struct ptab_builder *b,
+    const struct ptab_listener_in *in)
 {
 	struct ptab_listener_rec	*l;
+	struct ptab_proxy_rec		*x;
+	struct addr			 p;
+	size_t				 i, first, n;
 
-	if ((a->family != ADDR_V4 && a->family != ADDR_V6) || port == 0 ||
-	    (require & ~(PTAB_REQ_TLS | PTAB_REQ_AUTH)) != 0 ||
+	if ((in->addr.family != ADDR_V4 && in->addr.family != ADDR_V6) ||
+	    in->port == 0 ||
+	    (in->require & ~(PTAB_REQ_TLS | PTAB_REQ_AUTH)) != 0 ||
 	    b->nlis >= PTAB_MAX_SIZE / sizeof(*l) ||
+	    (!in->proxy && in->nproxy > 0) ||
+	    in->nproxy >= PTAB_MAX_SIZE / sizeof(*x) - b->npx ||
 	    ptab_grow((void **)&b->lis, &b->caplis, b->nlis,
 	    sizeof(*l)) == -1)
 		return -1;
+	/* The set, folded, masked, sorted, without repeats. */
+	first = b->npx;
+	for (i = 0; i < in->nproxy; i++) {
+		p = in->proxy_pfx[i];
+		if ((p.family != ADDR_V4 && p.family != ADDR_V6) ||
+		    p.len > (p.family == ADDR_V4 ? 32 : 128))
+			return -1;
+		addr_unmap(&p);
+		addr_mask(&p);
+		if (ptab_grow((void **)&b->px, &b->cappx, b->npx,
+		    sizeof(*x)) == -1)
+			return -1;
+		x = &b->px[b->npx++];
+		memset(x, 0, sizeof(*x));
+		memcpy(x->addr, p.a, p.family == ADDR_V4 ? 4 : 16);
+		x->family = p.family;
+		x->plen = p.len;
+	}
+	n = b->npx - first;
+	if (n > 1) {
+		qsort(b->px + first, n, sizeof(*x), ptab_proxy_cmp);
+		for (i = 1, b->npx = first + 1; i < n; i++)
+			if (ptab_proxy_cmp(&b->px[b->npx - 1],
+			    &b->px[first + i]) != 0)
+				b->px[b->npx++] = b->px[first + i];
+		n = b->npx - first;
+	}
 	l = &b->lis[b->nlis++];
 	memset(l, 0, sizeof(*l));
-	if (a->family == ADDR_V4)
-		memcpy(l->addr, a->a, 4);
+	if (in->addr.family == ADDR_V4)
+		memcpy(l->addr, in->addr.a, 4);
 	else
-		memcpy(l->addr, a->a, 16);
-	l->family = a->family;
-	l->tls = tls ? 1 : 0;
-	l->require = require;
-	l->port = port;
-	l->line = line;
+		memcpy(l->addr, in->addr.a, 16);
+	l->family = in->addr.family;
+	l->tls = in->tls ? 1 : 0;
+	l->require = in->require;
+	l->port = in->port;
+	l->line = in->line;
+	l->proxy = in->proxy ? 1 : 0;
+	l->proxy_list = in->proxy ? in->proxy_list : PTAB_NONE;
+	l->nproxy = (uint32_t)n;
+	l->proxy_first = n > 0 ? (uint32_t)first : 0;
 	return 0;
+}
+
+static int
+ptab_proxy_cmp(const void *a, const void *b)
+{
+	const struct ptab_proxy_rec	*x = a, *y = b;
+	int				 c;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	if ((c = memcmp(x->addr, y->addr, sizeof(x->addr))) != 0)
+		return c;
+	return x->plen < y->plen ? -1 : x->plen > y->plen;
 }
 
 int
@@ -492,23 +565,126 @@ ptab_push_prefix(struct ptab_builder *b, uint32_t rule, const struct addr *p)
 
 int
 ptab_builder_user(struct ptab_builder *b, const char *name,
-    const char *verifier, uint32_t line)
+    const char *verifier, uint32_t line, const char *const *senders,
+    size_t nsenders)
 {
 	struct ptab_user_rec	*u;
-	uint32_t		 n, v;
+	uint32_t		 n, v, id;
+	size_t			 i, first = b->nsnd;
 
 	if (b->nusers >= PTAB_MAX_SIZE / sizeof(*u) ||
+	    nsenders >= PTAB_MAX_SIZE / 4 - b->nsnd ||
 	    ptab_intern(b, name, &n) == -1 ||
 	    ptab_intern(b, verifier, &v) == -1 ||
 	    ptab_grow((void **)&b->users, &b->capusers, b->nusers,
 	    sizeof(*u)) == -1)
 		return -1;
+	for (i = 0; i < nsenders; i++) {
+		if (senders[i] == NULL || senders[i][0] == '\0' ||
+		    ptab_intern(b, senders[i], &id) == -1 ||
+		    ptab_grow((void **)&b->snd, &b->capsnd, b->nsnd,
+		    sizeof(*b->snd)) == -1) {
+			b->nsnd = first;
+			return -1;
+		}
+		b->snd[b->nsnd++] = id;
+	}
+	/* Sorted, without repeats: the image ignores the order given. */
+	if (nsenders > 0) {
+		ptab_sort_ids(b->snd + first, nsenders);
+		for (i = 1, b->nsnd = first + 1; i < nsenders; i++)
+			if (b->snd[b->nsnd - 1] != b->snd[first + i])
+				b->snd[b->nsnd++] = b->snd[first + i];
+	}
 	u = &b->users[b->nusers++];
 	memset(u, 0, sizeof(*u));
 	u->name = n;
 	u->verifier = v;
 	u->line = line;
+	u->nsenders = (uint32_t)(b->nsnd - first);
+	u->senders = (uint32_t)first;
 	return 0;
+}
+
+int
+ptab_builder_rcpts(struct ptab_builder *b, const char *name, uint32_t line,
+    const char *const *parts, size_t n, uint32_t *id)
+{
+	struct ptab_rcpt_rec	*r;
+	char			 buf[PTAB_RCPT_PARTMAX + 1];
+	uint32_t		 nm, sid;
+	size_t			 i, j, len, first = b->nrpart;
+
+	if (b->nrl >= PTAB_MAX_SIZE / sizeof(*r) ||
+	    n >= PTAB_RCPT_MAXSLOTS / 2 - b->nrpart ||
+	    ptab_intern(b, name, &nm) == -1 || nm == 0 ||
+	    ptab_grow((void **)&b->rl, &b->caprl, b->nrl, sizeof(*r)) == -1)
+		return -1;
+	if (n > b->caprpart - b->nrpart &&
+	    ptab_grow((void **)&b->rpart, &b->caprpart, b->nrpart + n,
+	    sizeof(*b->rpart)) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		len = strlen(parts[i]);
+		if (len == 0 || len > PTAB_RCPT_PARTMAX) {
+			b->nrpart = first;
+			return -1;
+		}
+		for (j = 0; j < len; j++)
+			buf[j] = parts[i][j] >= 'A' && parts[i][j] <= 'Z' ?
+			    (char)(parts[i][j] - 'A' + 'a') : parts[i][j];
+		buf[len] = '\0';
+		if (ptab_intern(b, buf, &sid) == -1) {
+			b->nrpart = first;
+			return -1;
+		}
+		b->rpart[b->nrpart++] = sid;
+	}
+	/* Repeats go: a set holds each local part once. */
+	if (n > 0) {
+		ptab_sort_ids(b->rpart + first, n);
+		for (i = 1, b->nrpart = first + 1; i < n; i++)
+			if (b->rpart[b->nrpart - 1] != b->rpart[first + i])
+				b->rpart[b->nrpart++] = b->rpart[first + i];
+	}
+	r = &b->rl[b->nrl];
+	memset(r, 0, sizeof(*r));
+	r->name = nm;
+	r->line = line;
+	r->first = (uint32_t)first;
+	r->count = (uint32_t)(b->nrpart - first);
+	*id = (uint32_t)b->nrl++;
+	return 0;
+}
+
+/*
+ * Ids are equal exactly when their strings are, so sorting by id finds
+ * repeats; ptab_build() puts the survivors in string order.
+ */
+static int
+ptab_id_cmp(const void *a, const void *b)
+{
+	uint32_t	 x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+ptab_sort_ids(uint32_t *v, size_t n)
+{
+	size_t		 i, j;
+	uint32_t	 x;
+
+	if (n > 16) {
+		qsort(v, n, sizeof(*v), ptab_id_cmp);
+		return;
+	}
+	for (i = 1; i < n; i++) {
+		x = v[i];
+		for (j = i; j > 0 && v[j - 1] > x; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
 }
 
 int
@@ -533,6 +709,8 @@ ptab_domain_add(struct ptab_builder *b, struct ptab_domain_rec **arr,
 	/* What the reader would refuse is refused here, at the source. */
 	port = d->port;		/* as wide as the limit: it may tighten */
 	if (d->tls > PTAB_TLS_VERIFY || d->mech > PTAB_MECH_SCRAM_SHA_256 ||
+	    (!outbound && (d->rcpts > PTAB_RCPTS_LIST ||
+	    (d->rcpts == PTAB_RCPTS_LIST && d->rcpt_list >= b->nrl))) ||
 	    (outbound ? d->delivery != PTAB_DELIVER_RELAY :
 	    (d->delivery != PTAB_DELIVER_MAILDIR &&
 	    d->delivery != PTAB_DELIVER_FORWARD)) ||
@@ -565,6 +743,9 @@ ptab_domain_add(struct ptab_builder *b, struct ptab_domain_rec **arr,
 	r->target = tgt;
 	r->mech = d->mech;
 	r->user = usr;
+	r->rcpts = outbound ? PTAB_RCPTS_UNSET : d->rcpts;
+	r->rcpt_list = !outbound && d->rcpts == PTAB_RCPTS_LIST ?
+	    d->rcpt_list : PTAB_NONE;
 	r->secret = PTAB_NONE;
 	r->secret_len = 0;
 	if (d->secret != NULL) {
@@ -952,6 +1133,120 @@ ptab_put_v6(const struct ptab_builder *b, uint8_t *img,
 		idx[h++] = (uint32_t)b->nv6;
 }
 
+/* ---- Recipients lists ---------------------------------------------------- */
+
+/*
+ * Place the local parts of list r (ids in b->rpart, already in string
+ * order) into slots[0 .. r->nslots): linear probing from each part's
+ * hash.  Returns 0, or 1 when a probe ran past PTAB_RCPT_MAXPROBE (the
+ * caller doubles the table and tries again).
+ */
+static int
+ptab_rcpt_place(const struct ptab_builder *b, struct ptab_rcpt_rec *r,
+    const uint32_t *ids, uint32_t *slots)
+{
+	const char	*p;
+	uint32_t	 i, k, h, mask = r->nslots - 1;
+
+	memset(slots, 0, (size_t)r->nslots * sizeof(*slots));
+	r->maxprobe = 0;
+	for (i = 0; i < r->count; i++) {
+		p = b->sbuf + b->soff[ids[i]];
+		h = ptab_rcpt_hash(p, strlen(p));
+		for (k = 0; slots[(h + k) & mask] != 0; k++)
+			if (k >= PTAB_RCPT_MAXPROBE)
+				return 1;
+		slots[(h + k) & mask] = ids[i];
+		if (k > r->maxprobe)
+			r->maxprobe = k;
+	}
+	return 0;
+}
+
+/*
+ * Sort the lists by name (*order: builder ids in image order), put each
+ * list's parts in string order, and place them into one array of slot
+ * ids (*slots, *nslots).  The result depends on the content only.
+ */
+static int
+ptab_rcpt_layout(struct ptab_builder *b, const uint32_t *map,
+    uint32_t **order, uint32_t **slots, size_t *nslots, char *err,
+    size_t errlen)
+{
+	struct ptab_rcpt_rec	*r;
+	uint64_t		*key = NULL;
+	uint32_t		*o = NULL, *sl = NULL, *ids;
+	size_t			 i, j, total = 0, cap = 0, maxc = 0;
+
+	*order = NULL;
+	*slots = NULL;
+	*nslots = 0;
+	if (b->nrl == 0)
+		return 0;
+	if ((o = calloc(b->nrl, sizeof(*o))) == NULL)
+		goto nomem;
+	for (i = 0; i < b->nrl; i++)
+		if (b->rl[i].count > maxc)
+			maxc = b->rl[i].count;
+	if ((key = calloc(maxc > b->nrl ? maxc : b->nrl,
+	    sizeof(*key))) == NULL)
+		goto nomem;
+	/* By name: map[] is in string order, and names are unique. */
+	for (i = 0; i < b->nrl; i++)
+		key[i] = (uint64_t)map[b->rl[i].name] << 32 | i;
+	if (ptab_radix_u64(key, b->nrl) == -1)
+		goto nomem;
+	for (i = 0; i < b->nrl; i++) {
+		o[i] = (uint32_t)key[i];
+		if (i > 0 && key[i] >> 32 == key[i - 1] >> 32) {
+			snprintf(err, errlen, "recipients list '%.*s' appears "
+			    "twice", 128, b->sbuf + b->soff[b->rl[o[i]].name]);
+			goto fail;
+		}
+	}
+	for (i = 0; i < b->nrl; i++) {
+		r = &b->rl[o[i]];
+		ids = r->count > 0 ? b->rpart + r->first : NULL;
+		for (j = 0; j < r->count; j++)
+			key[j] = (uint64_t)map[ids[j]] << 32 | ids[j];
+		if (ptab_radix_u64(key, r->count) == -1)
+			goto nomem;
+		for (j = 0; j < r->count; j++)
+			ids[j] = (uint32_t)key[j];
+		r->nslots = 1;
+		while (r->nslots < 2 * (size_t)r->count)
+			r->nslots *= 2;
+		for (;;) {
+			if (r->nslots > PTAB_RCPT_MAXSLOTS - total) {
+				snprintf(err, errlen, "too many recipients");
+				goto fail;
+			}
+			while (total + r->nslots > cap) {
+				if (ptab_grow((void **)&sl, &cap, cap,
+				    sizeof(*sl)) == -1)
+					goto nomem;
+			}
+			if (ptab_rcpt_place(b, r, ids, sl + total) == 0)
+				break;
+			r->nslots *= 2;
+		}
+		total += r->nslots;
+	}
+	free(key);
+	*order = o;
+	*slots = sl;
+	*nslots = total;
+	return 0;
+
+nomem:
+	snprintf(err, errlen, "out of memory");
+fail:
+	free(key);
+	free(o);
+	free(sl);
+	return -1;
+}
+
 int
 ptab_build(struct ptab_builder *b, ptab_conflict_fn *conflict, void *ctx,
     uint8_t **out, size_t *outlen, char *err, size_t errlen)
@@ -964,7 +1259,10 @@ ptab_build(struct ptab_builder *b, ptab_conflict_fn *conflict, void *ctx,
 	struct ptab_list_rec	*lr;
 	struct ptab_user_rec	*ur;
 	struct ptab_domain_rec	*dr;
-	uint32_t		*map = NULL, boff;
+	struct ptab_rcpt_rec	*rc;
+	uint32_t		*map = NULL, *rorder = NULL, *rslots = NULL;
+	uint32_t		*rinv = NULL, *u32, boff, k;
+	size_t			 nrslots = 0;
 	uint64_t		 off, len, count;
 	uint8_t			*img = NULL;
 	char			*sp;
@@ -1016,6 +1314,13 @@ ptab_build(struct ptab_builder *b, ptab_conflict_fn *conflict, void *ctx,
 		map[sk[i].id] = (uint32_t)strsize;
 		strsize += strlen(sk[i].s) + 1;
 	}
+	if (ptab_rcpt_layout(b, map, &rorder, &rslots, &nrslots, err,
+	    errlen) == -1)
+		goto fail;
+	if ((rinv = calloc(b->nrl + 1, sizeof(*rinv))) == NULL)
+		goto nomem;
+	for (i = 0; i < b->nrl; i++)
+		rinv[rorder[i]] = (uint32_t)i;
 
 	/* Lay the sections out in enum order, each 8-aligned. */
 	off = PTAB_HEADER_SIZE + sizeof(dir);
@@ -1039,6 +1344,10 @@ ptab_build(struct ptab_builder *b, ptab_conflict_fn *conflict, void *ctx,
 		case PTAB_SEC_USERS:	count = b->nusers; break;
 		case PTAB_SEC_ACCEPT:	count = b->nacc; break;
 		case PTAB_SEC_OUTBOUND:	count = b->nout; break;
+		case PTAB_SEC_RCPT_LISTS: count = b->nrl; break;
+		case PTAB_SEC_RCPT_SLOTS: count = nrslots; break;
+		case PTAB_SEC_SENDERS:	count = b->nsnd; break;
+		case PTAB_SEC_PROXY:	count = b->npx; break;
 		default:		count = b->bloblen; break;
 		}
 		len = count * ptab_recsize[s];
@@ -1086,8 +1395,7 @@ ptab_build(struct ptab_builder *b, ptab_conflict_fn *conflict, void *ctx,
 	srv->spool = map[b->server.spool];
 	srv->log = map[b->server.log];
 	srv->runas = map[b->server.runas];
-	srv->pad = 0;
-	srv->pad2 = 0;
+	srv->control = map[b->server.control];
 
 	if (b->nlis > 0)
 		memcpy(img + dir[PTAB_SEC_LISTENERS - 1].offset, b->lis,
@@ -1104,12 +1412,33 @@ ptab_build(struct ptab_builder *b, ptab_conflict_fn *conflict, void *ctx,
 	}
 	ptab_put_v4(b, img, dir);
 	ptab_put_v6(b, img, dir);
+	/* Senders follow the sorted users, each user's in string order. */
 	ur = (struct ptab_user_rec *)(img + dir[PTAB_SEC_USERS - 1].offset);
-	for (i = 0; i < b->nusers; i++) {
+	u32 = (uint32_t *)(img + dir[PTAB_SEC_SENDERS - 1].offset);
+	for (i = 0, boff = 0; i < b->nusers; i++) {
 		ur[i] = b->users[i];
 		ur[i].name = map[b->users[i].name];
 		ur[i].verifier = map[b->users[i].verifier];
+		ur[i].senders = ur[i].nsenders > 0 ? boff : 0;
+		for (k = 0; k < ur[i].nsenders; k++)
+			u32[boff + k] = map[b->snd[b->users[i].senders + k]];
+		ptab_sort_ids(u32 + boff, ur[i].nsenders);
+		boff += ur[i].nsenders;
 	}
+	rc = (struct ptab_rcpt_rec *)(img +
+	    dir[PTAB_SEC_RCPT_LISTS - 1].offset);
+	for (i = 0, boff = 0; i < b->nrl; i++) {
+		rc[i] = b->rl[rorder[i]];
+		rc[i].name = map[rc[i].name];
+		rc[i].first = boff;
+		boff += rc[i].nslots;
+	}
+	u32 = (uint32_t *)(img + dir[PTAB_SEC_RCPT_SLOTS - 1].offset);
+	for (i = 0; i < nrslots; i++)
+		u32[i] = map[rslots[i]];
+	if (b->npx > 0)
+		memcpy(img + dir[PTAB_SEC_PROXY - 1].offset, b->px,
+		    b->npx * sizeof(*b->px));
 	/* Blobs follow the sorted accept, then outbound, records. */
 	boff = 0;
 	for (s = 0; s < 2; s++) {
@@ -1123,6 +1452,8 @@ ptab_build(struct ptab_builder *b, ptab_conflict_fn *conflict, void *ctx,
 			dr[i].domain = map[src[i].domain];
 			dr[i].target = map[src[i].target];
 			dr[i].user = map[src[i].user];
+			if (src[i].rcpt_list != PTAB_NONE)
+				dr[i].rcpt_list = rinv[src[i].rcpt_list];
 			if (src[i].secret == PTAB_NONE)
 				continue;
 			dr[i].secret = boff;
@@ -1140,6 +1471,9 @@ ptab_build(struct ptab_builder *b, ptab_conflict_fn *conflict, void *ctx,
 
 	free(sk);
 	free(map);
+	free(rorder);
+	free(rslots);
+	free(rinv);
 	*out = img;
 	*outlen = (size_t)off;
 	return 0;
@@ -1149,6 +1483,9 @@ nomem:
 fail:
 	free(sk);
 	free(map);
+	free(rorder);
+	free(rslots);
+	free(rinv);
 	free(img);
 	return -1;
 }

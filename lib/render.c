@@ -234,6 +234,17 @@ render_accept(FILE *fp, const struct ptab *t, const struct ptab_domain_rec *d)
 		rc = -1;
 		break;
 	}
+	if (d->rcpts == PTAB_RCPTS_ANY)
+		fputs(" recipients any", fp);
+	else if (d->rcpts == PTAB_RCPTS_LIST) {
+		if (d->rcpt_list < t->nrcpts)
+			fprintf(fp, " recipients <%s>", ptab_str(t,
+			    t->rcpts[d->rcpt_list].name));
+		else {
+			fputs(" recipients <?>", fp);
+			rc = -1;
+		}
+	}
 	return rc;
 }
 
@@ -275,10 +286,12 @@ render_outbound(FILE *fp, const struct ptab *t,
 }
 
 int
-render_listener(FILE *fp, const struct ptab_listener_rec *l)
+render_listener(FILE *fp, const struct ptab *t,
+    const struct ptab_listener_rec *l)
 {
-	struct addr	 a;
-	char		 buf[ADDR_STRLEN];
+	const struct ptab_proxy_rec	*x;
+	struct addr			 a;
+	char				 buf[ADDR_STRLEN];
 
 	memset(&a, 0, sizeof(a));
 	a.family = l->family;
@@ -290,19 +303,63 @@ render_listener(FILE *fp, const struct ptab_listener_rec *l)
 		fputs(" tls", fp);
 	if (l->require != 0)
 		fprintf(fp, " require %s", render_level(l->require));
+	if (!l->proxy)
+		return 0;
+	if (l->proxy_list != PTAB_NONE) {
+		if (l->proxy_list >= t->nlists)
+			return -1;
+		fprintf(fp, " proxy from <%s>",
+		    ptab_str(t, t->lists[l->proxy_list].name));
+		return 0;
+	}
+	if (l->nproxy != 1 || l->proxy_first >= t->nproxy) {
+		fputs(" proxy from ?", fp);
+		return -1;
+	}
+	x = &t->proxy[l->proxy_first];
+	fputs(" proxy from ", fp);
+	render_proxy(fp, x);
+	return 0;
+}
+
+void
+render_proxy(FILE *fp, const struct ptab_proxy_rec *x)
+{
+	struct addr	 a;
+	char		 buf[ADDR_STRLEN];
+
+	memset(&a, 0, sizeof(a));
+	a.family = x->family;
+	a.len = x->plen;
+	memcpy(a.a, x->addr, sizeof(a.a));
+	addr_format(&a, buf, sizeof(buf));
+	fputs(buf, fp);
+}
+
+int
+render_rcpts_name(FILE *fp, const struct ptab *t, uint32_t i)
+{
+	fprintf(fp, "recipients %s { ", ptab_str(t, t->rcpts[i].name));
 	return 0;
 }
 
 int
 render_user(FILE *fp, const struct ptab *t, const struct ptab_user_rec *u)
 {
-	int	 rc;
+	uint32_t	 k;
+	int		 rc;
 
 	fputs("user ", fp);
 	rc = render_string(fp, ptab_str(t, u->name));
 	putc(' ', fp);
 	if (render_string(fp, ptab_str(t, u->verifier)) == -1)
 		rc = -1;
+	if (u->nsenders == 0)
+		return rc;
+	fputs(" senders {", fp);
+	for (k = 0; k < u->nsenders; k++)
+		fprintf(fp, " %s", ptab_str(t, t->senders[u->senders + k]));
+	fputs(" }", fp);
 	return rc;
 }
 
@@ -383,6 +440,9 @@ render_setting(FILE *fp, const struct ptab *t, int which)
 		if (i == 0)
 			rc = -1;
 		return rc;
+	case PTAB_SET_CONTROL:
+		fputs("control ", fp);
+		return render_string(fp, ptab_str(t, s->control));
 	}
 	fprintf(fp, "(setting %d)", which);
 	return -1;

@@ -63,7 +63,10 @@ int	render_list_name(FILE *fp, const struct ptab *t, uint32_t i);
 /* Prefix i of the v4 or v6 entries, as "a.b.c.d/n" (host: no /n). */
 void	render_entry(FILE *fp, const struct ptab *t, int family, uint32_t i);
 
-/* "accept for DOMAIN deliver maildir STRING" or "... forward to ...". */
+/*
+ * "accept for DOMAIN deliver maildir STRING" or "... forward to ...",
+ * then " recipients <NAME>" or " recipients any" when the rule has one.
+ */
 int	render_accept(FILE *fp, const struct ptab *t,
 	    const struct ptab_domain_rec *d);
 
@@ -71,10 +74,20 @@ int	render_accept(FILE *fp, const struct ptab *t,
 int	render_outbound(FILE *fp, const struct ptab *t,
 	    const struct ptab_domain_rec *d);
 
-/* "listen on ADDRESS port N [tls] [require LEVEL]". */
-int	render_listener(FILE *fp, const struct ptab_listener_rec *l);
+/*
+ * "listen on ADDRESS port N [tls] [require LEVEL]
+ * [proxy from <NAME>|PREFIX]".
+ */
+int	render_listener(FILE *fp, const struct ptab *t,
+	    const struct ptab_listener_rec *l);
 
-/* "user NAME VERIFIER". */
+/* A proxy prefix, as "a.b.c.d/n" (host: no /n). */
+void	render_proxy(FILE *fp, const struct ptab_proxy_rec *x);
+
+/* "recipients NAME { " with the parts and "}" left to the caller. */
+int	render_rcpts_name(FILE *fp, const struct ptab *t, uint32_t i);
+
+/* "user NAME VERIFIER [senders { ... }]". */
 int	render_user(FILE *fp, const struct ptab *t,
 	    const struct ptab_user_rec *u);
 

@@ -48,9 +48,11 @@ host 2001:db8:1:2::/64	relay require tls+auth
 auth mechanisms scram-sha-256 plain login
 user "ims-ny" "SCRAM-SHA-256$4096:7hdA+LMQwmrlolRYsi8kRw==$5rwzsqzyF8uPQ6R7BaPNr3fZb1rp1XRvLpAZQrQx2BA=:PPHHYS31oh9lVHiACe+LUwUNqZeALfwP52NDshOgAY4="
 
-accept for sf.example		deliver maildir "var/mail/%u"
-accept for .sf.example		forward to 10.0.0.5 port 25 tls required
-accept for Other.Example	forward to relay.other.example
+recipients staff { alice bob "john doe" }
+accept for sf.example		deliver maildir "var/mail/%u" recipients <staff>
+accept for .sf.example		forward to 10.0.0.5 port 25 tls required \
+				recipients any
+accept for Other.Example	forward to relay.other.example recipients any
 outbound ny.example	via 127.0.0.3 port 2525 tls verify \
 			auth scram-sha-256 user "ims-sf" \
 			password sealed:LOV5O1JlG3okpuPk6xEZLlO6uJpFhWfqokc9EPM4fb3QA1dwHzNsarpSoq4dXCZ86BHnAJoPZvNt9OAZ/rUx

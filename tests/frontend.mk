@@ -7,4 +7,5 @@ TESTS += \
 	tests/frontend-clean.sh \
 	tests/frontend-werror.sh \
 	tests/frontend-listfile.sh \
-	tests/frontend-limits.sh
+	tests/frontend-limits.sh \
+	tests/frontend-rcpts-large.sh

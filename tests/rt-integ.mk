@@ -4,6 +4,7 @@
 # sources, and stops it by process id.
 TESTS += tests/rt/integ_clients.py
 TESTS += tests/rt/integ_policy.py
+TESTS += tests/rt/integ_recipients.py
 TESTS += tests/rt/integ_dialogue.py
 TESTS += tests/rt/integ_hostile.py
 TESTS += tests/rt/integ_timeouts.py

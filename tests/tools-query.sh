@@ -7,7 +7,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/tools-query.XXXXXX") || exit 99
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 
-for t in backbone nested v6; do
+for t in backbone nested v6 mail; do
 	"$POLICYC" -o "$tmp/$t.ptab" "$top_srcdir/tests/good/$t.policy" \
 	    2>"$tmp/cc" || { cat "$tmp/cc" >&2; exit 1; }
 done
@@ -175,38 +175,59 @@ fe80::1: line 24: host fe80::/10 deny
 
 # Domains: exact, suffix, deep suffix, "*", case, nothing.
 = backbone sf.example
-sf.example: line 51: accept for sf.example deliver maildir "var/mail/%u"
+sf.example: line 51: accept for sf.example deliver maildir "var/mail/%u" recipients any
 sf.example: line 60: outbound * via mx port 25 tls opportunistic
 = backbone a.sf.example
-a.sf.example: line 52: accept for .sf.example forward to 10.0.0.5 port 25 tls required
+a.sf.example: line 52: accept for .sf.example forward to 10.0.0.5 port 25 tls required recipients any
 a.sf.example: line 60: outbound * via mx port 25 tls opportunistic
 = backbone a.b.c.sf.example
-a.b.c.sf.example: line 52: accept for .sf.example forward to 10.0.0.5 port 25 tls required
+a.b.c.sf.example: line 52: accept for .sf.example forward to 10.0.0.5 port 25 tls required recipients any
 a.b.c.sf.example: line 60: outbound * via mx port 25 tls opportunistic
 = backbone ny.example
 ny.example: line 57: outbound ny.example via 127.0.0.3 port 2525 tls verify auth scram-sha-256 user "ims-sf" password sealed:KQPBIiIspGzKdRHTk1Fo5rgG0Zmj/oAGciAumUOOxmlQc2YdmdqAMGlvStWhxS6S2AKUIfEaFG/NLonj0LuqBpsYeN1dA4iO
 = backbone mx1.ny.example
 mx1.ny.example: line 59: outbound .ny.example via mx port 25 tls required auth plain user "ims-sf" password sealed:KQPBIiIspGy2qZTT+Uj4qOD6Hk0S63ZAX7RMAsN4p63XIQ993UAuEurOV2tRmJhRowZSLrr9+Ora5YLQjHCa347rj7xeE4ia
 = backbone Odd.EXAMPLE
-Odd.EXAMPLE: line 53: accept for odd.example deliver maildir "var/mail/\"odd\" \\ %u"
+Odd.EXAMPLE: line 53: accept for odd.example deliver maildir "var/mail/\"odd\" \\ %u" recipients any
 Odd.EXAMPLE: line 60: outbound * via mx port 25 tls opportunistic
 = backbone la.example
-la.example: line 54: accept for la.example forward to relay.la.example port 25 tls opportunistic
+la.example: line 54: accept for la.example forward to relay.la.example port 25 tls opportunistic recipients any
 la.example: line 60: outbound * via mx port 25 tls opportunistic
 = backbone other.example
 other.example: line 60: outbound * via mx port 25 tls opportunistic
 = backbone localhost
 localhost: line 60: outbound * via mx port 25 tls opportunistic
 = v6 v6.example
-v6.example: line 31: accept for v6.example deliver maildir "mail/%u"
+v6.example: line 31: accept for v6.example deliver maildir "mail/%u" recipients any
 = v6 a.b.v6.example
-a.b.v6.example: line 32: accept for .v6.example forward to 2001:db8::25 port 2525 tls verify
+a.b.v6.example: line 32: accept for .v6.example forward to 2001:db8::25 port 2525 tls verify recipients any
 = v6 x.v6peer.example
 x.v6peer.example: line 34: outbound .v6peer.example via mx port 25 tls verify
 = v6 other.example
 other.example: no rule: not accepted here, and no outbound route
 = v6 example
 example: no rule: not accepted here, and no outbound route
+# Recipients: a list (any case), postmaster, unknown, a file list, any.
+= mail alice@sf.example
+alice@sf.example: line 17: accept for sf.example deliver maildir "var/mail/%u" recipients <staff>
+alice@sf.example: accepted: in recipients list staff (line 14)
+= mail BOB@SF.Example
+BOB@SF.Example: line 17: accept for sf.example deliver maildir "var/mail/%u" recipients <staff>
+BOB@SF.Example: accepted: in recipients list staff (line 14)
+= mail PostMaster@sf.example
+PostMaster@sf.example: line 17: accept for sf.example deliver maildir "var/mail/%u" recipients <staff>
+PostMaster@sf.example: accepted: postmaster is always taken (RFC 5321 4.5.1)
+= mail mallory@sf.example
+mallory@sf.example: line 17: accept for sf.example deliver maildir "var/mail/%u" recipients <staff>
+mallory@sf.example: refused: 550 5.1.1 User unknown: not in recipients list staff (line 14)
+= mail erin@a.sf.example
+erin@a.sf.example: line 18: accept for .sf.example forward to 10.0.0.5 port 25 tls required recipients <exchange>
+erin@a.sf.example: accepted: in recipients list exchange (line 15)
+= mail anyone@lab.example
+anyone@lab.example: line 19: accept for lab.example deliver maildir "var/lab/%u" recipients any
+anyone@lab.example: accepted: 'recipients any' takes every local part
+= mail alice@elsewhere.example
+alice@elsewhere.example: not accepted here: no 'accept for' rule takes elsewhere.example (relayed only for relay hosts and authenticated clients)
 CASES
 
 # Arguments that are neither: exit 1, one line on stderr, nothing out.

@@ -132,6 +132,9 @@ static void	arm(struct session *, uint32_t);
 static void	cmd_helo(struct session *, struct smtp_cmd *);
 static void	cmd_mail(struct session *, struct smtp_cmd *);
 static void	cmd_rcpt(struct session *, struct smtp_cmd *);
+static int	rcpt_refused(struct session *, const struct ptab_domain_rec *,
+		    const struct smtp_cmd *);
+static int	sender_refused(struct session *, const struct smtp_cmd *);
 static void	cmd_data(struct session *, struct smtp_cmd *);
 static void	cmd_rset(struct session *, struct smtp_cmd *);
 static void	cmd_noop(struct session *, struct smtp_cmd *);
@@ -827,6 +830,8 @@ cmd_mail(struct session *s, struct smtp_cmd *c)
 		reply(s, "552 5.3.4 Message size exceeds fixed limit");
 		return;
 	}
+	if (sender_refused(s, c))
+		return;
 	if (s->w == NULL && (s->w = calloc(1, sizeof(*s->w))) == NULL) {
 		reply(s, "452 4.3.1 Insufficient system resources");
 		return;
@@ -883,6 +888,8 @@ cmd_rcpt(struct session *s, struct smtp_cmd *c)
 	}
 	d = ptab_accept_lookup(t, domain, dlen);
 	if (d != NULL) {
+		if (rcpt_refused(s, d, c))
+			return;
 		slogf(s, PLOG_DECISION, "RCPT %.*s: accept, line %u, table %s",
 		    (int)c->pathlen, c->path, d->line, t->sum);
 	} else if ((s->flags & PTAB_RULE_RELAY) || s->authed) {
@@ -905,6 +912,55 @@ cmd_rcpt(struct session *s, struct smtp_cmd *c)
 	}
 	s->nrcpt++;
 	reply(s, "250 2.1.5 Recipient OK");
+}
+
+/*
+ * A user with `senders` may only send as those addresses, at those
+ * domains, or as <> (bounces).  Returns 1 when MAIL was refused.
+ */
+static int
+sender_refused(struct session *s, const struct smtp_cmd *c)
+{
+	const struct ptab		*t = &s->tb->t;
+	const struct ptab_user_rec	*u;
+
+	if (!s->authed || (u = ptab_user_lookup(t, s->user,
+	    strlen(s->user))) == NULL ||
+	    ptab_sender_ok(t, u, c->path, c->pathlen))
+		return 0;
+	slogf(s, PLOG_DECISION, "MAIL FROM <%.*s>: sender not owned by user "
+	    "%s, line %u, table %s", (int)c->pathlen, c->path, s->user,
+	    u->line, t->sum);
+	reply(s, "553 5.7.1 Sender address rejected: not owned by user %s",
+	    s->user);
+	return 1;
+}
+
+/*
+ * An accept rule with a recipients list takes its local parts and
+ * postmaster; any other is refused here, not bounced later, and counts
+ * as an error so that guessing names (directory harvest) ends the
+ * session.  Returns 1 when the recipient was refused.
+ */
+static int
+rcpt_refused(struct session *s, const struct ptab_domain_rec *d,
+    const struct smtp_cmd *c)
+{
+	const struct ptab		*t = &s->tb->t;
+	const struct ptab_rcpt_rec	*r;
+	size_t				 llen;
+
+	llen = c->atpos < c->pathlen ? c->atpos : c->pathlen;
+	if (ptab_rcpt_known(t, d, c->path, llen))
+		return 0;
+	r = &t->rcpts[d->rcpt_list];
+	slogf(s, PLOG_DECISION, "RCPT %.*s: user unknown, line %u, "
+	    "recipients %s line %u, table %s", (int)c->pathlen, c->path,
+	    d->line, ptab_str(t, r->name), r->line, t->sum);
+	reply(s, "550 5.1.1 <%.*s>: Recipient address rejected: User unknown",
+	    (int)c->pathlen, c->path);
+	(void)error_count(s);
+	return 1;
 }
 
 static void

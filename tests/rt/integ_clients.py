@@ -46,7 +46,7 @@ default require none
 host ::1 require auth
 user "alice" "%s"
 user "carol" "%s"
-accept for test.example deliver maildir "var/mail/%%u"
+accept for test.example deliver maildir "var/mail/%%u" recipients any
 """ % (port, tport, v6, verifier("alice-pw"),
        verifier("carol-pw", "argon2id"))
 

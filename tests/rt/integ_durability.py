@@ -32,7 +32,7 @@ def policy(port):
     log "var/protocol.log"
 }
 default require none
-accept for test.example deliver maildir "var/mail/%%u"
+accept for test.example deliver maildir "var/mail/%%u" recipients any
 """ % port
 
 

@@ -27,7 +27,7 @@ def policy(port):
     timeout command 60s
 }
 default require none
-accept for test.example deliver maildir "var/mail/%%u"
+accept for test.example deliver maildir "var/mail/%%u" recipients any
 """ % port
 
 

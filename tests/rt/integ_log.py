@@ -39,7 +39,7 @@ host <partners> require none relay
 host 127.0.0.70 require tls
 host 127.0.0.71 require auth auth cleartext
 user "alice" "%s"
-accept for test.example deliver maildir "var/mail/%%u"
+accept for test.example deliver maildir "var/mail/%%u" recipients any
 """ % (port, verifier(PASSWORD))
 
 

@@ -38,7 +38,7 @@ host %s require none relay
 host %s require auth+tls as "alice"
 user "alice" "%s"
 user "bob" "%s"
-accept for test.example deliver maildir "var/mail/%%u"
+accept for test.example deliver maildir "var/mail/%%u" recipients any
 """ % (port, fport, DENY, TLS, AUTH, CLEAR, BOTH, RELAY, BOUND,
        verifier("alice-pw"), verifier("bob-pw"))
 

@@ -35,7 +35,7 @@ default require none
 host %s %s
 host 127.0.0.54 auth cleartext
 user "alice" "%s"
-accept for test.example deliver maildir "var/mail/%%u"
+accept for test.example deliver maildir "var/mail/%%u" recipients any
 """ % (port, MOVED, moved_rule, verifier("alice-pw"))
 
 

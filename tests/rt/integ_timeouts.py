@@ -29,7 +29,7 @@ def policy(port):
     limit connections 4 per-host 2
 }
 default require none
-accept for test.example deliver maildir "var/mail/%%u"
+accept for test.example deliver maildir "var/mail/%%u" recipients any
 """ % port
 
 

@@ -68,7 +68,7 @@ def server_block(port, extra="", hostname="gw.test.example", relay=True):
     log "var/protocol.log"
 %s}
 default require none
-%saccept for local.example deliver maildir "var/mail/%%u"
+%saccept for local.example deliver maildir "var/mail/%%u" recipients any
 """ % (hostname, port, "".join("    %s\n" % l for l in extra.split("\n")
                                if l.strip()),
        "host 127.0.0.0/8 require none relay\n" if relay else "")

@@ -62,7 +62,7 @@ def main():
             "--host-record=mx.down.example,127.0.0.9"] +
             ["--mx-host=%s,mx.test.example,10" % d for d in DOMAINS])
         site.write_policy(server_block(port, CONF) + """
-accept for inside.example forward to 127.0.0.1 port %d tls opportunistic
+accept for inside.example forward to 127.0.0.1 port %d tls opportunistic recipients any
 outbound plain.example via 127.0.0.1 port %d tls required \\
     auth plain user "%s" password %s
 outbound secure.example via mx.test.example port %d tls verify \\

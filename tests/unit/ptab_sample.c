@@ -19,6 +19,9 @@ static int	sample_v6(struct ptab_builder *);
 static int	sample_rule(struct ptab_builder *, uint32_t, uint8_t,
 		    uint8_t, uint8_t, uint8_t, uint32_t, const char *,
 		    const char *);
+static int	sample_listener(struct ptab_builder *, const char *,
+		    uint16_t, int, uint8_t, uint32_t, const char *,
+		    uint32_t);
 
 void
 sample_addr(const char *text, struct addr *a)
@@ -55,19 +58,50 @@ sample_rule(struct ptab_builder *b, uint32_t line, uint8_t kind,
 	return (int)id;
 }
 
+/* A listener; proxy (a prefix) or list (an id) makes it `proxy from`. */
+static int
+sample_listener(struct ptab_builder *b, const char *addr, uint16_t port,
+    int tls, uint8_t require, uint32_t line, const char *proxy,
+    uint32_t list)
+{
+	struct ptab_listener_in	 l;
+	struct addr		 p;
+
+	memset(&l, 0, sizeof(l));
+	sample_addr(addr, &l.addr);
+	l.port = port;
+	l.tls = tls;
+	l.require = require;
+	l.line = line;
+	l.proxy_list = PTAB_NONE;
+	if (proxy != NULL) {
+		sample_addr(proxy, &p);
+		l.proxy = 1;
+		l.proxy_list = list;
+		l.proxy_pfx = &p;
+		l.nproxy = 1;
+	}
+	return ptab_builder_listener(b, &l);
+}
+
 /* The policy of DESIGN.md, more or less. */
 static int
 sample_full(struct ptab_builder *b)
 {
 	static const uint8_t	 secret[] = "sealed-bytes-for-ny";
+	static const char *const senders[] = { "alice@sf.example",
+				    "@ny.example" };
+	static const char *const staff[] = { "alice", "Bob", "carol" };
 	struct ptab_server_in	 s;
 	struct ptab_domain_in	 d;
 	struct addr		 a;
-	uint32_t		 partners, blocked;
+	uint32_t		 partners, blocked, balancers, rcpts;
 	int			 r;
 
 	memset(&s, 0, sizeof(s));
 	s.hostname = "mx.sf.example";
+	s.control = "var/control.sock";
+	s.line[PTAB_SET_CONTROL] = 17;
 	s.cert = "certs/sf.crt";
 	s.key = "certs/sf.key";
 	s.trust = "certs/ca.crt";
@@ -100,20 +134,19 @@ sample_full(struct ptab_builder *b)
 	s.line[PTAB_SET_MECHS] = 34;
 	if (ptab_builder_server(b, &s) == -1)
 		return -1;
-	sample_addr("127.0.0.1", &a);
-	if (ptab_builder_listener(b, &a, 2525, 0, 0, 3) == -1)
-		return -1;
-	sample_addr("::1", &a);
-	if (ptab_builder_listener(b, &a, 4650, 1, 0, 4) == -1)
-		return -1;
-	sample_addr("127.0.0.1", &a);
-	if (ptab_builder_listener(b, &a, 5870, 0,
-	    PTAB_REQ_TLS | PTAB_REQ_AUTH, 5) == -1)
-		return -1;
 	if (ptab_builder_default(b, 20, PTAB_ACT_ALLOW, 0, 0, NULL) == -1)
 		return -1;
 	if (ptab_builder_list(b, "partners", 22, &partners) == -1 ||
-	    ptab_builder_list(b, "blocked", 23, &blocked) == -1)
+	    ptab_builder_list(b, "blocked", 23, &blocked) == -1 ||
+	    ptab_builder_list(b, "balancers", 24, &balancers) == -1)
+		return -1;
+	if (sample_listener(b, "127.0.0.1", 2525, 0, 0, 3, NULL,
+	    PTAB_NONE) == -1 ||
+	    sample_listener(b, "::1", 4650, 1, 0, 4, NULL, PTAB_NONE) == -1 ||
+	    sample_listener(b, "127.0.0.1", 5870, 0,
+	    PTAB_REQ_TLS | PTAB_REQ_AUTH, 5, NULL, PTAB_NONE) == -1 ||
+	    sample_listener(b, "127.0.0.1", 2526, 0, 0, 6, "10.0.0.2",
+	    balancers) == -1)
 		return -1;
 	if ((r = sample_rule(b, 25, PTAB_RULE_LIST, PTAB_ACT_ALLOW,
 	    PTAB_REQ_TLS | PTAB_REQ_AUTH, 0, partners, NULL, NULL)) == -1)
@@ -151,10 +184,14 @@ sample_full(struct ptab_builder *b)
 	if (ptab_builder_user(b, "ims-ny", "SCRAM-SHA-256$4096:"
 	    "nN7MLL/keKvx06GZqurbtw==$"
 	    "MN6WIEiZ4+usS+g1Ap0DSjAP62zJDlk1qlUv8I9k2iw=:"
-	    "38QBifADxsa/DdaDorataMXtttJYmZ9JO25Oy1+Jc9g=", 35) == -1 ||
+	    "38QBifADxsa/DdaDorataMXtttJYmZ9JO25Oy1+Jc9g=", 35, NULL, 0) ==
+	    -1 ||
 	    ptab_builder_user(b, "alice", "$argon2id$v=19$m=4096,t=3,p=1$"
 	    "4xW4K0Pefh1R1lWrpFSEyw$"
-	    "bQtFCfnhBJjcQe/9spRLQSNi9R2sVeA7iamdNouFzmo", 36) == -1)
+	    "bQtFCfnhBJjcQe/9spRLQSNi9R2sVeA7iamdNouFzmo", 36, senders, 2) ==
+	    -1)
+		return -1;
+	if (ptab_builder_rcpts(b, "staff", 38, staff, 3, &rcpts) == -1)
 		return -1;
 
 	memset(&d, 0, sizeof(d));
@@ -162,6 +199,8 @@ sample_full(struct ptab_builder *b)
 	d.line = 39;
 	d.delivery = PTAB_DELIVER_MAILDIR;
 	d.target = "var/mail/%u";
+	d.rcpts = PTAB_RCPTS_LIST;
+	d.rcpt_list = rcpts;
 	if (ptab_builder_accept(b, &d) == -1)
 		return -1;
 	memset(&d, 0, sizeof(d));
@@ -252,11 +291,10 @@ sample_v6(struct ptab_builder *b)
 		"example", ".example", "a.example", ".b.example", "*",
 	};
 	struct ptab_domain_in	 d;
-	struct addr		 a;
 	size_t			 i;
 
-	sample_addr("::", &a);
-	if (ptab_builder_listener(b, &a, 25, 0, PTAB_REQ_TLS, 1) == -1 ||
+	if (sample_listener(b, "::", 25, 0, PTAB_REQ_TLS, 1, NULL,
+	    PTAB_NONE) == -1 ||
 	    ptab_builder_default(b, 2, PTAB_ACT_ALLOW, PTAB_REQ_TLS, 0,
 	    NULL) == -1 ||
 	    sample_rule(b, 3, PTAB_RULE_ADDR, PTAB_ACT_DENY, 0, 0, PTAB_NONE,

@@ -175,14 +175,14 @@ test_full(void)
 	CHECK(ptab_str(&t, 0)[0] == '\0');
 	CHECK(ptab_str(&t, 0xfffffff0u)[0] == '\0');
 
-	CHECK(t.nlisteners == 3);
+	CHECK(t.nlisteners == 4);
 	CHECK(t.listeners[1].family == ADDR_V6 && t.listeners[1].tls == 1 &&
 	    t.listeners[1].port == 4650 && t.listeners[1].line == 4);
 	CHECK(t.listeners[2].require == (PTAB_REQ_TLS | PTAB_REQ_AUTH));
 
 	CHECK(t.nrules == 7 && t.rules[0].kind == PTAB_RULE_DEFAULT &&
 	    t.rules[0].line == 20);
-	CHECK(t.nlists == 2);
+	CHECK(t.nlists == 3);
 	CHECK(strcmp(ptab_str(&t, t.lists[0].name), "partners") == 0);
 	CHECK(t.rules[1].kind == PTAB_RULE_LIST && t.rules[1].list == 0);
 	CHECK(strcmp(ptab_str(&t, t.rules[2].as_user), "ims-ny") == 0);
@@ -448,7 +448,7 @@ build_order(int reverse, uint8_t **img, size_t *len)
 	for (k = 0; k < 3; k++) {
 		i = reverse ? 2 - k : k;
 		if (ptab_builder_user(b, users[i], "$argon2id$x",
-		    (uint32_t)(10 + i)) == -1)
+		    (uint32_t)(10 + i), NULL, 0) == -1)
 			return -1;
 	}
 	for (k = 0; k < 4; k++) {
@@ -896,7 +896,10 @@ enum corrupt {
 	C_LTLS, C_LREQUIRE, C_REQUIRE, C_FLAGS, C_ACTION, C_PLEN, C_FWDPORT,
 	C_RELAYPORT, C_MAILDIRPORT, C_MAILDIRTLS, C_TLSLEVEL, C_DOMMECH,
 	C_AUTHNOUSER, C_AUTHNOSECRET, C_AUTHTLS, C_ACCEPTAUTH, C_SECRETLEN,
-	C_ARGON2T, C_SCRAMITER, C_MAX
+	C_ARGON2T, C_SCRAMITER,
+	/* The version 2 sections. */
+	C_RSTRREF, C_RSIZE, C_RPROBE, C_RCOUNT, C_RUPPER, C_RHOME, C_ACCRCPT,
+	C_SENDER, C_SENDRANGE, C_PROXYLEN, C_PROXYLIST, C_CONTROL, C_MAX
 };
 
 static const struct {
@@ -926,7 +929,7 @@ static const struct {
 	[C_OVERLAP] = { 1, "overlaps what comes before it" },
 	[C_COUNT] = { 1, "records take" },
 	[C_SECID] = { 1, "appears twice" },
-	[C_NSEC] = { 1, "the directory has 14 sections, not 15" },
+	[C_NSEC] = { 1, "the directory has 18 sections, not 19" },
 	[C_ADDRRULE] = { 2, "is not the prefix of its rule" },
 	[C_MSGSIZE] = { 1, "message-size limit is 0, out of range (1 to "
 	    "18446744073709551615)" },
@@ -967,6 +970,18 @@ static const struct {
 	    "range (1 to 1080)" },
 	[C_ARGON2T] = { 1, "user 0 (alice) has a bad verifier: argon2id" },
 	[C_SCRAMITER] = { 1, "user 1 (ims-ny) has a bad verifier: SCRAM" },
+	[C_RSTRREF] = { 1, "has a bad string reference" },
+	[C_RSIZE] = { 1, "recipients list 0 has a bad slot range or size" },
+	[C_RPROBE] = { 1, "recipients list 0 has a bad slot range or size" },
+	[C_RCOUNT] = { 1, "recipients list 0 holds 3 local parts, not 4" },
+	[C_RUPPER] = { 1, "is not a lower-case local part" },
+	[C_RHOME] = { 1, "slots from its home" },
+	[C_ACCRCPT] = { 1, "accept 1 has a bad recipients list" },
+	[C_SENDER] = { 1, "has a bad string reference" },
+	[C_SENDRANGE] = { 1, "has a bad sender range" },
+	[C_PROXYLEN] = { 1, "proxy prefix 0 is malformed" },
+	[C_PROXYLIST] = { 1, "listener 3 has a bad proxy set" },
+	[C_CONTROL] = { 1, "server setting 7 has a bad string reference" },
 };
 
 /* Overwrite the first from in t's strings (inside image c) with to. */
@@ -1000,6 +1015,7 @@ test_corrupt(void)
 	uint32_t			*keys, *idx;
 	uint8_t				*img, *c;
 	size_t				 len;
+	uint32_t			 i, j;
 	char				 err[256];
 	int				 k;
 
@@ -1057,7 +1073,7 @@ test_corrupt(void)
 			rr[2].kind = PTAB_RULE_DEFAULT;
 			break;
 		case C_LIST:
-			rr[1].list = 2;
+			rr[1].list = t.nlists;
 			break;
 		case C_DOMORDER:
 			dr[1].domain = dr[0].domain;
@@ -1200,6 +1216,58 @@ test_corrupt(void)
 			/* 4096 iterations become 1096, below RFC 7677's 4096. */
 			patch_str(c, &t, "$4096:", "$1096:");
 			break;
+		case C_RSTRREF:
+		case C_RUPPER:
+		case C_RHOME:
+			for (i = 0; i < t.nrslots && t.rslots[i] == 0; i++)
+				;
+			if (k == C_RSTRREF)
+				AT(uint32_t *, t.rslots)[i] = t.strsize;
+			else if (k == C_RUPPER)
+				c[(const uint8_t *)t.str - t.base +
+				    t.rslots[i]] = 'B';
+			else {
+				/* Move a part one slot past its place. */
+				for (j = i + 1; j < t.nrslots &&
+				    t.rslots[j] != 0; j++)
+					;
+				AT(uint32_t *, t.rslots)[(j + 1) %
+				    t.nrslots] = t.rslots[i];
+				AT(uint32_t *, t.rslots)[i] = 0;
+			}
+			break;
+		case C_RSIZE:
+			AT(struct ptab_rcpt_rec *, t.rcpts)[0].nslots = 3;
+			break;
+		case C_RPROBE:
+			AT(struct ptab_rcpt_rec *, t.rcpts)[0].maxprobe =
+			    PTAB_RCPT_MAXPROBE + 1;
+			break;
+		case C_RCOUNT:
+			AT(struct ptab_rcpt_rec *, t.rcpts)[0].count++;
+			break;
+		case C_ACCRCPT:
+			/* sf.example sorts after .sf.example. */
+			AT(struct ptab_domain_rec *, t.accept)[1].rcpt_list = 1;
+			break;
+		case C_SENDER:
+			AT(uint32_t *, t.senders)[0] = t.strsize + 3;
+			break;
+		case C_SENDRANGE:
+			ur[0].nsenders = 1;	/* alice's start is 0 */
+			ur[1].nsenders = 3;
+			break;
+		case C_PROXYLEN:
+			AT(struct ptab_proxy_rec *, t.proxy)[0].plen = 33;
+			break;
+		case C_PROXYLIST:
+			AT(struct ptab_listener_rec *,
+			    t.listeners)[3].proxy_list = 7;
+			break;
+		case C_CONTROL:
+			AT(struct ptab_server_rec *, t.server)->control =
+			    t.strsize;
+			break;
 		}
 #undef AT
 		fix_checksum(c, len);
@@ -1214,6 +1282,71 @@ test_corrupt(void)
 		free(c);
 		free(img);
 	}
+}
+
+/*
+ * Recipients, senders and proxy sets of the full sample: local parts
+ * match in any case, postmaster always, senders by address or domain.
+ */
+static void
+test_mail(void)
+{
+	struct ptab			 t;
+	const struct ptab_domain_rec	*d;
+	const struct ptab_user_rec	*u;
+	struct addr			 a;
+	uint8_t				*img;
+	size_t				 len;
+	char				 err[256], big[80];
+
+	CHECK(sample_table(1, &img, &len, err, sizeof(err)) == 0);
+	CHECK(ptab_load(&t, img, len, err, sizeof(err)) == 0);
+	CHECK(t.nrcpts == 1 && t.rcpts[0].count == 3 &&
+	    t.rcpts[0].nslots == 8 && t.rcpts[0].line == 38);
+	CHECK((d = ptab_accept_lookup(&t, "SF.example", 10)) != NULL);
+	CHECK(d->rcpts == PTAB_RCPTS_LIST && d->rcpt_list == 0);
+#define KNOWN(s)	ptab_rcpt_known(&t, d, s, strlen(s))
+	CHECK(KNOWN("alice") && KNOWN("ALICE") && KNOWN("Alice"));
+	CHECK(KNOWN("bob") && KNOWN("BOB") && KNOWN("carol"));
+	CHECK(KNOWN("postmaster") && KNOWN("PostMaster"));
+	CHECK(!KNOWN("zed") && !KNOWN("alic") && !KNOWN("alicex") &&
+	    !KNOWN("") && !KNOWN("postmaste"));
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CHECK(!KNOWN(big));
+	CHECK(ptab_rcpt_in(&t, 0, "Carol", 5) &&
+	    !ptab_rcpt_in(&t, 0, "postmaster", 10) &&
+	    !ptab_rcpt_in(&t, 1, "alice", 5));
+	/* A forward rule without a list takes every local part. */
+	CHECK((d = ptab_accept_lookup(&t, "a.sf.example", 12)) != NULL);
+	CHECK(d->rcpts == PTAB_RCPTS_UNSET && KNOWN("anyone"));
+#undef KNOWN
+
+#define SENDER(s)	ptab_sender_ok(&t, u, s, strlen(s))
+	CHECK((u = ptab_user_lookup(&t, "alice", 5)) != NULL);
+	CHECK(u->nsenders == 2);
+	CHECK(SENDER("alice@sf.example") && SENDER("ALICE@SF.Example"));
+	CHECK(SENDER("bob@ny.example") && SENDER("x@NY.EXAMPLE"));
+	CHECK(SENDER(""));		/* <> */
+	CHECK(!SENDER("bob@sf.example") && !SENDER("alice@sf.example.org") &&
+	    !SENDER("x@sub.ny.example") && !SENDER("alice") &&
+	    !SENDER("xalice@sf.example") && !SENDER("@sf.example"));
+	CHECK((u = ptab_user_lookup(&t, "ims-ny", 6)) != NULL);
+	CHECK(u->nsenders == 0 && SENDER("anyone@anywhere.example"));
+#undef SENDER
+
+	CHECK(t.nlisteners == 4 && t.listeners[3].proxy == 1 &&
+	    t.listeners[3].nproxy == 1 && t.listeners[3].proxy_list == 2);
+	sample_addr("10.0.0.2", &a);
+	CHECK(ptab_listener_proxy(&t, &t.listeners[3], &a));
+	CHECK(!ptab_listener_proxy(&t, &t.listeners[0], &a));
+	sample_addr("::ffff:10.0.0.2", &a);
+	CHECK(ptab_listener_proxy(&t, &t.listeners[3], &a));
+	sample_addr("10.0.0.3", &a);
+	CHECK(!ptab_listener_proxy(&t, &t.listeners[3], &a));
+	CHECK(strcmp(ptab_str(&t, t.server->control),
+	    "var/control.sock") == 0);
+	free(img);
 }
 
 /* Tables the fuzzer starts from must still load. */
@@ -1627,6 +1760,7 @@ main(void)
 		return 99;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_full();
+	test_mail();
 	test_domains();
 	test_conflicts();
 	test_determinism();
