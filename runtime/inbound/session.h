@@ -23,6 +23,7 @@
 #include "pwcheck.h"
 #include "sasl.h"
 #include "spool.h"
+#include "stats.h"
 #include "table.h"
 
 /* Session buffers, sized once (see session.c for why these sizes). */
@@ -49,6 +50,7 @@ struct listener {
 	int			 tls;		/* implicit TLS */
 	uint8_t			 require;	/* the port's floor */
 	uint32_t		 line;
+	uint32_t		 nopen;		/* its sessions now */
 	char			 local[PLOG_ENDPOINT_SIZE];
 };
 
@@ -63,6 +65,7 @@ struct session_ctx {
 	struct hostcount		*hosts;
 	struct table * const		*table;	/* for new sessions */
 	struct tls_server_creds * const	*creds;	/* NULL: no TLS */
+	struct stats			*stats;	/* counters, or NULL */
 	uint64_t			 sid_next;	/* session ids */
 	uint32_t			 sid_salt;
 	/* A message was committed as id: deliver it. */
