@@ -12,6 +12,7 @@ runtime_librt_a_SOURCES = \
 	runtime/core/pem.c runtime/core/pem.h \
 	runtime/core/oplog.c runtime/core/oplog.h \
 	runtime/core/table.c runtime/core/table.h \
+	runtime/core/ctl.c runtime/core/ctl.h runtime/core/stats.h \
 	runtime/store/spool.c runtime/store/spool.h \
 	runtime/store/spool_state.c \
 	runtime/store/maildir.c runtime/store/maildir.h \
