@@ -29,5 +29,6 @@ runtime_librt_a_SOURCES = \
 	runtime/outbound/relay.c runtime/outbound/relay.h
 
 sbin_PROGRAMS = bastiond
-bastiond_SOURCES = runtime/bastiond.c runtime/server.c runtime/server.h
+bastiond_SOURCES = runtime/bastiond.c runtime/server.c runtime/server.h \
+	runtime/server_ctl.c
 bastiond_LDADD = runtime/librt.a $(LIBBASTION) $(BEARSSL_LIBS) $(CARES_LIBS)

@@ -26,8 +26,8 @@ static void	conn_drop(struct ctl_conn *);
 static void	conn_read(struct ctl_conn *);
 static void	conn_run(struct ctl_conn *);
 static int	conn_flush(struct ctl_conn *);
-static void	conn_put(struct ctl_conn *, const char *, const char *,
-		    va_list);
+static int	conn_put(struct ctl_conn *, const char *, size_t,
+		    const char *, va_list);
 
 int
 ctl_parse(const char *data, size_t len, struct ctl_req *req, char *err,
@@ -406,10 +406,13 @@ ctl_room(const struct ctl_conn *c)
 	    CTL_LINE_MAX;
 }
 
-/* Append prefix, the formatted text cleaned and cut, and LF. */
-static void
-conn_put(struct ctl_conn *c, const char *prefix, const char *fmt,
-    va_list ap)
+/*
+ * Append prefix, the formatted text cleaned and cut, and LF, if that
+ * leaves keep bytes free.  Returns 0, or -1 (nothing appended).
+ */
+static int
+conn_put(struct ctl_conn *c, const char *prefix, size_t keep,
+    const char *fmt, va_list ap)
 {
 	char	 line[CTL_LINE_MAX];
 	size_t	 n, i, p = strlen(prefix);
@@ -426,21 +429,26 @@ conn_put(struct ctl_conn *c, const char *prefix, const char *fmt,
 		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
 			line[i] = '?';
 	line[n++] = '\n';
+	if (sizeof(c->out) - c->outoff - c->outlen < n + keep)
+		return -1;
 	memcpy(c->out + c->outoff + c->outlen, line, n);
 	c->outlen += n;
+	return 0;
 }
 
 int
 ctl_line(struct ctl_conn *c, const char *fmt, ...)
 {
 	va_list	 ap;
+	int	 rc;
 
-	if (c->ended || ctl_room(c) == 0)
+	if (c->ended)
 		return -1;
+	/* The end line must still fit after it. */
 	va_start(ap, fmt);
-	conn_put(c, "* ", fmt, ap);
+	rc = conn_put(c, "* ", CTL_LINE_MAX, fmt, ap);
 	va_end(ap);
-	return 0;
+	return rc;
 }
 
 void
@@ -453,7 +461,8 @@ ctl_end(struct ctl_conn *c, int ok, const char *fmt, ...)
 	c->ended = 1;
 	/* It fits: ctl_room() keeps a line free for it. */
 	va_start(ap, fmt);
-	conn_put(c, ok ? (fmt[0] != '\0' ? "OK " : "OK") : "NO ", fmt, ap);
+	(void)conn_put(c, ok ? (fmt[0] != '\0' ? "OK " : "OK") : "NO ", 0,
+	    fmt, ap);
 	va_end(ap);
 }
 

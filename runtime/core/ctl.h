@@ -131,13 +131,17 @@ int	ctl_start(struct ctl *c, struct loop *L, const struct oplog *ol)
 /* Drop every client and close the socket (and remove it if ours). */
 void	ctl_close(struct ctl *c);
 
-/* Lines of CTL_LINE_MAX that fit in the answer buffer now. */
+/*
+ * Lines of CTL_LINE_MAX that fit in the answer buffer now, besides
+ * the end line (a stream writes that many, or fewer).
+ */
 size_t	ctl_room(const struct ctl_conn *c);
 
 /*
  * Add a data line ("* " and LF are added; a longer line is cut at
- * CTL_LINE_MAX, control bytes become '?').  Returns 0, or -1 if the
- * buffer is full (the line is dropped: check ctl_room first).
+ * CTL_LINE_MAX, control bytes become '?').  Returns 0, or -1 if it
+ * does not fit with room left for the end line (it is dropped: a
+ * long answer streams, checking ctl_room first).
  */
 int	ctl_line(struct ctl_conn *c, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -922,6 +922,16 @@ spool_release(struct spool *sp, const char *id, char *err, size_t errlen)
 	    errlen);
 }
 
+int
+spool_due_now(struct spool *sp, const char *id)
+{
+	if (!spool_id_valid(id))
+		return 0;
+	if (utimensat(sp->queue, id, NULL, AT_SYMLINK_NOFOLLOW) == -1)
+		return errno == ENOENT ? 0 : -1;
+	return 1;
+}
+
 void
 spool_msg_close(struct spool_msg *m)
 {

@@ -247,6 +247,12 @@ int	spool_hold(struct spool *sp, const char *id, char *err,
 int	spool_release(struct spool *sp, const char *id, char *err,
 	    size_t errlen) __attribute__((warn_unused_result));
 
+/*
+ * Make queued message id due now (its file's date is its next attempt,
+ * relay.h).  Returns 1, 0 when it is not in queue/, -1 on error.
+ */
+int	spool_due_now(struct spool *sp, const char *id);
+
 /* One recipient, as read back. */
 struct spool_rcpt {
 	uint64_t	off;		/* its record; names it to spool_mark */
