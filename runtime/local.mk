@@ -32,3 +32,9 @@ sbin_PROGRAMS = bastiond
 bastiond_SOURCES = runtime/bastiond.c runtime/server.c runtime/server.h \
 	runtime/server_ctl.c
 bastiond_LDADD = runtime/librt.a $(LIBBASTION) $(BEARSSL_LIBS) $(CARES_LIBS)
+
+# bastionctl: the control socket's client.  It reads the table (to find
+# the socket) and shares the protocol's limits (ctl.h), nothing else.
+sbin_PROGRAMS += bastionctl
+bastionctl_SOURCES = runtime/bastionctl.c
+bastionctl_LDADD = $(LIBBASTION)
