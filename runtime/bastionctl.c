@@ -100,7 +100,8 @@ static int
 socket_from_table(const char *table, char *out, size_t outsz)
 {
 	struct ptab	 t;
-	char		 real[PATH_MAX], base[PATH_MAX], err[LIM_ERRMSG];
+	char		 real[PATH_MAX], tmp[PATH_MAX], base[PATH_MAX];
+	char		 err[LIM_ERRMSG];
 	const char	*p;
 	int		 n;
 
@@ -108,8 +109,8 @@ socket_from_table(const char *table, char *out, size_t outsz)
 		fprintf(stderr, "bastionctl: %s: %s\n", table, strerror(errno));
 		return -1;
 	}
-	snprintf(base, sizeof(base), "%s", real);
-	snprintf(base, sizeof(base), "%s", dirname(base));
+	snprintf(tmp, sizeof(tmp), "%s", real);
+	snprintf(base, sizeof(base), "%s", dirname(tmp));
 	if (ptab_open(&t, real, err, sizeof(err)) != 0) {
 		fprintf(stderr, "bastionctl: %s: %s\n", table, err);
 		return -1;
