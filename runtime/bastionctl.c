@@ -14,6 +14,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,8 @@ ask(const char *path, const char *req, int quiet_ok)
 		n = write(fd, req, rl);
 		if (n == -1 && errno == EINTR)
 			continue;
+		if (n <= 0 && (errno == EPIPE || errno == ECONNRESET))
+			break;	/* turned away: its answer says why */
 		if (n <= 0) {
 			fprintf(stderr, "bastionctl: %s: %s\n", path,
 			    strerror(errno));
@@ -258,6 +261,7 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	signal(SIGPIPE, SIG_IGN);
 	/* "+": options end at the command (queue -j is the command's). */
 	while ((ch = getopt(argc, argv, "+hs:t:")) != -1) {
 		switch (ch) {
