@@ -39,7 +39,7 @@ def policy(port, tport, cert=True, extra_listen="", token=None,
     log "var/protocol.log"
 }
 default require %s
-accept for test.example deliver maildir "var/mail/%%u"
+accept for test.example deliver maildir "var/mail/%%u" recipients any
 %s""" % (port, tport, extra_listen,
          '    tls certificate "certs/ec.crt" key "certs/ec.key"\n'
          if cert else "", spool, rule,

@@ -24,7 +24,7 @@ def main():
     log "logs/bastion/protocol.log"
 }
 default require none
-accept for test.example deliver maildir "var/mail/%%u"
+accept for test.example deliver maildir "var/mail/%%u" recipients any
 """ % port, certs=False, name="start")
     try:
         shutil.rmtree(site.path("state"), ignore_errors=True)
