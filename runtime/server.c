@@ -367,7 +367,8 @@ on_listener(struct loop *L, int fd, int events, void *arg)
 
 /*
  * What a running daemon cannot take from a new table: the listeners
- * were bound, and the spool opened, as root before privileges were
+ * and the control socket were bound, and the spool opened, as root
+ * before privileges were
  * dropped, and the certificate is what implicit-TLS listeners need.
  * Returns 0 if tb can replace the running table, or -1 with the
  * reason ("needs a restart" where a restart would apply it).
@@ -414,6 +415,13 @@ reload_check(const struct server *srv, const struct table *tb,
 	    ptab_str(n, n->server->runas)) != 0) {
 		snprintf(err, errlen, "'run as' changed; that needs a "
 		    "restart");
+		return -1;
+	}
+	/* Made as root at start, like the listeners. */
+	if (strcmp(ptab_str(o, o->server->control),
+	    ptab_str(n, n->server->control)) != 0) {
+		snprintf(err, errlen, "the control socket changed; that needs "
+		    "a restart");
 		return -1;
 	}
 	return 0;

@@ -332,7 +332,12 @@ msg_open(struct server *srv, struct ctl_conn *c, const char *id,
 
 /* ---- status ------------------------------------------------------------ */
 
-/* Count a folder's messages and their pending recipients. */
+/*
+ * Count a folder's messages and their pending recipients.
+ * XXX: this reads every queue file in one turn of the loop; a queue of
+ * tens of thousands would hold the sessions up for a moment.  Keeping
+ * the counts in the queue as messages come and go would avoid it.
+ */
 static void
 count_folder(struct server *srv, int held, unsigned long *msgs,
     unsigned long *rcpts, unsigned long *deferred)

@@ -141,6 +141,10 @@ def main():
         peer = AioPeer(site, port=hop)
         site.start([("127.0.0.1", port)])
         check(b in held_ids(site), "hold: still held after kill -9")
+        rc, out, err = ctl(site, "queue")
+        check(re.search(r"%s .* attempts 1\n.*<x@later\.example> deferred, "
+                        r"next \S+, last: connect to" % a, out),
+              "queue: attempts and the last reply survive kill -9", out)
         rc, out, err = ctl(site, "status")
         check(re.search(r"queue 2 messages, 2 recipients, 1 deferred, "
                         r"1 held", out), "status: queue counts", out)

@@ -31,7 +31,10 @@ def raw(path, data, read=True, timeout=10):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     s.connect(path)
-    s.sendall(data)
+    try:
+        s.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass            # turned away at once: the answer says why
     got = b""
     if read:
         try:
