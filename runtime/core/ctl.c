@@ -27,7 +27,7 @@ static void	conn_read(struct ctl_conn *);
 static void	conn_run(struct ctl_conn *);
 static int	conn_flush(struct ctl_conn *);
 static int	conn_put(struct ctl_conn *, const char *, size_t,
-		    const char *, va_list);
+		    const char *, va_list) __attribute__((format(printf, 4, 0)));
 
 int
 ctl_parse(const char *data, size_t len, struct ctl_req *req, char *err,
