@@ -10,3 +10,10 @@ TESTS += tests/unit/ctl_test
 
 TESTS += tests/rt/ctl_commands.py
 TESTS += tests/rt/ctl_hostile.py
+
+check_PROGRAMS += tests/unit/spool_hold_test
+tests_unit_spool_hold_test_SOURCES = tests/unit/spool_hold_test.c \
+	tests/unit/spool_testutil.h
+tests_unit_spool_hold_test_LDADD = runtime/librt.a lib/libbastion.a \
+	$(SODIUM_LIBS)
+TESTS += tests/unit/spool_hold_test

@@ -888,6 +888,9 @@ spool_move(int from, const char *fname, int to, const char *tname,
 		snprintf(err, errlen, "not a queue id");
 		return -1;
 	}
+	if (fstatat(from, id, &st, AT_SYMLINK_NOFOLLOW) == -1 &&
+	    errno == ENOENT)
+		return 0;
 	/* renameat would replace a message of the same id: never. */
 	if (fstatat(to, id, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		snprintf(err, errlen, "%s/%s exists already", tname, id);
