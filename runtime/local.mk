@@ -22,6 +22,7 @@ runtime_librt_a_SOURCES = \
 	runtime/inbound/pwcheck.c runtime/inbound/pwcheck.h \
 	runtime/inbound/sasl.c runtime/inbound/sasl.h \
 	runtime/inbound/hostcount.c runtime/inbound/hostcount.h \
+	runtime/inbound/proxy.c runtime/inbound/proxy.h \
 	runtime/inbound/session.c runtime/inbound/session.h \
 	runtime/outbound/dns.c runtime/outbound/dns.h \
 	runtime/outbound/smtpc.c runtime/outbound/smtpc.h \

@@ -143,10 +143,20 @@ server_ctl_open(struct server *srv, char *err, size_t errlen)
 		owner = allow = pw->pw_uid;
 		group = pw->pw_gid;
 	}
-	if (t->server->control != 0 && fileio_mkparents(path, 0700) != 0) {
-		snprintf(err, errlen, "control socket %s: cannot create its "
-		    "folders: %s", path, strerror(errno));
-		return -1;
+	/* Its missing folders are the `run as' user's, as the spool's. */
+	if (t->server->control != 0) {
+		char dir[PATH_MAX], *slash;
+
+		snprintf(dir, sizeof(dir), "%s", path);
+		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+			*slash = '\0';
+			if (fileio_mkdirs(dir, owner, group) != 0) {
+				snprintf(err, errlen, "control socket %s: "
+				    "cannot create its folders: %s", path,
+				    strerror(errno));
+				return -1;
+			}
+		}
 	}
 	return ctl_open(&srv->ctl, path, owner, group, allow, err, errlen);
 }

@@ -15,6 +15,7 @@ include tests/rt-loop.mk
 include tests/rt-tls.mk
 include tests/rt-store.mk
 include tests/rt-session.mk
+include tests/rt-proxy.mk
 include tests/rt-integ.mk
 include tests/rt-out.mk
 include tests/rt-outinteg.mk

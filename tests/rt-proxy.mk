@@ -1,0 +1,6 @@
+# tests/rt-proxy.mk: the PROXY protocol header parser
+# (runtime/inbound/proxy.c).
+check_PROGRAMS += tests/unit/proxy_test
+tests_unit_proxy_test_SOURCES = tests/unit/proxy_test.c
+tests_unit_proxy_test_LDADD = runtime/librt.a $(LIBBASTION)
+TESTS += tests/unit/proxy_test
