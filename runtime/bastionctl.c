@@ -201,7 +201,8 @@ ask(const char *path, const char *req, int quiet_ok)
 				printf("%s\n", buf + 2);
 			else if (strncmp(buf, "OK", 2) == 0 &&
 			    (buf[2] == '\0' || buf[2] == ' ')) {
-				if (buf[2] == ' ' && !quiet_ok)
+				if (buf[2] == ' ' && buf[3] != '\0' &&
+				    !quiet_ok)
 					printf("%s\n", buf + 3);
 				close(fd);
 				return fflush(stdout) == 0 ? 0 : EXIT_FAIL;

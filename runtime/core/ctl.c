@@ -461,8 +461,7 @@ ctl_end(struct ctl_conn *c, int ok, const char *fmt, ...)
 	c->ended = 1;
 	/* It fits: ctl_room() keeps a line free for it. */
 	va_start(ap, fmt);
-	(void)conn_put(c, ok ? (fmt[0] != '\0' ? "OK " : "OK") : "NO ", 0,
-	    fmt, ap);
+	(void)conn_put(c, ok ? "OK " : "NO ", 0, fmt, ap);
 	va_end(ap);
 }
 

@@ -10,7 +10,7 @@
  *					 printable ASCII, words split by
  *					 spaces)
  *	answer:		"* " TEXT LF		any number of data lines
- *			"OK" [" " TEXT] LF	the end: success
+ *			"OK " [TEXT] LF	the end: success
  *			"NO " REASON LF		the end: failure
  *
  * Answers are written from a bounded buffer without blocking: a short
