@@ -57,7 +57,6 @@ static void	on_signal(struct loop *, int, void *);
 static void	on_listener(struct loop *, int, int, void *);
 static void	on_grace(struct loop *, void *);
 static void	on_resume(struct loop *, void *);
-static void	reload(struct server *);
 static void	resume_cb(void *, int, const char *, const char *);
 static void	accept_pause(void *);
 static void	on_committed(void *, const char *);
@@ -280,6 +279,8 @@ drop_privileges(struct server *srv, char *err, size_t errlen)
 	    fchown(srv->spool.tmp, pw->pw_uid, pw->pw_gid) != 0 ||
 	    fchown(srv->spool.queue, pw->pw_uid, pw->pw_gid) != 0 ||
 	    fchown(srv->spool.corrupt, pw->pw_uid, pw->pw_gid) != 0 ||
+	    fchown(srv->spool.hold, pw->pw_uid, pw->pw_gid) != 0 ||
+	    fchown(srv->spool.state, pw->pw_uid, pw->pw_gid) != 0 ||
 	    (srv->log.own && srv->log.fd != -1 &&
 	    fchown(srv->log.fd, pw->pw_uid, pw->pw_gid) != 0)) {
 		snprintf(err, errlen, "cannot give the spool and log to "
@@ -333,9 +334,9 @@ on_listener(struct loop *L, int fd, int events, void *arg)
 
 /*
  * What a running daemon cannot take from a new table: the listeners
- * were bound, and the spool and the log opened, as root before
- * privileges were dropped, and the listeners still need what they were
- * set up with (listener_needs).
+ * and the control socket were bound, and the spool and the log opened,
+ * as root before privileges were dropped, and the listeners still need
+ * what they were set up with (listener_needs).
  * Returns 0 if tb can replace the running table, or -1 with the
  * reason ("needs a restart" where a restart would apply it).
  */
@@ -387,6 +388,13 @@ reload_check(const struct server *srv, const struct table *tb,
 		    "restart");
 		return -1;
 	}
+	/* Made as root at start, like the listeners. */
+	if (strcmp(ptab_str(o, o->server->control),
+	    ptab_str(n, n->server->control)) != 0) {
+		snprintf(err, errlen, "the control socket changed; that needs "
+		    "a restart");
+		return -1;
+	}
 	return 0;
 }
 
@@ -397,8 +405,8 @@ reload_check(const struct server *srv, const struct table *tb,
  * so a refused reload leaves the daemon exactly as it was.  Sessions
  * under way keep the table they began with.
  */
-static void
-reload(struct server *srv)
+int
+server_reload(struct server *srv, char *reason, size_t reasonlen)
 {
 	struct table		*tb = NULL, *old;
 	struct tls_server_creds	*creds = NULL;
@@ -449,7 +457,11 @@ reload(struct server *srv)
 	n = snprintf(line, sizeof(line), "table %s loaded", tb->t.sum);
 	plog_write(&srv->log, NULL, "-", "-", "-", PLOG_DECISION, line,
 	    (size_t)n);
-	return;
+	srv->reloaded = 1;
+	srv->reloaded_at = time(NULL);
+	snprintf(srv->reload_why, sizeof(srv->reload_why), "table %s",
+	    tb->t.sum);
+	return 0;
 
 refuse:
 	if (creds != NULL)
@@ -463,6 +475,11 @@ refuse:
 	n = snprintf(line, sizeof(line), "reload refused, old table kept");
 	plog_write(&srv->log, NULL, "-", "-", "-", PLOG_DECISION, line,
 	    (size_t)n);
+	srv->reloaded = -1;
+	srv->reloaded_at = time(NULL);
+	snprintf(srv->reload_why, sizeof(srv->reload_why), "%s", why);
+	snprintf(reason, reasonlen, "%s", why);
+	return -1;
 }
 
 /*
@@ -522,9 +539,11 @@ on_signal(struct loop *L, int signo, void *arg)
 	int		 status;
 
 	switch (signo) {
-	case SIGHUP:
-		reload(srv);
+	case SIGHUP: {
+		char why[LIM_ERRMSG + 64];
+		(void)server_reload(srv, why, sizeof(why));
 		break;
+	}
 	case SIGTERM:
 	case SIGINT:
 		if (srv->stopping) {
@@ -616,6 +635,9 @@ server_init(struct server *srv, int foreground, int verbose, char *err,
 {
 	memset(srv, 0, sizeof(*srv));
 	srv->log.fd = -1;
+	srv->ctl.fd = -1;
+	srv->spool.root = srv->spool.tmp = srv->spool.queue = -1;
+	srv->spool.corrupt = srv->spool.hold = srv->spool.state = -1;
 	srv->oplog.name = "bastiond";
 	srv->oplog.foreground = foreground;
 	srv->oplog.verbose = verbose;
@@ -825,6 +847,7 @@ wire(struct server *srv)
 	sc->hosts = &srv->hosts;
 	sc->table = &srv->table;
 	sc->creds = &srv->creds;
+	sc->stats = &srv->stats;
 	randombytes_buf(&sc->sid_salt, sizeof(sc->sid_salt));
 	sc->sid_next = (uint64_t)time(NULL) << 32;
 	sc->committed = on_committed;
@@ -839,6 +862,7 @@ wire(struct server *srv)
 	qe.oplog = &srv->oplog;
 	qe.table = &srv->table;
 	qe.base = srv->base;
+	qe.stats = &srv->stats;
 	qe.busy = on_busy;
 	qe.route = on_route;
 	qe.arg = srv;
@@ -854,6 +878,7 @@ wire(struct server *srv)
 	re.key = srv->key;
 	re.src4 = &srv->src4;
 	re.src6 = &srv->src6;
+	re.stats = &srv->stats;
 	re.bounced = on_committed;
 	re.room = on_room;
 	re.arg = srv;
@@ -881,6 +906,7 @@ server_start(struct server *srv, char *err, size_t errlen)
 	}
 	if (store_open(srv, err, errlen) != 0 ||
 	    listeners_open(srv, err, errlen) != 0 ||
+	    server_ctl_open(srv, err, errlen) != 0 ||
 	    verifier_start(srv, err, errlen) != 0 ||
 	    drop_privileges(srv, err, errlen) != 0)
 		return -1;
@@ -903,6 +929,9 @@ server_start(struct server *srv, char *err, size_t errlen)
 		}
 
 	wire(srv);
+	srv->started = time(NULL);
+	if (server_ctl_start(srv, err, errlen) != 0)
+		return -1;
 	n = spool_resume(&srv->spool, resume_cb, srv, lerr, sizeof(lerr));
 	if (n == -1)
 		oplog_write(&srv->oplog, LOG_ERR, "spool: %s", lerr);
@@ -940,6 +969,7 @@ server_free(struct server *srv)
 	/* Stopped: nothing in flight is lost; tmp/ is cleaned at start. */
 	queue_stop(&srv->queue);
 	relay_free(&srv->relay);
+	server_ctl_close(srv);
 	loop_signal_close(&srv->loop, &srv->sig);
 	pwcheck_free(&srv->verify);
 	if (srv->key != NULL)
@@ -957,5 +987,6 @@ server_free(struct server *srv)
 	plog_close(&srv->log);
 	hostcount_free(&srv->hosts);
 	loop_free(&srv->loop);
+	free(srv->ctl_failed);
 	free((char *)srv->table_path);
 }

@@ -26,6 +26,8 @@
 #include <stdio.h>
 
 #include "addr.h"
+#include "bastion_limits.h"
+#include "ctl.h"
 #include "hostcount.h"
 #include "loop.h"
 #include "oplog.h"
@@ -37,6 +39,7 @@
 #include "seal.h"
 #include "session.h"
 #include "spool.h"
+#include "stats.h"
 #include "table.h"
 
 #define SERVER_GRACE_MS		30000	/* SIGTERM: time to finish */
@@ -78,6 +81,14 @@ struct server {
 	struct loop_timer	 grace;
 	struct loop_timer	 resume;	/* accepting after EMFILE */
 	int			 stopping;
+	/* bastionctl (server_ctl.c). */
+	struct ctl		 ctl;
+	struct stats		 stats;
+	time_t			 started;
+	int			 reloaded;	/* 0 none, 1 accepted, -1 not */
+	time_t			 reloaded_at;
+	char			 reload_why[LIM_ERRMSG + 64];
+	struct dsn_batch	*ctl_failed;	/* bounce: made when needed */
 };
 
 /*
@@ -115,5 +126,22 @@ int	server_run(struct server *srv)
 	    __attribute__((warn_unused_result));
 
 void	server_free(struct server *srv);
+
+/*
+ * Map the table again (SIGHUP, bastionctl reload): all or nothing.
+ * Returns 0 when the new table serves, or -1 with the reason in why
+ * (the old one still serves).  The verdict is kept for `status'.
+ */
+int	server_reload(struct server *srv, char *why, size_t whylen);
+
+/*
+ * The control socket (server_ctl.c): server_ctl_open makes it, as root
+ * before privileges drop (path from the table's `control', else
+ * control.sock in the spool); server_ctl_start serves it from the loop.
+ * Return 0, or -1 with the reason.
+ */
+int	server_ctl_open(struct server *srv, char *err, size_t errlen);
+int	server_ctl_start(struct server *srv, char *err, size_t errlen);
+void	server_ctl_close(struct server *srv);
 
 #endif

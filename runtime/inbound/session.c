@@ -252,16 +252,19 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 	plog_endpoint(sa, sl, remote, sizeof(remote));
 
 	if (ctx->stopping) {
+		STATS_ADD(ctx->stats, conn[STATS_CONN_SHUTDOWN], 1);
 		refuse_raw(ctx, l, fd, remote,
 		    "421 4.3.2 Service shutting down");
 		return -1;
 	}
 	if (ctx->nsessions >= t->server->max_conns) {
+		STATS_ADD(ctx->stats, conn[STATS_CONN_LIMITED], 1);
 		refuse_raw(ctx, l, fd, remote,
 		    "421 4.7.0 Too many connections, try again later");
 		return -1;
 	}
 	if (hostcount_add(ctx->hosts, &peer, t->server->max_conns_host) != 1) {
+		STATS_ADD(ctx->stats, conn[STATS_CONN_LIMITED], 1);
 		refuse_raw(ctx, l, fd, remote,
 		    "421 4.7.0 Too many connections from your address");
 		return -1;
@@ -293,6 +296,7 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 		s->next->prev = s;
 	ctx->sessions = s;
 	ctx->nsessions++;
+	l->nopen++;
 
 	if (conn_attach(&s->conn, fd, 0, on_io, s) != 0) {
 		oplog_write(ctx->oplog, LOG_ERR, "cannot watch a session: %s",
@@ -310,6 +314,8 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 	s->require = r->require | l->require;
 	s->flags = r->flags;
 	s->as_user = r->as_user ? ptab_str(t, r->as_user) : NULL;
+	STATS_ADD(ctx->stats, conn[s->action == PTAB_ACT_DENY ?
+	    STATS_CONN_DENIED : STATS_CONN_ADMITTED], 1);
 	if (s->action == PTAB_ACT_DENY)
 		decide(s, "deny");
 	else
@@ -376,6 +382,7 @@ session_free(struct session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	ctx->nsessions--;
+	s->lst->nopen--;
 	table_unref(s->tb);
 	if (s->creds != NULL)
 		tls_server_creds_unref(s->creds);
@@ -531,6 +538,8 @@ on_conn(struct conn *c, int ev, void *arg)
 		    "connection closed by client");
 		break;
 	case CONN_EV_ERROR:
+		if (c->op == CONN_OP_HANDSHAKE)
+			STATS_ADD(s->ctx->stats, tls_failed, 1);
 		session_drop(s, c->op == CONN_OP_HANDSHAKE ?
 		    io_reason(s, "TLS handshake failed") :
 		    c->op == CONN_OP_WRITE ? io_reason(s, "write error") :
@@ -1140,6 +1149,8 @@ data_end(struct session *s)
 		    (unsigned long long)s->data.size, s->nrcpt,
 		    s->nrcpt == 1 ? "" : "s");
 		reply(s, "250 2.0.0 Ok: queued as %s", id);
+		STATS_ADD(s->ctx->stats, msg_accepted, 1);
+		STATS_ADD(s->ctx->stats, bytes_accepted, s->data.size);
 		if (s->ctx->committed != NULL)
 			s->ctx->committed(s->ctx->arg, id);
 	}
@@ -1262,6 +1273,7 @@ start_tls(struct session *s)
 static void
 tls_ready(struct session *s)
 {
+	STATS_ADD(s->ctx->stats, tls_ok, 1);
 	slogf(s, PLOG_DECISION, "TLS established: %s %s%s%s",
 	    tls_version_name(s->conn.tls), tls_suite_name(s->conn.tls),
 	    *tls_sni(s->conn.tls) ? ", SNI " : "", tls_sni(s->conn.tls));
@@ -1447,6 +1459,7 @@ auth_result(struct session *s, int st, const char *rep)
 		s->user[ulen] = '\0';
 		s->authed = 1;
 		s->state = S_CMD;
+		STATS_ADD(ctx->stats, auth_ok, 1);
 		decide(s, "AUTH %s as %s: success",
 		    sasl_mech_name(s->auth->sasl.mech), s->user);
 		reply(s, "%s", rep);
@@ -1454,6 +1467,7 @@ auth_result(struct session *s, int st, const char *rep)
 		return;
 	case SASL_FAIL:
 		s->authfail++;
+		STATS_ADD(ctx->stats, auth_failed, 1);
 		u = sasl_user(&s->auth->sasl, &ulen);
 		decide(s, "AUTH %s as %.*s: failed%s (%u of %u%s)",
 		    sasl_mech_name(s->auth->sasl.mech), (int)ulen, u ? u : "",

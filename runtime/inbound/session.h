@@ -23,6 +23,7 @@
 #include "pwcheck.h"
 #include "sasl.h"
 #include "spool.h"
+#include "stats.h"
 #include "table.h"
 
 /* Session buffers, sized once (see session.c for why these sizes). */
@@ -60,6 +61,7 @@ struct listener {
 	int			 tls;		/* implicit TLS */
 	uint8_t			 require;	/* the port's floor */
 	uint32_t		 line;
+	uint32_t		 nopen;		/* its sessions now */
 	char			 local[PLOG_ENDPOINT_SIZE];
 };
 
@@ -78,6 +80,7 @@ struct session_ctx {
 	 */
 	struct table * const		*table;
 	struct tls_server_creds * const	*creds;	/* NULL: no TLS */
+	struct stats			*stats;	/* counters, or NULL */
 	uint64_t			 sid_next;	/* session ids */
 	uint32_t			 sid_salt;
 	/* A message was committed as id: deliver it. */

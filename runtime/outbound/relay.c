@@ -48,6 +48,7 @@ static void	finish(struct relay_job *);
 static int	mark(struct relay *, struct spool_msg *, uint64_t, int);
 static int	bounce(struct relay_job *);
 static void	release(struct relay_job *);
+static void	state_begin(struct relay_job *);
 
 int
 relay_init(struct relay *r, const struct relay_env *env, char *err,
@@ -94,6 +95,7 @@ relay_stop(struct relay *r)
 		dns_cancel(&j->dq);
 		if (j->c.cf != NULL)	/* a session was started */
 			smtpc_abort(&j->c, "shutting down");
+		spool_state_abort(&j->sw);
 		spool_msg_close(&j->m);
 		release(j);
 	}
@@ -220,6 +222,7 @@ relay_start(struct relay *r, const char *id)
 	}
 	memset(j, 0, sizeof(*j));
 	j->r = r;
+	j->sw.fd = -1;
 	rc = spool_msg_open(e->spool, &j->m, id, err, sizeof(err));
 	if (rc != 1) {
 		if (rc == -1)
@@ -244,6 +247,7 @@ relay_start(struct relay *r, const char *id)
 	}
 	snprintf(j->id, sizeof(j->id), "%s", id);
 	j->busy = 1;
+	state_begin(j);
 	j->tb = *e->table;
 	table_ref(j->tb);
 	/*
@@ -267,6 +271,24 @@ relay_start(struct relay *r, const char *id)
 	fail_unrouted(j);
 	advance(j);
 	return 1;
+}
+
+/*
+ * A round is one more attempt: counted in the message's state, which
+ * the round's replies then fill (a state that cannot be written only
+ * leaves bastionctl with less to show).
+ */
+static void
+state_begin(struct relay_job *j)
+{
+	struct spool_state	 old;
+	unsigned		 n = 0;
+
+	if (spool_state_open(j->r->env.spool, j->id, &old) == 1)
+		n = old.attempts;
+	spool_state_close(&old);
+	(void)spool_state_begin(j->r->env.spool, &j->sw, j->id, n + 1,
+	    time(NULL));
 }
 
 /* Recipient index i was given to a session this round (or is beyond). */
@@ -365,6 +387,7 @@ next_group(struct relay_job *j)
 		memset(&j->rc[j->n], 0, sizeof(j->rc[j->n]));
 		j->rc[j->n].addr = j->addr[j->n];
 		j->off[j->n] = rr.off;
+		j->idx[j->n] = rr.index;
 		j->n++;
 	}
 	return j->route != NULL;
@@ -656,6 +679,7 @@ record(struct relay_job *j)
 		case SMTPC_DELIVERED:
 			if (mark(j->r, &j->m, j->off[i], SPOOL_DELIVERED) != 0)
 				j->deferred = 1;
+			STATS_ADD(j->r->env.stats, rcpt_delivered, 1);
 			rlog(j, "delivered <%s>: %s", rc->addr, rc->text);
 			continue;
 		case SMTPC_BOUNCED:
@@ -663,7 +687,9 @@ record(struct relay_job *j)
 			break;
 		default:
 			rlog(j, "deferred <%s>: %s", rc->addr, rc->text);
+			spool_state_rcpt(&j->sw, j->idx[i], rc->text);
 			if (!expired) {
+				STATS_ADD(j->r->env.stats, rcpt_deferred, 1);
 				j->deferred = 1;
 				continue;
 			}
@@ -679,7 +705,8 @@ record(struct relay_job *j)
 		fr.reason = rc->from_peer ? NULL : rc->text;
 		fr.remote_mta = peer;
 		fr.last_attempt = now;
-		(void)dsn_batch_add(&j->r->failed, j->off[i], &fr);
+		if (dsn_batch_add(&j->r->failed, j->off[i], &fr) == 0)
+			STATS_ADD(j->r->env.stats, rcpt_bounced, 1);
 	}
 	if (j->r->failed.n > 0 && bounce(j) != 0)
 		j->deferred = 1;
@@ -702,6 +729,7 @@ finish(struct relay_job *j)
 		if (rr.status == SPOOL_PENDING)
 			pending++;
 	if (rc == 0 && pending == 0) {
+		spool_state_abort(&j->sw);
 		if (spool_msg_remove(e->spool, &j->m, err, sizeof(err)) != 0)
 			oplog_write(e->oplog, LOG_ERR, "queue %s: %s", j->id,
 			    err);
@@ -719,6 +747,10 @@ finish(struct relay_job *j)
 				rlog(j, "next attempt in %lld s", (long long)
 				    (ts[0].tv_sec - time(NULL)));
 		}
+		if (j->sw.fd != -1 && spool_state_commit(&j->sw, err,
+		    sizeof(err)) != 0)
+			oplog_write(e->oplog, LOG_WARNING, "queue %s: %s", j->id,
+			    err);
 		spool_msg_close(&j->m);
 	}
 	release(j);

@@ -35,6 +35,7 @@
 #include "seal.h"
 #include "smtpc.h"
 #include "spool.h"
+#include "stats.h"
 #include "table.h"
 
 #define RELAY_JOBS		16	/* outbound sessions at once */
@@ -54,6 +55,7 @@ struct relay_env {
 	const struct seal_key		*key;	/* opens route secrets */
 	/* Where mail leaves from, per family: family 0 or NULL: any. */
 	const struct addr		*src4, *src6;
+	struct stats			*stats;	/* counters, or NULL */
 	/* A bounce was queued as id: deliver it. */
 	void				(*bounced)(void *arg, const char *id);
 	/* A job is free again after a due message found none. */
@@ -67,6 +69,8 @@ struct relay_job {
 	struct table			*tb;	/* held while the job runs */
 	char				 id[SPOOL_ID_SIZE];
 	struct spool_msg		 m;
+	/* This round's attempts and replies (spool.h, state/ID). */
+	struct spool_state_writer	 sw;
 	const struct ptab_domain_rec	*route;
 	char				 domain[DNS_NAME_MAX + 1];
 	/*
@@ -87,6 +91,7 @@ struct relay_job {
 	size_t				 n;
 	struct smtpc_rcpt		 rc[RELAY_RCPT_MAX];
 	uint64_t			 off[RELAY_RCPT_MAX];
+	uint32_t			 idx[RELAY_RCPT_MAX];
 	char				 addr[RELAY_RCPT_MAX][SPOOL_ADDR_MAX + 1];
 };
 
