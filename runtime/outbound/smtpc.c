@@ -778,8 +778,8 @@ tls_fallback_warn(struct smtpc *c, const char *te)
 	    "failed (%s)%s; delivering in clear (opportunistic TLS)",
 	    c->hoptext, te, ver);
 	if (c->cf->oplog != NULL)
-		oplog_write(c->cf->oplog, LOG_WARNING, "queue %s: TLS "
-		    "handshake with %s failed (%s)%s; delivering in clear "
+		oplog_write(c->cf->oplog, LOG_WARNING, "queue %s: warning: "
+		    "TLS handshake with %s failed (%s)%s; delivering in clear "
 		    "(opportunistic TLS)", c->cf->sid != NULL ? c->cf->sid :
 		    "-", c->hoptext, te, ver);
 }
