@@ -198,9 +198,10 @@ int	tls_handshake_done(const struct tls_conn *c);
 const char *tls_error(struct tls_conn *c);
 
 /*
- * The fatal alert the peer sent (70: protocol_version, it wants a
+ * The fatal alert the peer sent (TLS_ALERT_PROTOCOL_VERSION: it wants a
  * version we do not speak), or -1 if none came.
  */
+#define TLS_ALERT_PROTOCOL_VERSION	70
 int	tls_peer_alert(const struct tls_conn *c);
 
 /* 1 if the peer closed the socket without close_notify. */

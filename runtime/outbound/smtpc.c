@@ -219,8 +219,7 @@ smtpc_start(struct smtpc *c, const struct smtpc_config *cf,
 		finish(c);
 	} else if (rt->tls >= PTAB_TLS_REQUIRED && cf->creds == NULL) {
 		settle(c, SMTPC_DEFERRED, "4.7.5", 0, 0, "the route requires "
-		    "TLS "
-		    "but the client has no TLS setup");
+		    "TLS but the client has no TLS setup");
 		finish(c);
 	} else
 		connect_next(c);
@@ -771,7 +770,8 @@ tls_fallback_warn(struct smtpc *c, const char *te)
 {
 	const char	*ver = "";
 
-	if (c->io.tls != NULL && tls_peer_alert(c->io.tls) == 70)
+	if (c->io.tls != NULL && tls_peer_alert(c->io.tls) ==
+	    TLS_ALERT_PROTOCOL_VERSION)
 		ver = "; the peer wanted TLS 1.3 or newer (protocol_version "
 		    "alert)";
 	smtpc_logfmt(c, PLOG_DECISION, "warning: TLS handshake with %s "
