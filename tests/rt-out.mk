@@ -20,7 +20,7 @@ tests_unit_dsn_test_SOURCES = tests/unit/dsn_test.c \
 tests_unit_dsn_test_LDADD = $(RT_OUT_LIBS)
 TESTS += tests/unit/dsn_test tests/rt/dsn-parse.py
 TESTS += tests/rt/smtpc-aiosmtpd.py tests/rt/smtpc-hostile.py \
-	tests/rt/smtpc-sink.sh
+	tests/rt/smtpc-manners.py tests/rt/smtpc-sink.sh
 
 check_PROGRAMS += tests/unit/smtpc_test
 tests_unit_smtpc_test_SOURCES = tests/unit/smtpc_test.c \

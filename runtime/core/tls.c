@@ -52,6 +52,7 @@
 #define TLS_F_TRUNC	0x08	/* socket closed without close_notify */
 #define TLS_F_CLOSING	0x10	/* tls_close() started */
 #define TLS_F_NODELAY	0x20	/* TCP_NODELAY was asked for */
+#define TLS_F_ALERTED	0x40	/* tls_cert_alert() was sent */
 
 struct tls_server_creds {
 	unsigned		 refs;
@@ -173,6 +174,7 @@ static int	tls_check(struct tls_conn *);
 static int	tls_send_some(struct tls_conn *, int);
 static int	tls_recv_some(struct tls_conn *, int);
 static int	tls_run(struct tls_conn *, int, unsigned);
+static void	tls_cert_alert(struct tls_conn *, int);
 static const char *tls_alert_name(int);
 static const char *tls_engine_strerror(int);
 
@@ -1007,7 +1009,61 @@ tls_handshake(struct tls_conn *c, int fd)
 	if (r == -2)
 		tls_fail(c, ECONNRESET, "connection closed during the "
 		    "handshake");
+	else
+		tls_cert_alert(c, fd);
 	return -1;
+}
+
+/*
+ * We refused the peer's certificate.  BearSSL's engine then stops
+ * without a word, and the peer, its flight unread, sees the socket
+ * reset: say why instead, with a fatal alert (RFC 5246 7.2, 7.4.6).
+ * The chain is checked before our side sends ChangeCipherSpec, so
+ * the alert is a plaintext record, written here on the engine's
+ * behalf; what the peer sent meanwhile is read and dropped, so that
+ * closing the socket does not reset the connection under the alert.
+ */
+static void
+tls_cert_alert(struct tls_conn *c, int fd)
+{
+	unsigned char	 rec[7], junk[512];
+	unsigned	 v;
+	int		 e, alert, i;
+
+	e = br_ssl_engine_last_error(c->eng);
+	if ((c->flags & (TLS_F_ALERTED | TLS_F_HSDONE)) ||
+	    e <= BR_ERR_X509_OK || e >= BR_ERR_X509_OK + 32)
+		return;
+	c->flags |= TLS_F_ALERTED;
+	switch (e) {
+	case BR_ERR_X509_EXPIRED:
+		alert = BR_ALERT_CERTIFICATE_EXPIRED;
+		break;
+	case BR_ERR_X509_NOT_TRUSTED:
+		alert = BR_ALERT_UNKNOWN_CA;
+		break;
+	default:
+		/* A name mismatch, or a chain that does not hold. */
+		alert = BR_ALERT_BAD_CERTIFICATE;
+		break;
+	}
+	v = br_ssl_engine_get_version(c->eng);
+	if (v < BR_TLS10 || v > BR_TLS12)
+		v = BR_TLS12;
+	rec[0] = 21;			/* alert */
+	rec[1] = (unsigned char)(v >> 8);
+	rec[2] = (unsigned char)v;
+	rec[3] = 0;
+	rec[4] = 2;
+	rec[5] = 2;			/* fatal */
+	rec[6] = (unsigned char)alert;
+	if (send(fd, rec, sizeof(rec), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+	    (ssize_t)sizeof(rec))
+		return;
+	(void)shutdown(fd, SHUT_WR);
+	for (i = 0; i < 128; i++)
+		if (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) <= 0)
+			break;
 }
 
 int
@@ -1071,6 +1127,16 @@ tls_pending(const struct tls_conn *c)
 	if (br_ssl_engine_recvapp_buf(c->eng, &len) == NULL)
 		return 0;
 	return len;
+}
+
+int
+tls_peer_alert(const struct tls_conn *c)
+{
+	int	 e = br_ssl_engine_last_error(c->eng);
+
+	if (e >= BR_ERR_RECV_FATAL_ALERT && e < BR_ERR_SEND_FATAL_ALERT)
+		return e - BR_ERR_RECV_FATAL_ALERT;
+	return -1;
 }
 
 int

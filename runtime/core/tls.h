@@ -165,7 +165,9 @@ int	tls_flush(struct tls_conn *c, int fd);
 /*
  * Drive the handshake.  Returns 1 once it is complete, 0 when the
  * socket would block (errno EAGAIN; wait for tls_events()), -1 when it
- * failed (see tls_error()).
+ * failed (see tls_error()).  When the failure is the peer's certificate
+ * (unknown CA, expired, wrong name), the peer is told with a fatal
+ * alert (unknown_ca, certificate_expired, bad_certificate) before -1.
  */
 int	tls_handshake(struct tls_conn *c, int fd);
 
@@ -194,6 +196,13 @@ int	tls_handshake_done(const struct tls_conn *c);
  * handshake"; NULL while nothing failed.
  */
 const char *tls_error(struct tls_conn *c);
+
+/*
+ * The fatal alert the peer sent (TLS_ALERT_PROTOCOL_VERSION: it wants a
+ * version we do not speak), or -1 if none came.
+ */
+#define TLS_ALERT_PROTOCOL_VERSION	70
+int	tls_peer_alert(const struct tls_conn *c);
 
 /* 1 if the peer closed the socket without close_notify. */
 int	tls_truncated(const struct tls_conn *c);

@@ -416,6 +416,7 @@ start_group(struct relay_job *j)
 	j->cf.key = e->key;
 	j->cf.src4 = e->src4 != NULL && e->src4->family ? e->src4 : NULL;
 	j->cf.src6 = e->src6 != NULL && e->src6->family ? e->src6 : NULL;
+	j->cf.oplog = e->oplog;
 	smtpc_route_from_ptab(&j->rt, t, d);
 	port = d->port ? d->port : 25;
 	target = d->target != 0 ? ptab_str(t, d->target) : NULL;
@@ -590,6 +591,8 @@ start_session(struct relay_job *j)
 		return 1;
 	for (i = 0; i < j->n; i++) {
 		j->rc[i].result = SMTPC_DEFERRED;
+		j->rc[i].from_peer = 0;
+		j->rc[i].reply_at = 0;
 		snprintf(j->rc[i].status, sizeof(j->rc[i].status), "4.3.0");
 		snprintf(j->rc[i].text, sizeof(j->rc[i].text), "%s", err);
 	}
@@ -701,8 +704,13 @@ record(struct relay_job *j)
 		memset(&fr, 0, sizeof(fr));
 		fr.addr = rc->addr;
 		fr.status = rc->status[0] ? rc->status : NULL;
-		fr.reply = rc->from_peer ? rc->text : NULL;
-		fr.reason = rc->from_peer ? NULL : rc->text;
+		/*
+		 * The reply alone is the Diagnostic-Code; our words, when
+		 * they explain it (or stand for it), go beside.
+		 */
+		fr.reply = rc->from_peer ? rc->text + rc->reply_at : NULL;
+		fr.reason = !rc->from_peer || rc->reply_at > 0 ? rc->text :
+		    NULL;
 		fr.remote_mta = peer;
 		fr.last_attempt = now;
 		if (dsn_batch_add(&j->r->failed, j->off[i], &fr) == 0)

@@ -72,10 +72,13 @@ static void	quit(struct smtpc *);
 static void	arm_reply(struct smtpc *);
 static void	io_failed(struct smtpc *, const char *, int);
 static void	drop_conn(struct smtpc *, int);
+static int	fail_quit(struct smtpc *);
+static void	fail_end(struct smtpc *);
+static void	tls_fallback_warn(struct smtpc *, const char *);
 static void	finish(struct smtpc *);
 static void	set_result(struct smtpc *, struct smtpc_rcpt *, int,
-		    const char *, int, const char *);
-static void	settle(struct smtpc *, int, const char *, int,
+		    const char *, int, size_t, const char *);
+static void	settle(struct smtpc *, int, const char *, int, size_t,
 		    const char *);
 static void	settle_reply(struct smtpc *, int, int);
 static void	logline(struct smtpc *, int, const char *, size_t);
@@ -198,24 +201,25 @@ smtpc_start(struct smtpc *c, const struct smtpc_config *cf,
 		rc[i].result = SMTPC_PENDING;
 		rc[i].from_peer = 0;
 		rc[i].accepted = 0;
+		rc[i].reply_at = 0;
 		rc[i].status[0] = '\0';
 		rc[i].text[0] = '\0';
 	}
 	if (hops->status != DNS_OK || hops->naddr == 0) {
 		settle(c, hops->status == DNS_PERMFAIL ? SMTPC_BOUNCED :
-		    SMTPC_DEFERRED, hops->dsn[0] ? hops->dsn : "4.4.3", 0,
+		    SMTPC_DEFERRED, hops->dsn[0] ? hops->dsn : "4.4.3", 0, 0,
 		    hops->reason[0] ? hops->reason : "no address to deliver "
 		    "to");
 		finish(c);
 	} else if (rt->mech != PTAB_MECH_NONE &&
 	    rt->tls < PTAB_TLS_REQUIRED) {
 		/* policyc refuses this; a table made elsewhere might not. */
-		settle(c, SMTPC_DEFERRED, "4.7.0", 0, "the route has "
+		settle(c, SMTPC_DEFERRED, "4.7.0", 0, 0, "the route has "
 		    "credentials but does not require TLS: not sending them");
 		finish(c);
 	} else if (rt->tls >= PTAB_TLS_REQUIRED && cf->creds == NULL) {
-		settle(c, SMTPC_DEFERRED, "4.7.5", 0, "the route requires TLS "
-		    "but the client has no TLS setup");
+		settle(c, SMTPC_DEFERRED, "4.7.5", 0, 0, "the route requires "
+		    "TLS but the client has no TLS setup");
 		finish(c);
 	} else
 		connect_next(c);
@@ -236,7 +240,7 @@ smtpc_abort(struct smtpc *c, const char *reason)
 		return;
 	}
 	drop_conn(c, 0);
-	settle(c, SMTPC_DEFERRED, "4.3.2", 0, reason != NULL ? reason :
+	settle(c, SMTPC_DEFERRED, "4.3.2", 0, 0, reason != NULL ? reason :
 	    "delivery aborted");
 	loop_timer_cancel(c->cf->loop, &c->timer);
 	c->ended = 1;
@@ -254,8 +258,8 @@ finish(struct smtpc *c)
 		return;
 	drop_conn(c, c->state == C_QUIT);
 	settle(c, SMTPC_DEFERRED, c->rstatus[0] ? c->rstatus : "4.4.2",
-	    c->reasonpeer, c->reason[0] ? c->reason : "the session ended "
-	    "without a result");
+	    c->reasonpeer, c->reasonat, c->reason[0] ? c->reason :
+	    "the session ended without a result");
 	loop_timer_cancel(c->cf->loop, &c->timer);
 	c->ended = 1;
 	c->state = C_DONE;
@@ -286,39 +290,112 @@ drop_conn(struct smtpc *c, int polite)
 }
 
 /*
- * A failure of the connection: log it, close, and go on: with the
- * next address if the transaction has not started, else with the
- * results (every recipient still pending is deferred).  perm is for
- * a 5xx greeting or HELO; status the RFC 3463 code; peer says whether
- * the text is the next hop's reply.
+ * A failure of the connection: say why, end the dialogue (QUIT when it
+ * is still in order, see smtpc.h), close, and go on: with the next
+ * address if the transaction has not started, else with the results
+ * (every recipient still pending is deferred).  perm is for a 5xx
+ * greeting or HELO; status the RFC 3463 code; peer says whether the
+ * text ends with the next hop's reply (c->rtext), which a bounce then
+ * quotes apart from our words.
  */
 void
 smtpc_fail(struct smtpc *c, int perm, const char *status, int peer,
     const char *fmt, ...)
 {
 	va_list	 ap;
+	size_t	 at, k;
+	int	 n;
 
 	if (c->ended)
 		return;
+	if (c->state == C_FAILQUIT) {
+		/* Ending already: the first failure is the reason. */
+		fail_end(c);
+		return;
+	}
 	va_start(ap, fmt);
-	vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
+	n = vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
 	va_end(ap);
 	clean_text(c->reason, strlen(c->reason));
 	snprintf(c->rstatus, sizeof(c->rstatus), "%s", status);
 	if (!perm)
 		c->rstatus[0] = '4';
 	c->permfail = perm;
+	/* The reply is the tail of the text, as the callers format it. */
+	c->reasonat = 0;
+	at = n >= 0 && (size_t)n >= c->rtextlen ? (size_t)n - c->rtextlen :
+	    sizeof(c->reason);
+	if (peer && at < sizeof(c->reason) - 1 &&
+	    (k = strlen(c->reason + at)) <= c->rtextlen &&
+	    memcmp(c->reason + at, c->rtext, k) == 0)
+		c->reasonat = at;
+	else
+		peer = 0;
 	c->reasonpeer = peer;
-	logline(c, PLOG_DISCONNECT, c->reason, strlen(c->reason));
 	if (c->state == C_QUIT) {
 		/* The results are in; QUIT is a courtesy. */
+		logline(c, PLOG_DISCONNECT, c->reason, strlen(c->reason));
 		c->reason[0] = '\0';
 		finish(c);
 		return;
 	}
-	drop_conn(c, 0);
+	if (fail_quit(c))
+		return;
+	fail_end(c);
+}
+
+/*
+ * After a failure, if the dialogue is still in order: QUIT (after "*"
+ * in the middle of an AUTH exchange) and wait for the reply a short
+ * while; fail_end() follows.  Returns 1 if so, 0 if the connection
+ * must simply close.
+ */
+static int
+fail_quit(struct smtpc *c)
+{
+	unsigned	 conn = c->conn;
+	uint32_t	 ms;
+
+	if (c->broken || c->noquit || c->io.fd == -1 || c->expect != 0 ||
+	    c->rcode != 0)
+		return 0;
+	switch (c->state) {
+	case C_GREETING:
+	case C_EHLO:
+	case C_HELO:
+	case C_STARTTLS:
+	case C_AUTH:
+		break;
+	default:
+		return 0;
+	}
+	if (c->io.tls != NULL && (!tls_handshake_done(c->io.tls) ||
+	    tls_error(c->io.tls) != NULL))
+		return 0;
+	c->cancel = c->state == C_AUTH && c->lastcode == 334;
+	c->state = C_FAILQUIT;
+	/* The secret is no longer needed; "*" carries none. */
+	smtpc_auth_wipe(c);
+	if (c->cancel)
+		(void)smtpc_cmd(c, NULL, "*");
+	else
+		(void)smtpc_cmd(c, NULL, "QUIT");
+	if (conn != c->conn || c->ended)
+		return 1;
+	ms = c->to.quit < SMTPC_FAILQUIT_MS ? c->to.quit : SMTPC_FAILQUIT_MS;
+	smtpc_arm(c, ms);
+	return 1;
+}
+
+/* Close after a failure, and go on with the next address or the end. */
+static void
+fail_end(struct smtpc *c)
+{
+	logline(c, PLOG_DISCONNECT, c->reason, strlen(c->reason));
+	drop_conn(c, !c->broken);
 	if (c->txstarted) {
-		settle(c, SMTPC_DEFERRED, c->rstatus, peer, c->reason);
+		settle(c, SMTPC_DEFERRED, c->rstatus, c->reasonpeer,
+		    c->reasonat, c->reason);
 		finish(c);
 		return;
 	}
@@ -376,6 +453,10 @@ connect_next(struct smtpc *c)
 		c->cqhead = c->cqlen = 0;
 		c->starttls_refused = 0;
 		c->authed = 0;
+		c->broken = 0;
+		c->noquit = 0;
+		c->cancel = 0;
+		c->lastcode = 0;
 		snprintf(c->local, sizeof(c->local), "-");
 		if (plog_endpoint(&a->u.sa, a->len, c->remote,
 		    sizeof(c->remote)) == -1)
@@ -443,7 +524,7 @@ connect_next(struct smtpc *c)
 		snprintf(c->rstatus, sizeof(c->rstatus), "4.4.1");
 	}
 	settle(c, c->permfail ? SMTPC_BOUNCED : SMTPC_DEFERRED, c->rstatus,
-	    c->reasonpeer, c->reason);
+	    c->reasonpeer, c->reasonat, c->reason);
 	finish(c);
 }
 
@@ -523,6 +604,8 @@ on_timer(struct loop *L, void *arg)
 	const char	*what;
 
 	(void)L;
+	/* A silent peer: nothing more is said on this stream. */
+	c->broken = 1;
 	switch (c->state) {
 	case C_CONNECT:
 		smtpc_fail(c, F_TEMP, "4.4.1", 0, "connect to %s timed out",
@@ -548,6 +631,9 @@ on_timer(struct loop *L, void *arg)
 		break;
 	case C_QUIT:
 		finish(c);
+		return;
+	case C_FAILQUIT:
+		fail_end(c);
 		return;
 	default:
 		what = "waiting for a reply";
@@ -599,6 +685,7 @@ io_end(struct smtpc *c, int ev)
 	unsigned	 conn = c->conn;
 	int		 err = ev == CONN_EV_ERROR ? c->io.err : 0;
 
+	c->broken = 1;
 	if (ev == CONN_EV_ERROR) {
 		switch (c->io.op) {
 		case CONN_OP_CONNECT:
@@ -626,6 +713,8 @@ io_end(struct smtpc *c, int ev)
 		return;
 	if (c->state == C_QUIT)
 		finish(c);
+	else if (c->state == C_FAILQUIT)
+		fail_end(c);
 	else
 		io_failed(c, "read", err);
 }
@@ -645,6 +734,7 @@ io_failed(struct smtpc *c, const char *what, int err)
 		 */
 		c->notls = 1;
 		c->retrysame = 1;
+		tls_fallback_warn(c, te != NULL ? te : "connection closed");
 		smtpc_fail(c, F_TEMP, "4.7.5", 0,
 		    "TLS handshake with %s failed: "
 		    "%s; trying again without TLS", c->hoptext, te != NULL ?
@@ -669,6 +759,31 @@ io_failed(struct smtpc *c, const char *what, int err)
 		    " in the middle of a reply" : "");
 }
 
+/*
+ * Opportunistic TLS failed in the handshake and the mail is about to
+ * go in clear: the operator should know, and why.  A protocol_version
+ * alert says the peer wants a newer TLS than ours (1.2): it could be
+ * reached with TLS 1.3 (see bastiond(8), "TLS versions").
+ */
+static void
+tls_fallback_warn(struct smtpc *c, const char *te)
+{
+	const char	*ver = "";
+
+	if (c->io.tls != NULL && tls_peer_alert(c->io.tls) ==
+	    TLS_ALERT_PROTOCOL_VERSION)
+		ver = "; the peer wanted TLS 1.3 or newer (protocol_version "
+		    "alert)";
+	smtpc_logfmt(c, PLOG_DECISION, "warning: TLS handshake with %s "
+	    "failed (%s)%s; delivering in clear (opportunistic TLS)",
+	    c->hoptext, te, ver);
+	if (c->cf->oplog != NULL)
+		oplog_write(c->cf->oplog, LOG_WARNING, "queue %s: warning: "
+		    "TLS handshake with %s failed (%s)%s; delivering in clear "
+		    "(opportunistic TLS)", c->cf->sid != NULL ? c->cf->sid :
+		    "-", c->hoptext, te, ver);
+}
+
 /* ---- replies --------------------------------------------------------- */
 
 /* Split the input into lines and hand them on. */
@@ -687,6 +802,7 @@ input(struct smtpc *c)
 		    &used)) == 0)
 			return;
 		if (r == -1) {
+			c->broken = 1;
 			smtpc_fail(c, F_TEMP, "4.5.0", 0,
 			    "reply line from %s longer "
 			    "than %d bytes", c->hoptext, SMTPC_LINE_MAX);
@@ -722,6 +838,7 @@ line(struct smtpc *c, const char *s, size_t len)
 		show[n] = '\0';
 		clean_text(show, n);
 		logline(c, PLOG_IN, s, len);
+		c->broken = 1;
 		smtpc_fail(c, F_TEMP, "4.5.0", 0,
 		    "malformed reply from %s: \"%s\"", c->hoptext, show);
 		return;
@@ -735,6 +852,7 @@ line(struct smtpc *c, const char *s, size_t len)
 			memcpy(show, s, n);
 			show[n] = '\0';
 			clean_text(show, n);
+			c->broken = 1;
 			smtpc_fail(c, F_TEMP, "4.5.0", 0,
 			    "reply out of turn from "
 			    "%s: \"%s\"", c->hoptext, show);
@@ -747,6 +865,7 @@ line(struct smtpc *c, const char *s, size_t len)
 		c->rtextlen = 0;
 	} else if (code != c->rcode) {
 		logline(c, PLOG_IN, s, len);
+		c->broken = 1;
 		smtpc_fail(c, F_TEMP, "4.5.0", 0,
 		    "malformed reply from %s: codes %d "
 		    "and %d in one reply", c->hoptext, c->rcode, code);
@@ -761,6 +880,7 @@ line(struct smtpc *c, const char *s, size_t len)
 			logline(c, PLOG_IN, s, len);
 	}
 	if (c->rlines > SMTPC_REPLY_LINES || c->rbytes > SMTPC_REPLY_BYTES) {
+		c->broken = 1;
 		smtpc_fail(c, F_TEMP, "4.5.0", 0,
 		    "reply from %s too long (over %d "
 		    "lines or %d bytes)", c->hoptext, SMTPC_REPLY_LINES,
@@ -794,6 +914,7 @@ line(struct smtpc *c, const char *s, size_t len)
 		    SMTPC_LOG_LINES);
 	c->rcode = 0;
 	c->expect--;
+	c->lastcode = code;
 	dispatch(c, code);
 	if (!c->ended && c->expect > 0)
 		arm_reply(c);
@@ -807,8 +928,12 @@ dispatch(struct smtpc *c, int code)
 	char	 st[SMTPC_STATUS_MAX];
 
 	smtpc_reply_status(c->rtext, c->rtextlen, st);
-	if (code == 421 && c->state != C_QUIT) {
-		/* Service closing: whatever we were doing is over. */
+	if (code == 421 && c->state != C_QUIT && c->state != C_FAILQUIT) {
+		/*
+		 * Service closing: whatever we were doing is over, and
+		 * the next hop closes; a QUIT would find nobody.
+		 */
+		c->noquit = 1;
 		smtpc_fail(c, F_TEMP, st, 1, "%s", c->rtext);
 		return;
 	}
@@ -871,6 +996,16 @@ dispatch(struct smtpc *c, int code)
 		break;
 	case C_QUIT:
 		finish(c);
+		break;
+	case C_FAILQUIT:
+		if (c->cancel) {
+			/* The 501 to "*": now QUIT. */
+			c->cancel = 0;
+			if (smtpc_cmd(c, NULL, "QUIT") == 0)
+				smtpc_arm(c, c->to.quit < SMTPC_FAILQUIT_MS ?
+				    c->to.quit : SMTPC_FAILQUIT_MS);
+		} else
+			fail_end(c);
 		break;
 	default:
 		smtpc_fail(c, F_TEMP, "4.5.0", 1, "unexpected reply: %s",
@@ -1000,6 +1135,8 @@ start_tls(struct smtpc *c)
 	    TLS_LEVEL_REQUIRED;
 	t = tls_client_new(c->cf->creds, peer_name(c), level, err, sizeof(err));
 	if (t == NULL) {
+		/* The next hop awaits a handshake, not a command. */
+		c->broken = 1;
 		smtpc_fail(c, F_TEMP, "4.7.5", 0, "TLS setup for %s: %s",
 		    c->hoptext, err);
 		return;
@@ -1058,14 +1195,14 @@ smtpc_tx_begin(struct smtpc *c)
 		    "the %llu bytes %s accepts (SIZE)",
 		    (unsigned long long)c->m->body_len,
 		    (unsigned long long)c->maxsize, peer_name(c));
-		settle(c, SMTPC_BOUNCED, "5.3.4", 0, text);
+		settle(c, SMTPC_BOUNCED, "5.3.4", 0, 0, text);
 		quit(c);
 		return;
 	}
 	if (needs_utf8(c) && !(c->ext & EXT_SMTPUTF8)) {
 		snprintf(text, sizeof(text), "the addresses need SMTPUTF8, "
 		    "which %s does not offer", peer_name(c));
-		settle(c, SMTPC_BOUNCED, "5.6.7", 0, text);
+		settle(c, SMTPC_BOUNCED, "5.6.7", 0, 0, text);
 		quit(c);
 		return;
 	}
@@ -1146,7 +1283,7 @@ tx_reply(struct smtpc *c, int code)
 				c->naccepted++;
 			} else
 				set_result(c, r, cls == 5 ? SMTPC_BOUNCED :
-				    SMTPC_DEFERRED, st, 1, c->rtext);
+				    SMTPC_DEFERRED, st, 1, 0, c->rtext);
 		}
 	} else {
 		if (code == 354) {
@@ -1196,6 +1333,7 @@ body_fill(struct smtpc *c)
 			want = sizeof(buf);
 		n = spool_body_read(c->m, c->bodyoff, buf, want);
 		if (n < 0) {
+			c->broken = 1;
 			smtpc_fail(c, F_TEMP, "4.3.0", 0,
 			    "cannot read message %s from the spool", c->m->id);
 			return;
@@ -1245,11 +1383,11 @@ dot_reply(struct smtpc *c, int code)
 		if (!c->rc[i].accepted || c->rc[i].result != SMTPC_PENDING)
 			continue;
 		if (code == 250)
-			set_result(c, &c->rc[i], SMTPC_DELIVERED, st, 1,
+			set_result(c, &c->rc[i], SMTPC_DELIVERED, st, 1, 0,
 			    c->rtext);
 		else
 			set_result(c, &c->rc[i], cls == 5 ? SMTPC_BOUNCED :
-			    SMTPC_DEFERRED, st, 1, c->rtext);
+			    SMTPC_DEFERRED, st, 1, 0, c->rtext);
 	}
 	quit(c);
 }
@@ -1286,6 +1424,7 @@ smtpc_cmd(struct smtpc *c, const char *shown, const char *fmt, ...)
 	int		 n;
 
 	if (c->cqlen >= SMTPC_CMDQ) {
+		c->broken = 1;
 		smtpc_fail(c, F_TEMP, "4.3.0", 0, "too many commands queued");
 		return -1;
 	}
@@ -1293,6 +1432,7 @@ smtpc_cmd(struct smtpc *c, const char *shown, const char *fmt, ...)
 	n = conn_vputline(&c->io, &line, fmt, ap);
 	va_end(ap);
 	if (n < 0) {
+		c->broken = 1;
 		smtpc_fail(c, F_TEMP, "4.3.0", 0, "command too long");
 		return -1;
 	}
@@ -1310,8 +1450,11 @@ smtpc_cmd(struct smtpc *c, const char *shown, const char *fmt, ...)
 void
 smtpc_arm(struct smtpc *c, uint32_t ms)
 {
-	if (loop_timer_arm(c->cf->loop, &c->timer, ms) != 0)
+	if (loop_timer_arm(c->cf->loop, &c->timer, ms) != 0) {
+		/* Nothing could bound a wait for a reply. */
+		c->broken = 1;
 		smtpc_fail(c, F_TEMP, "4.3.0", 0, "no timer left in the loop");
+	}
 }
 
 /* Wait for the next reply due in the transaction, with its own time. */
@@ -1331,10 +1474,11 @@ arm_reply(struct smtpc *c)
 /* Decide one recipient, and log it. */
 static void
 set_result(struct smtpc *c, struct smtpc_rcpt *r, int result,
-    const char *status, int peer, const char *text)
+    const char *status, int peer, size_t at, const char *text)
 {
 	r->result = (uint8_t)result;
 	r->from_peer = (uint8_t)(peer != 0);
+	r->reply_at = (uint16_t)(peer && at < sizeof(r->text) ? at : 0);
 	snprintf(r->status, sizeof(r->status), "%s", status);
 	if (result == SMTPC_DEFERRED)
 		r->status[0] = '4';
@@ -1352,13 +1496,14 @@ set_result(struct smtpc *c, struct smtpc_rcpt *r, int result,
  */
 static void
 settle(struct smtpc *c, int result, const char *status, int peer,
-    const char *text)
+    size_t at, const char *text)
 {
 	size_t	 i;
 
 	for (i = 0; i < c->nrc; i++)
 		if (c->rc[i].result == SMTPC_PENDING)
-			set_result(c, &c->rc[i], result, status, peer, text);
+			set_result(c, &c->rc[i], result, status, peer, at,
+			    text);
 }
 
 /*
@@ -1377,7 +1522,7 @@ settle_reply(struct smtpc *c, int code, int only_accepted)
 		if (c->rc[i].result != SMTPC_PENDING ||
 		    (only_accepted && !c->rc[i].accepted))
 			continue;
-		set_result(c, &c->rc[i], res, st, 1, c->rtext);
+		set_result(c, &c->rc[i], res, st, 1, 0, c->rtext);
 	}
 }
 

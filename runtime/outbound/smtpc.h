@@ -21,6 +21,16 @@
  * result, up to SMTPC_TRIES connections; once MAIL FROM has been sent
  * the outcome of this attempt is final.
  *
+ * Ending (RFC 5321 4.1.1.10): a session that failed while the
+ * dialogue is still in order (a refused greeting, EHLO, STARTTLS or
+ * AUTH, a missing STARTTLS or AUTH mechanism) says QUIT, waits for the
+ * 221 a short while (at most SMTPC_FAILQUIT_MS), sends TLS close_notify
+ * when inside TLS, and only then closes; an AUTH failed in the middle
+ * of its exchange is cancelled with "*" first (RFC 4954 4).  After a
+ * 421 the next hop is closing: close_notify, no QUIT.  Only a broken
+ * stream (a timeout, a malformed or untimely reply, an I/O or TLS
+ * error, a local failure) is closed at once.
+ *
  * TLS levels (the route's enum ptab_tls_level):
  *   none           never STARTTLS.
  *   opportunistic  STARTTLS if offered, any certificate.  If the next
@@ -121,6 +131,7 @@
 #include "conn.h"
 #include "dns.h"
 #include "loop.h"
+#include "oplog.h"
 #include "plog.h"
 #include "ptab.h"
 #include "seal.h"
@@ -135,6 +146,7 @@
 #define SMTPC_STATUS_MAX	12	/* "5.1.10" and a NUL, room to spare */
 #define SMTPC_LOG_LINES		30	/* lines logged of one reply */
 #define SMTPC_TRIES		5	/* connections per attempt */
+#define SMTPC_FAILQUIT_MS	5000	/* the 221 after a failure, at most */
 /*
  * PBKDF2 rounds a next hop may ask of us (about 25 ms on a current
  * CPU, in one go: lib/scram's client does it inside one call).
@@ -162,12 +174,20 @@ struct smtpc_rcpt {
 	uint8_t		 from_peer;	/* text is the next hop's reply */
 	uint8_t		 accepted;	/* private: RCPT got 2xx */
 	uint8_t		 pad;
+	/*
+	 * When from_peer: where the reply starts in text.  0 when text
+	 * is the reply alone; more when our explanation comes first
+	 * ("authentication failed: 535 5.7.8 ..."), so that a bounce can
+	 * quote the reply exactly and explain it apart.
+	 */
+	uint16_t	 reply_at;
 	/* RFC 3463 status: the reply's enhanced code, or one we chose */
 	char		 status[SMTPC_STATUS_MAX];
 	/*
 	 * "550 5.1.1 <bob@example.org>: no such user" (the reply, lines
-	 * joined by spaces, cut to fit) when from_peer, else our reason
-	 * ("connection to mx.example.org [192.0.2.1]:25 timed out").
+	 * joined by spaces, cut to fit, after our words if reply_at) when
+	 * from_peer, else our reason ("connection to mx.example.org
+	 * [192.0.2.1]:25 timed out").
 	 */
 	char		 text[SMTPC_TEXT_MAX];
 };
@@ -209,6 +229,11 @@ struct smtpc_config {
 	 */
 	const struct addr		*src4;
 	const struct addr		*src6;
+	/*
+	 * The daemon's diagnostics, for what its operator should hear of
+	 * (mail sent in clear after a failed TLS handshake); NULL: none.
+	 */
+	const struct oplog		*oplog;
 };
 
 /* A route: how to talk to the next hop. */
@@ -259,6 +284,11 @@ struct smtpc {
 	int				 txstarted;	/* MAIL queued */
 	int				 starttls_refused;
 	int				 authed;
+	int				 broken;	/* the stream is: no
+							 * QUIT */
+	int				 noquit;	/* 421: closing */
+	int				 cancel;	/* AUTH "*" first */
+	int				 lastcode;	/* last reply */
 	struct smtpc_secret		*sec;		/* AUTH only */
 	struct loop_timer		 timer;
 	struct loop_timer		 fin;	/* the done callback */
@@ -269,6 +299,7 @@ struct smtpc {
 	/* The last failure. */
 	int				 permfail;
 	int				 reasonpeer;
+	size_t				 reasonat;	/* reply in reason */
 	char				 rstatus[SMTPC_STATUS_MAX];
 	char				 reason[SMTPC_TEXT_MAX];
 	/* What the next hop offers (its last EHLO). */

@@ -227,7 +227,7 @@ smtpc_auth_reply(struct smtpc *c, int code)
 		smtpc_arm(c, c->to.command);
 		return;
 	}
-	smtpc_fail(c, F_TEMP, "4.7.0", 1, "unexpected AUTH challenge from %s",
+	smtpc_fail(c, F_TEMP, "4.7.0", 0, "unexpected AUTH challenge from %s",
 	    c->hoptext);
 }
 

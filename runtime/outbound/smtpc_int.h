@@ -24,6 +24,7 @@ enum state {
 	C_BODY,		/* streaming the message */
 	C_DOT,		/* waiting for the reply to "." */
 	C_QUIT,
+	C_FAILQUIT,	/* QUIT after a failure, before closing */
 	C_DONE
 };
 

@@ -121,7 +121,11 @@ dsn_bounce(struct spool *sp, struct spool_msg *m, const char *mta,
 	    "reasons:\r\n\r\n", n == 1 ? "one" : "some");
 	for (i = 0; i < n; i++) {
 		ascii(r[i].addr, a, sizeof(a));
-		if (r[i].reply != NULL) {
+		if (r[i].reply != NULL && r[i].reason != NULL) {
+			/* Our words, which quote the reply. */
+			ascii(r[i].reason, t, sizeof(t));
+			putf(&o, "<%s>: %s\r\n\r\n", a, t);
+		} else if (r[i].reply != NULL) {
 			ascii(r[i].reply, t, sizeof(t));
 			if (r[i].remote_mta != NULL) {
 				ascii(r[i].remote_mta, last, sizeof(last));
@@ -168,9 +172,22 @@ dsn_bounce(struct spool *sp, struct spool_msg *m, const char *mta,
 			ascii(r[i].remote_mta, t, 256);
 			putf(&o, "Remote-MTA: dns; %s\r\n", t);
 		}
+		/*
+		 * RFC 3464 2.3.6: the code the next hop issued, exactly.
+		 * Without one (DNS, TLS, a loop, expiry) there is none to
+		 * report: the field is left out rather than filled with
+		 * our own words under a made-up diagnostic type, which a
+		 * parser would take for a reply.  Our words go in
+		 * X-Bastion-Reason (RFC 3464 2.4 extension field) and in
+		 * the text part.
+		 */
 		if (r[i].reply != NULL) {
 			ascii(r[i].reply, t, sizeof(t));
 			putf(&o, "Diagnostic-Code: smtp; %s\r\n", t);
+		}
+		if (r[i].reason != NULL) {
+			ascii(r[i].reason, t, sizeof(t));
+			putf(&o, "X-Bastion-Reason: %s\r\n", t);
 		}
 		if (r[i].last_attempt != 0) {
 			rfc5322_date(r[i].last_attempt, last, sizeof(last));
@@ -232,13 +249,9 @@ dsn_batch_add(struct dsn_batch *b, uint64_t rec, const struct dsn_rcpt *r)
 	e->addr = keep(b->buf[i].addr, sizeof(b->buf[i].addr), r->addr);
 	e->status = keep(b->buf[i].status, sizeof(b->buf[i].status),
 	    r->status);
-	/* One text per recipient: a reply, or else a reason. */
-	if (r->reply != NULL)
-		e->reply = keep(b->buf[i].text, sizeof(b->buf[i].text),
-		    r->reply);
-	else
-		e->reason = keep(b->buf[i].text, sizeof(b->buf[i].text),
-		    r->reason);
+	e->reply = keep(b->buf[i].text, sizeof(b->buf[i].text), r->reply);
+	e->reason = keep(b->buf[i].reason, sizeof(b->buf[i].reason),
+	    r->reason);
 	e->remote_mta = keep(b->buf[i].mta, sizeof(b->buf[i].mta),
 	    r->remote_mta);
 	e->last_attempt = r->last_attempt;

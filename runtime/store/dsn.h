@@ -11,7 +11,9 @@
  *   2. message/delivery-status: Reporting-MTA, Arrival-Date, then per
  *      failed recipient Final-Recipient, Action: failed, Status,
  *      Remote-MTA (when a next hop answered), Diagnostic-Code: smtp;
- *      with its reply (when there was one), Last-Attempt-Date;
+ *      with its reply exactly (only when there was one: RFC 3464
+ *      2.3.6 wants the code the next hop issued), X-Bastion-Reason
+ *      with our words (when we have some), Last-Attempt-Date;
  *   3. text/rfc822-headers: the failed message's header section (RFC
  *      6522 allows the headers alone; the body stays private), cut at
  *      DSN_HEADERS_MAX bytes.
@@ -67,7 +69,11 @@ struct dsn_rcpt {
 	 * one: it becomes Diagnostic-Code: smtp; ...  NULL otherwise.
 	 */
 	const char	*reply;
-	/* Why, in words, when there was no reply (expiry, DNS): or NULL. */
+	/*
+	 * Why, in our words (expiry, DNS; or what a reply meant to us:
+	 * "authentication failed: 535 ..."), or NULL.  It is what the
+	 * text part says when set, and X-Bastion-Reason.
+	 */
 	const char	*reason;
 	const char	*remote_mta;	/* the next hop's name, or NULL */
 	int64_t		 last_attempt;	/* seconds since the epoch; 0: none */
@@ -89,7 +95,7 @@ int	dsn_bounce(struct spool *sp, struct spool_msg *m, const char *mta,
 /*
  * The failed recipients of one message, for one bounce.  Entries are
  * copied in (texts cut at the lengths dsn_bounce() uses), so that the
- * caller's buffers are free again at once.  About 110 kB: a module
+ * caller's buffers are free again at once.  About 160 kB: a module
  * keeps one, set up with dsn_batch_init(), rather than one per call.
  */
 struct dsn_batch {
@@ -104,6 +110,7 @@ struct dsn_batch {
 		char	 addr[SPOOL_ADDR_MAX + 1];
 		char	 status[16];
 		char	 text[DSN_REASON_MAX];
+		char	 reason[DSN_REASON_MAX];
 		char	 mta[256];
 	}			 buf[DSN_BATCH_MAX];
 };

@@ -52,11 +52,11 @@ check("bob@example.org" in text and "no such user" in text and
 
 # message/delivery-status: a list of header blocks, per message first.
 blocks = parts[1].get_payload()
-check(isinstance(blocks, list) and len(blocks) == 3,
-      "one per-message block and two per-recipient blocks",
+check(isinstance(blocks, list) and len(blocks) == 4,
+      "one per-message block and three per-recipient blocks",
       type(blocks))
-if isinstance(blocks, list) and len(blocks) == 3:
-    pm, bob, carol = blocks
+if isinstance(blocks, list) and len(blocks) == 4:
+    pm, bob, carol, dave = blocks
     check(pm["Reporting-MTA"] == "dns; mx.sf.example", "Reporting-MTA")
     check(email.utils.parsedate_to_datetime(pm["Arrival-Date"]).timestamp()
           == 1714566896, "Arrival-Date", pm["Arrival-Date"])
@@ -72,9 +72,19 @@ if isinstance(blocks, list) and len(blocks) == 3:
           is not None, "bob: Last-Attempt-Date")
     check(carol["Final-Recipient"] == "rfc822; carol@example.org" and
           carol["Action"] == "failed" and carol["Status"] == "5.4.7" and
-          carol["Diagnostic-Code"] is None,
-          "carol: failed 5.4.7, no diagnostic without a reply",
+          carol["Diagnostic-Code"] is None and
+          "connection timed out" in carol["X-Bastion-Reason"],
+          "carol: failed 5.4.7, no diagnostic without a reply, our reason",
           dict(carol.items()))
+    # RFC 3464 2.3.6: the type, then the next hop's reply, nothing else,
+    # so that a parser looking for "smtp; 5xx" finds the code.
+    diag = str(dave["Diagnostic-Code"])
+    dtype, _, dtext = diag.partition(";")
+    check(dtype.strip().lower() == "smtp" and
+          dtext.strip() == "535 5.7.8 Error: authentication failed",
+          "dave: Diagnostic-Code is smtp; and the reply exactly", diag)
+    check(dave["X-Bastion-Reason"].startswith("authentication failed:"),
+          "dave: our words in X-Bastion-Reason", dict(dave.items()))
 
 hdrs = parts[2].get_payload()
 orig = email.message_from_string(hdrs if isinstance(hdrs, str) else

@@ -17,14 +17,15 @@ sender whose domain refuses it) is never bounced again.
 import email
 import email.policy
 import os
+import re
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Site, check, free_port, run
-from out_lib import (AioPeer, Dnsmasq, alive, message, queue_ids,
-                     send, send_null, server_block, wait_for)
+from out_lib import (USER, AioPeer, Dnsmasq, alive, message, queue_ids,
+                     seal, send, send_null, server_block, wait_for)
 
 CONF = "queue lifetime 3s retry 1s\ntimeout connect 2s"
 
@@ -98,10 +99,20 @@ def well_formed(raw, m, rcpt, status, diag, what):
           "(%r)" % r.items())
     check(r.get("Status", "").startswith(status),
           "%s: Status %s" % (what, status), "(%r)" % r.get("Status"))
+    # RFC 3464 2.3.6: "smtp; " and the next hop's reply, nothing of
+    # ours before it (parsers look for "smtp; 5xx"); without a reply,
+    # no Diagnostic-Code, and our words in X-Bastion-Reason.
+    dc = " ".join(r.get("Diagnostic-Code", "").split())
     if diag:
-        check(diag in " ".join(r.get("Diagnostic-Code", "").split()),
-              "%s: Diagnostic-Code has the next hop's reply" % what,
+        check(dc.startswith("smtp; " + diag) and
+              re.match(r"smtp; [245][0-9][0-9][ -]", dc),
+              "%s: Diagnostic-Code is smtp; and the next hop's reply" % what,
               "(%r)" % r.get("Diagnostic-Code"))
+    else:
+        check(r.get("Diagnostic-Code") is None and
+              r.get("X-Bastion-Reason"),
+              "%s: no reply, no Diagnostic-Code; our reason apart" % what,
+              "(%r)" % r.items())
     check(parts[2].get_content_type() == "text/rfc822-headers",
           "%s: the original headers come back" % what,
           "(%r)" % parts[2].get_content_type())
@@ -109,8 +120,8 @@ def well_formed(raw, m, rcpt, status, diag, what):
 
 def main():
     port = free_port()
-    site = Site(server_block(port, CONF), name="out-bounce")
-    hard = dotfail = dns = None
+    site = Site(server_block(port, CONF), key=True, name="out-bounce")
+    hard = dotfail = dns = authfail = None
     locked = None
     try:
         for sub in ("tmp", "new", "cur"):
@@ -123,13 +134,17 @@ def main():
         hard = AioPeer(site, rcpt_reply=rcpt_reply)
         dotfail = AioPeer(site, data_reply="554 5.6.0 Content rejected: "
                           "we do not like it")
+        authfail = AioPeer(site, tls=True, auth=True)
         dead = free_port()              # nothing listens there
         site.write_policy(server_block(port, CONF) + """
 outbound hard.example via 127.0.0.1 port %d tls none
 outbound dotfail.example via 127.0.0.1 port %d tls none
 outbound dead.example via 127.0.0.1 port %d tls none
 outbound .dns.example via mx port %d tls none
-""" % (hard.port, dotfail.port, dead, hard.port))
+outbound authfail.example via 127.0.0.1 port %d tls required \\
+    auth plain user "%s" password %s
+""" % (hard.port, dotfail.port, dead, hard.port, authfail.port, USER,
+       seal(site, "not the password")))
         site.start([("127.0.0.1", port)], env=dns.env())
         t0 = time.time()
 
@@ -147,6 +162,8 @@ outbound .dns.example via mx port %d tls none
              message("nxdomain", to="x@nx.dns.example"))
         send(port, "gina@local.example", ["x@nullmx.dns.example"],
              message("nullmx", to="x@nullmx.dns.example"))
+        send(port, "judy@local.example", ["x@authfail.example"],
+             message("authfail", to="x@authfail.example"))
         if locked:
             send(port, "ivan@local.example", ["hank@local.example"],
                  message("maildir", to="hank@local.example"))
@@ -189,6 +206,20 @@ outbound .dns.example via mx port %d tls none
                   b"Connection refused" in text,
                   "expire: the DSN says the time ran out, and the last "
                   "error", text[-400:])
+        # A 535 deferred until the lifetime ran out: the bounce quotes
+        # the reply alone, and explains it in its text.
+        got = wait_for(lambda: dsns(site, "judy", "authfail"), 10)
+        if check(len(got) == 1, "authfail: one bounce after the lifetime",
+                 "(%d)" % len(got)):
+            well_formed(got[0][0], got[0][1], "x@authfail.example", "5.7.8",
+                        "535 5.7.8", "authfail")
+            r = got[0][1].get_payload()[1].get_payload()[1]
+            text = got[0][1].get_payload()[0].get_payload(decode=True)
+            check(r.get("X-Bastion-Reason", "").startswith(
+                "authentication failed: 535") and
+                  b"authentication failed: 535" in text,
+                  "authfail: our words in X-Bastion-Reason and the text",
+                  "(%r)" % r.items())
         check(site.wait_log(r"expired <x@dead\.example>", 1),
               "expire: the log says the lifetime is over")
         got = wait_for(lambda: dsns(site, "erin", "busy"), 5)
@@ -229,7 +260,8 @@ outbound .dns.example via mx port %d tls none
         time.sleep(2)
         users = (("alice", "rcpt550"), ("bob", "dot554"),
                  ("dave", "noroute"), ("carol", "expire"), ("erin", "busy"),
-                 ("frank", "nxdomain"), ("gina", "nullmx")) + \
+                 ("frank", "nxdomain"), ("gina", "nullmx"),
+                 ("judy", "authfail")) + \
             ((("ivan", "maildir"),) if locked else ())
         for user, tag in users:
             check(len(dsns(site, user, tag)) == 1,
@@ -245,7 +277,7 @@ outbound .dns.example via mx port %d tls none
         if locked:
             chattr("-i", locked)
         site.cleanup()
-        for p in (hard, dotfail, dns):
+        for p in (hard, dotfail, dns, authfail):
             if p:
                 p.stop()
 

@@ -6,16 +6,18 @@ bastiond.  Bytes injected after the 220 to STARTTLS, malformed replies,
 a NUL in a reply, a multi-line reply with mixed codes, a 64 KiB
 multi-line reply, an over-long line, a hang-up in the middle of a reply,
 a peer that never answers the connection (`timeout connect 2s`), one
-that accepts and stays silent, one without STARTTLS and one refusing it
-on `tls required` routes.  Each defers with a reason in the protocol
-log; bastiond neither crashes nor loses anything: every message stays
-in var/spool/queue, nothing is sent in clear where TLS is required, and
-mail to a sane peer still goes out meanwhile.  The STARTTLS injection
-is the exception: as runtime/outbound/smtpc.h says, the injected bytes are
-discarded (and logged as a count), never read as a reply, and the
-session goes on inside TLS and delivers.  A SIGHUP while a `tls
-required` session waits for its greeting must not pull the trust
-anchors from under it.
+that accepts and stays silent, one without STARTTLS, one refusing it
+and one speaking TLS 1.3 only on `tls required` routes.  Each defers
+with a reason in the protocol log; bastiond neither crashes nor loses
+anything: every message stays in var/spool/queue, nothing is sent in
+clear where TLS is required, and mail to a sane peer still goes out
+meanwhile.  The STARTTLS injection is the exception: as
+runtime/outbound/smtpc.h says, the injected bytes are discarded (and
+logged as a count), never read as a reply, and the session goes on
+inside TLS and delivers; so does the TLS-1.3-only peer on an
+`opportunistic` route, in clear, with a warning in the protocol log
+and the diagnostics.  A SIGHUP while a `tls required` session waits
+for its greeting must not pull the trust anchors from under it.
 """
 import os
 import socket
@@ -150,6 +152,31 @@ def refuses_tls(c):
             c.send(b"250 2.0.0 ok\r\n")
 
 
+# A server context that speaks TLS 1.3 only (set up in main()).
+CTX13 = []
+
+
+def tls13(c):
+    """STARTTLS offered, but only TLS 1.3 spoken, which bastion does not
+    (BearSSL: TLS 1.2): the handshake fails with a protocol_version
+    alert.  A client that comes back without STARTTLS gets a session in
+    clear."""
+    greet_ehlo(c, b"250-hostile.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n")
+    line = c.readline()
+    if line.upper() != b"STARTTLS":
+        c.buf = line + b"\r\n" + c.buf
+        c.lines.pop()
+        c.smtp(greet=False)
+        return
+    c.send(b"220 2.0.0 go ahead\r\n")
+    try:
+        c.sock = CTX13[0].wrap_socket(c.sock, server_side=True)
+    except (ssl.SSLError, OSError):
+        return
+    c.tls = True
+    c.smtp(greet=False)
+
+
 # domain: (script, TLS level, what the deferral must say)
 CASES = {
     "malformed": (malformed, "none", r"malformed reply"),
@@ -161,6 +188,8 @@ CASES = {
                r"a reply"),
     "notls": (notls, "required", r"STARTTLS"),
     "refusetls": (refuses_tls, "required", r"454 4.7.0 TLS not available"),
+    "tls13req": (tls13, "required", r"TLS handshake with .* failed: "
+                 r"received fatal alert 70"),
 }
 
 
@@ -173,6 +202,11 @@ def main():
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(site.path("certs/ec.crt"),
                             site.path("certs/ec.key"))
+        ctx13 = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx13.load_cert_chain(site.path("certs/ec.crt"),
+                              site.path("certs/ec.key"))
+        ctx13.minimum_version = ssl.TLSVersion.TLSv1_3
+        CTX13.append(ctx13)
         routes = []
         for name, (script, tls, _) in CASES.items():
             servers[name] = Server(script, n=2, ctx=ctx, timeout=20)
@@ -181,6 +215,9 @@ def main():
         servers["inject"] = Server(inject, n=2, ctx=ctx, timeout=20)
         routes.append("outbound inject.example via 127.0.0.1 port %d "
                       "tls required" % servers["inject"].port)
+        servers["tls13"] = Server(tls13, n=2, ctx=ctx, timeout=20)
+        routes.append("outbound tls13.example via 127.0.0.1 port %d "
+                      "tls opportunistic" % servers["tls13"].port)
         servers["slowtls"] = Server(slowtls, n=1, ctx=ctx, timeout=20)
         routes.append("outbound slowtls.example via 127.0.0.1 port %d "
                       "tls required" % servers["slowtls"].port)
@@ -209,7 +246,7 @@ def main():
         site.start([("127.0.0.1", port)])
 
         names = list(CASES) + ["inject", "silent", "blackhole"]
-        for name in names + ["slowtls"]:
+        for name in names + ["slowtls", "tls13"]:
             send(port, "alice@local.example", ["x@%s.example" % name],
                  message(name, to="x@%s.example" % name))
         # A reload while a session waits for its greeting.
@@ -257,8 +294,29 @@ def main():
               "inject: the session goes on inside TLS and delivers",
               "(%r)" % (m.group(0) if m else None))
 
+        # TLS 1.3 only: in clear where TLS is opportunistic, with a
+        # warning that says what the peer wanted; never where required.
+        m = settled("tls13")
+        warn = (r"TLS handshake with .* failed \(received fatal alert 70 "
+                r"\(protocol_version\)\); the peer wanted TLS 1\.3 or newer "
+                r"\(protocol_version alert\); delivering in clear")
+        check(m is not None and m.group(1) == "delivered" and
+              len(servers["tls13"].conns) == 2 and
+              not servers["tls13"].conns[1].tls,
+              "tls13: opportunistic TLS with a TLS-1.3-only peer delivers "
+              "in clear", "(%r)" % (m.group(0) if m else None))
+        check(site.wait_log(r",\*,\"?warning: " + warn, 1),
+              "tls13: the protocol log warns, naming the version",
+              site.log()[-1500:])
+        check(site.wait_log(r"queue \S+: warning: " + warn, 1,
+                            text=site.stderr),
+              "tls13: the diagnostics warn too", site.stderr()[-1500:])
+        check(site.log().count("delivering in clear") == 1 and
+              site.stderr().count("delivering in clear") == 1,
+              "tls13req: no fallback where TLS is required")
+
         # Nothing in clear where TLS is required.
-        for name in ("notls", "refusetls"):
+        for name in ("notls", "refusetls", "tls13req"):
             check(not servers[name].saw("MAIL") and
                   not servers[name].saw("AUTH"),
                   "%s: the peer never sees MAIL" % name,

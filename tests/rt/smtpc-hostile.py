@@ -388,7 +388,14 @@ def main():
             sfirst = b"r=%s,s=%s,i=%d" % (nonce, base64.b64encode(salt),
                                           iters)
             c.send(b"334 " + base64.b64encode(sfirst) + b"\r\n")
-            final = base64.b64decode(c.readline())
+            line = c.readline()
+            if line == b"*":
+                # The client cancels (RFC 4954 4), then says QUIT.
+                c.send(b"501 5.7.0 Authentication cancelled\r\n")
+                c.expect("QUIT")
+                c.send(b"221 2.0.0 Bye\r\n")
+                return
+            final = base64.b64decode(line)
             without = final.rsplit(b",p=", 1)[0]
             msg = bare + b"," + sfirst + b"," + without
             salted = hashlib.pbkdf2_hmac("sha256", pw, salt, iters)

@@ -95,7 +95,7 @@ main(int argc, char **argv)
 {
 	struct spool_msg	 m, b;
 	struct spool_rcpt	 r;
-	struct dsn_rcpt		 fr[2];
+	struct dsn_rcpt		 fr[3];
 	char			 dir[512], path[600], err[256];
 	char			 id[SPOOL_ID_SIZE], bid[SPOOL_ID_SIZE];
 	static char		 buf[256 * 1024];
@@ -125,7 +125,14 @@ main(int argc, char **argv)
 	fr[1].addr = "carol@example.org";
 	fr[1].status = "4.4.7";		/* given as 4: reported as 5 */
 	fr[1].reason = "delivery deferred for 5 days: connection timed out";
-	CHECK(dsn_bounce(&sp, &m, "mx.sf.example", fr, 2, 1714999999, bid,
+	/* A reply, and what it meant to us. */
+	fr[2].addr = "dave@example.org";
+	fr[2].status = "5.7.8";
+	fr[2].reply = "535 5.7.8 Error: authentication failed";
+	fr[2].reason = "authentication failed: 535 5.7.8 Error: "
+	    "authentication failed";
+	fr[2].remote_mta = "mx.example.org";
+	CHECK(dsn_bounce(&sp, &m, "mx.sf.example", fr, 3, 1714999999, bid,
 	    err, sizeof(err)) == 1, "bounce: %s", err);
 	spool_msg_close(&m);
 	CHECK(count_queue(path) == 2, "the bounce is queued");
@@ -153,8 +160,19 @@ main(int argc, char **argv)
 	    "<bob@example.org>: no such user\r\n") != NULL,
 	    "bob's fields");
 	CHECK(strstr(buf, "Final-Recipient: rfc822; carol@example.org\r\n"
-	    "Action: failed\r\nStatus: 5.4.7\r\n\r\n") != NULL,
-	    "carol's fields (no reply: no Diagnostic-Code)");
+	    "Action: failed\r\nStatus: 5.4.7\r\nX-Bastion-Reason: "
+	    "delivery deferred for 5 days: connection timed out\r\n"
+	    "\r\n") != NULL,
+	    "carol's fields (no reply: no Diagnostic-Code, our reason)");
+	CHECK(strstr(buf, "Final-Recipient: rfc822; dave@example.org\r\n"
+	    "Action: failed\r\nStatus: 5.7.8\r\nRemote-MTA: dns; "
+	    "mx.example.org\r\nDiagnostic-Code: smtp; 535 5.7.8 Error: "
+	    "authentication failed\r\nX-Bastion-Reason: authentication "
+	    "failed: 535 5.7.8 Error: authentication failed\r\n") != NULL,
+	    "dave's fields (the reply exactly, our words apart)");
+	CHECK(strstr(buf, "<dave@example.org>: authentication failed: 535 "
+	    "5.7.8 Error: authentication failed\r\n") != NULL,
+	    "dave's text explains the reply");
 	CHECK(strstr(buf, "Subject: lunch?\r\n") != NULL &&
 	    strstr(buf, "Secret body") == NULL,
 	    "the headers come back, the body does not");

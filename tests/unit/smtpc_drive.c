@@ -33,8 +33,11 @@
  *
  * Output, one line per recipient, tab-separated:
  *	rcpt ADDR RESULT STATUS PEER|LOCAL TEXT
- * then "peer NAME".  Exit 0 when the session called back (or was
- * aborted), 1 on a setup failure or a stall (60 s).
+ * then, for each whose text holds the next hop's reply, "reply ADDR
+ * REPLY" (the reply alone, as a bounce quotes it), then "peer NAME".
+ * The daemon's diagnostics (oplog) go to stderr.  Exit 0 when the
+ * session called back (or was aborted), 1 on a setup failure or a
+ * stall (60 s).
  */
 #include "spool_testutil.h"	/* first: it wants _XOPEN_SOURCE */
 #include "config.h"
@@ -175,6 +178,7 @@ int
 main(int argc, char **argv)
 {
 	struct smtpc_config	 cf;
+	struct oplog		 oplog = { "smtpc_drive", 1, 0 };
 	struct smtpc_route	 rt;
 	struct smtpc_timeouts	 to;
 	struct smtpc		*cs[MAXSESS];
@@ -405,6 +409,7 @@ main(int argc, char **argv)
 	cf.helo = helo;
 	cf.creds = creds;
 	cf.key = key;
+	cf.oplog = &oplog;
 	if (tms > 0) {
 		to.connect = to.greeting = to.command = to.mail = to.rcpt =
 		    to.data_init = to.data_block = to.data_end = to.quit =
@@ -443,6 +448,10 @@ main(int argc, char **argv)
 			    smtpc_result_name(rcs[k][i].result),
 			    rcs[k][i].status, rcs[k][i].from_peer ? "peer" :
 			    "local", rcs[k][i].text);
+		for (i = 0; i < nrcpt; i++)
+			if (rcs[k][i].from_peer)
+				printf("reply\t%s\t%s\n", rcs[k][i].addr,
+				    rcs[k][i].text + rcs[k][i].reply_at);
 	}
 	printf("peer %s\n", smtpc_peer_name(cs[0]));
 	fflush(stdout);
