@@ -13,3 +13,4 @@ TESTS += tests/rt/integ_reload.py
 TESTS += tests/rt/integ_reload_safety.py
 TESTS += tests/rt/integ_start.py
 TESTS += tests/rt/integ_log.py
+TESTS += tests/rt/integ_size.py

@@ -996,7 +996,7 @@ cmd_data(struct session *s, struct smtp_cmd *c)
 	    s->conn.tls ? tls_suite_name(s->conn.tls) : "",
 	    s->conn.tls ? ")" : "", date);
 	if (n > 0 && (size_t)n < sizeof(hdr))
-		(void)spool_body(s->w, hdr, (size_t)n);
+		(void)spool_trace(s->w, hdr, (size_t)n);
 	smtp_data_init(&s->data, t->server->max_msgsize);
 	s->state = S_DATA;
 	arm(s, t->server->to_data);

@@ -520,7 +520,11 @@ smtp_data_feed(struct smtp_data *d, const char *in, size_t n, char *out,
 				d->flags |= SMTP_DATA_BARE;
 				d->state = D_MID;
 			} else {
-				/* The leading dot is transparency (4.5.2). */
+				/*
+				 * The leading dot is transparency (4.5.2),
+				 * and not counted in the line (4.5.3.1.6).
+				 */
+				d->linelen--;
 				EMIT(c);
 				d->state = D_MID;
 			}

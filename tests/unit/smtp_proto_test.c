@@ -191,6 +191,21 @@ test_data(void)
 		end = feed(longl, 1003, 100, body, &blen, &flags, 0);
 		CHECK(end == 1003 && !(flags & SMTP_DATA_LONG),
 		    "998 + CRLF is fine");
+		/*
+		 * RFC 5321 4.5.3.1.6: the dot the client doubles for
+		 * transparency is not the message's, nor counted.
+		 */
+		longl[0] = '.';
+		memmove(longl + 1, longl, 1003);
+		end = feed(longl, 1004, 100, body, &blen, &flags, 1 << 20);
+		CHECK(end == 1004 && flags == 0 && blen == 1000,
+		    "998 + CRLF after a stuffed dot is fine");
+		memset(longl, 'x', 1000);
+		longl[0] = '.';
+		memcpy(longl + 1000, "\r\n.\r\n", 5);
+		end = feed(longl, 1005, 100, body, &blen, &flags, 1 << 20);
+		CHECK(end == 1005 && (flags & SMTP_DATA_LONG),
+		    "999 after the stuffed dot is too long");
 	}
 }
 
