@@ -14,3 +14,4 @@ TESTS += tests/rt/integ_reload_safety.py
 TESTS += tests/rt/integ_start.py
 TESTS += tests/rt/integ_log.py
 TESTS += tests/rt/integ_size.py
+TESTS += tests/rt/integ_data_time.py

@@ -89,6 +89,8 @@ struct session {
 	int			 intx;
 	uint32_t		 nrcpt;
 	struct smtp_data	 data;
+	uint64_t		 data_start;	/* loop_now() at DATA's 354 */
+	uint64_t		 data_last;	/* ... at its last bytes */
 	struct spool_writer	*w;
 	struct session_auth	*auth;
 	struct loop_timer	 timer;
@@ -128,6 +130,8 @@ static void	auth_result(struct session *, int, const char *);
 static int	auth_offered(const struct session *);
 static const char *hostname_of(const struct session *);
 static void	arm(struct session *, uint32_t);
+static void	arm_ms(struct session *, uint64_t);
+static int	data_timer(struct session *);
 
 static void	cmd_helo(struct session *, struct smtp_cmd *);
 static void	cmd_mail(struct session *, struct smtp_cmd *);
@@ -999,6 +1003,7 @@ cmd_data(struct session *s, struct smtp_cmd *c)
 		(void)spool_trace(s->w, hdr, (size_t)n);
 	smtp_data_init(&s->data, t->server->max_msgsize);
 	s->state = S_DATA;
+	s->data_start = s->data_last = loop_now(s->ctx->loop);
 	arm(s, t->server->to_data);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
@@ -1013,6 +1018,9 @@ data_input(struct session *s)
 
 	used = smtp_data_feed(&s->data, s->in, s->conn.inlen, body, &outn,
 	    &done);
+	/* Progress: data_timer() moves the timer when it comes due. */
+	if (used > 0)
+		s->data_last = loop_now(s->ctx->loop);
 	if (outn > 0)
 		(void)spool_body(s->w, body, outn);
 	conn_consume(&s->conn, used);
@@ -1387,9 +1395,37 @@ on_verified(void *arg, int result)
 static void
 arm(struct session *s, uint32_t secs)
 {
-	if (loop_timer_arm(s->ctx->loop, &s->timer,
-	    (uint64_t)secs * 1000) != 0)
+	arm_ms(s, (uint64_t)secs * 1000);
+}
+
+static void
+arm_ms(struct session *s, uint64_t ms)
+{
+	if (loop_timer_arm(s->ctx->loop, &s->timer, ms) != 0)
 		session_drop(s, "no timer left");
+}
+
+/*
+ * The timer came due during DATA.  `timeout data` is the time allowed
+ * without progress, so bytes that came since it was armed move it on
+ * rather than re-arming on every read.  A client that keeps it alive
+ * with a byte now and then (a slow drip holding a connection slot)
+ * meets the other bound: the whole of DATA may take at most
+ * SESSION_DATA_SPAN times `timeout data`.  Returns 1 when the timer
+ * was moved on, 0 when the session must be cut.
+ */
+static int
+data_timer(struct session *s)
+{
+	uint64_t	 now = loop_now(s->ctx->loop);
+	uint64_t	 to = (uint64_t)s->tb->t.server->to_data * 1000;
+	uint64_t	 end = s->data_start + SESSION_DATA_SPAN * to;
+	uint64_t	 idle = s->data_last + to;
+
+	if (now >= end || now >= idle)
+		return 0;
+	arm_ms(s, (idle < end ? idle : end) - now);
+	return 1;
 }
 
 static void
@@ -1416,12 +1452,20 @@ on_timer(struct loop *L, void *arg)
 	case S_CLOSING:
 		session_drop(s, "closing");
 		break;
+	case S_DATA:
+		if (data_timer(s))
+			break;
+		reply(s, "421 4.4.2 %s Timeout exceeded, closing",
+		    hostname_of(s));
+		session_close(s, loop_now(s->ctx->loop) >= s->data_last +
+		    (uint64_t)s->tb->t.server->to_data * 1000 ?
+		    "timeout during DATA" : "DATA over its time limit");
+		break;
 	default:
 		reply(s, "421 4.4.2 %s Timeout exceeded, closing",
 		    hostname_of(s));
-		session_close(s, s->state == S_DATA ? "timeout during DATA" :
-		    s->state == S_HANDSHAKE ? "timeout in the TLS handshake" :
-		    "timeout");
+		session_close(s, s->state == S_HANDSHAKE ?
+		    "timeout in the TLS handshake" : "timeout");
 		break;
 	}
 	session_done(s);

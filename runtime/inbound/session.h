@@ -36,6 +36,12 @@
  */
 #define SESSION_MAX_JUNK	100
 #define SESSION_AUTH_DELAY_MS	1000	/* per failure, on a timer */
+/*
+ * `timeout data` is the time DATA may go without progress; the whole
+ * of DATA may take this many times as long, so that a client cannot
+ * hold a session by dripping a byte per timeout (doc/bastiond.8).
+ */
+#define SESSION_DATA_SPAN	10
 #define SESSION_ACCEPT_BURST	64	/* accepts per turn per listener */
 
 struct session;
