@@ -113,12 +113,20 @@ def drip(site, port):
     check(site.maildir("dripped") == [], "drip: nothing stored")
 
 
+def guarded(f, site, port):
+    """Run one client; an exception (the server hung up) is a failure."""
+    try:
+        f(site, port)
+    except Exception as e:
+        check(False, "%s: ran to the end" % f.__name__, "(%r)" % e)
+
+
 def main():
     port = free_port()
     site = Site(policy(port), certs=False, name="datatime")
     try:
         site.start([("127.0.0.1", port)])
-        threads = [threading.Thread(target=f, args=(site, port))
+        threads = [threading.Thread(target=guarded, args=(f, site, port))
                    for f in (drip, trickle, stall)]
         for t in threads:
             t.start()
