@@ -15,3 +15,4 @@ TESTS += tests/rt/integ_start.py
 TESTS += tests/rt/integ_log.py
 TESTS += tests/rt/integ_size.py
 TESTS += tests/rt/integ_data_time.py
+TESTS += tests/rt/integ_postmaster.py

@@ -871,8 +871,10 @@ cmd_rcpt(struct session *s, struct smtp_cmd *c)
 {
 	const struct ptab		*t = &s->tb->t;
 	const struct ptab_domain_rec	*d;
-	const char			*domain;
-	size_t				 dlen;
+	const char			*domain, *addr = c->path;
+	char				 pm[SPOOL_ADDR_MAX + 1];
+	size_t				 dlen, alen = c->pathlen;
+	int				 n;
 
 	if (!s->intx) {
 		reply(s, "503 5.5.1 Need MAIL command first");
@@ -882,20 +884,37 @@ cmd_rcpt(struct session *s, struct smtp_cmd *c)
 		reply(s, "452 4.5.3 Too many recipients");
 		return;
 	}
-	if (c->atpos < c->pathlen) {
-		domain = c->path + c->atpos + 1;
-		dlen = c->pathlen - c->atpos - 1;
-	} else {
-		/* <postmaster> alone is ours (RFC 5321 4.5.1). */
-		domain = hostname_of(s);
-		dlen = strlen(domain);
-	}
+	/* The domain routing will see (relay.c, queue.c) decides here. */
+	domain = ptab_rcpt_domain(c->path, c->pathlen, hostname_of(s), &dlen);
 	d = ptab_accept_lookup(t, domain, dlen);
+	if (c->atpos == c->pathlen) {
+		/*
+		 * <postmaster> alone is our own (RFC 5321 4.5.1): delivered
+		 * as the accept rule for our hostname says, and spooled
+		 * with that domain, so that nothing downstream takes the
+		 * address for one of another domain.  Without such a rule
+		 * there is no postmaster here to deliver to, and the
+		 * address is never relayed out.
+		 */
+		n = snprintf(pm, sizeof(pm), "%.*s@%s", (int)c->pathlen,
+		    c->path, hostname_of(s));
+		if (d == NULL || n < 0 || (size_t)n >= sizeof(pm)) {
+			decide(s, "RCPT %.*s: refused, %s is no accept domain",
+			    (int)c->pathlen, c->path, hostname_of(s));
+			reply(s, "550 5.1.1 <%.*s>: Recipient address rejected: "
+			    "no local postmaster here", (int)c->pathlen,
+			    c->path);
+			(void)error_count(s);
+			return;
+		}
+		addr = pm;
+		alen = (size_t)n;
+	}
 	if (d != NULL) {
 		if (rcpt_refused(s, d, c))
 			return;
 		slogf(s, PLOG_DECISION, "RCPT %.*s: accept, line %u, table %s",
-		    (int)c->pathlen, c->path, d->line, t->sum);
+		    (int)alen, addr, d->line, t->sum);
 	} else if ((s->flags & PTAB_RULE_RELAY) || s->authed) {
 		decide(s, "RCPT %.*s: relay (%s)", (int)c->pathlen, c->path,
 		    s->authed ? "authenticated" : "relay host");
@@ -906,7 +925,7 @@ cmd_rcpt(struct session *s, struct smtp_cmd *c)
 		    (int)c->pathlen, c->path);
 		return;
 	}
-	if (spool_rcpt(s->w, c->path, c->pathlen, NULL, 0) != 0) {
+	if (spool_rcpt(s->w, addr, alen, NULL, 0) != 0) {
 		if (spool_error(s->w) == 0)
 			reply(s, "452 4.5.3 Too many recipients");
 		else

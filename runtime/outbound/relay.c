@@ -27,7 +27,7 @@
 static void	rlog(struct relay_job *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static const struct ptab_domain_rec *route_of(const struct ptab *,
-		    const char *, int *);
+		    const char *, size_t, int *);
 static int	attempted(const struct relay_job *, uint32_t);
 static void	fail_unrouted(struct relay_job *);
 static int	next_group(struct relay_job *);
@@ -125,27 +125,19 @@ rlog(struct relay_job *j, const char *fmt, ...)
  * deliver here (a Maildir rule).  NULL: no route.
  */
 static const struct ptab_domain_rec *
-route_of(const struct ptab *t, const char *domain, int *local)
+route_of(const struct ptab *t, const char *domain, size_t dlen, int *local)
 {
 	const struct ptab_domain_rec	*d;
 
 	*local = 0;
-	if ((d = ptab_accept_lookup(t, domain, strlen(domain))) != NULL) {
+	if ((d = ptab_accept_lookup(t, domain, dlen)) != NULL) {
 		if (d->delivery == PTAB_DELIVER_MAILDIR) {
 			*local = 1;
 			return NULL;
 		}
 		return d;
 	}
-	return ptab_outbound_lookup(t, domain, strlen(domain));
-}
-
-static const char *
-domain_of(const char *addr)
-{
-	const char	*at = strrchr(addr, '@');
-
-	return at != NULL ? at + 1 : "";
+	return ptab_outbound_lookup(t, domain, dlen);
 }
 
 static int
@@ -278,7 +270,8 @@ fail_unrouted(struct relay_job *j)
 	struct spool_rcpt	 rr;
 	struct dsn_rcpt		 fr;
 	char			 err[LIM_ERRMSG];
-	size_t			 batch, nf;
+	const char		*dom;
+	size_t			 batch, nf, dlen;
 	int			 local;
 
 	/* Each batch takes what the ones before it left. */
@@ -287,9 +280,11 @@ fail_unrouted(struct relay_job *j)
 		while (b->n < DSN_BATCH_MAX &&
 		    spool_rcpt_next(&j->m, &rr, err, sizeof(err)) == 1) {
 			if (rr.status != SPOOL_PENDING ||
-			    attempted(j, rr.index) ||
-			    route_of(t, domain_of(rr.addr), &local) != NULL ||
-			    local)
+			    attempted(j, rr.index))
+				continue;
+			dom = ptab_rcpt_domain(rr.addr, strlen(rr.addr),
+			    j->tb->hostname, &dlen);
+			if (route_of(t, dom, dlen, &local) != NULL || local)
 				continue;
 			/* Once a round, even if its mark does not stick. */
 			j->attempted[rr.index / 8] |= 1u << (rr.index % 8);
@@ -325,6 +320,7 @@ next_group(struct relay_job *j)
 	struct spool_rcpt		 rr;
 	char				 err[LIM_ERRMSG];
 	const char			*dom;
+	size_t				 dlen;
 	int				 local;
 
 	/* From the first recipient not attempted yet, in spool order. */
@@ -339,16 +335,20 @@ next_group(struct relay_job *j)
 	    spool_rcpt_next(&j->m, &rr, err, sizeof(err)) == 1) {
 		if (rr.status != SPOOL_PENDING || attempted(j, rr.index))
 			continue;
-		dom = domain_of(rr.addr);
-		if ((d = route_of(t, dom, &local)) == NULL)
+		/* The domain the session decided on (ptab.h). */
+		dom = ptab_rcpt_domain(rr.addr, strlen(rr.addr),
+		    j->tb->hostname, &dlen);
+		if ((d = route_of(t, dom, dlen, &local)) == NULL)
 			continue;	/* delivered here, or failed above */
 		if (j->route == NULL) {
 			j->route = d;
-			snprintf(j->domain, sizeof(j->domain), "%s", dom);
+			snprintf(j->domain, sizeof(j->domain), "%.*s",
+			    (int)dlen, dom);
 			j->cursor = rr.off;
 			j->cursor_index = rr.index;
 		} else if (d != j->route || (d->target == 0 &&
-		    strcasecmp(dom, j->domain) != 0))
+		    (strlen(j->domain) != dlen ||
+		    strncasecmp(dom, j->domain, dlen) != 0)))
 			continue;	/* another route, or another MX */
 		j->attempted[rr.index / 8] |= 1u << (rr.index % 8);
 		snprintf(j->addr[j->n], sizeof(j->addr[j->n]), "%s", rr.addr);

@@ -106,7 +106,17 @@ test_commands(void)
 	CHECK(parse("MAIL FROM:a@b.example", &c, &reply) == -1 &&
 	    strncmp(reply, "501 5.1.7", 9) == 0, "no brackets");
 	CHECK(parse("MAIL TO:<a@b>", &c, &reply) == -1, "MAIL TO");
-	CHECK(parse("RCPT TO:<postmaster>", &c, &reply) == 0, "postmaster");
+	CHECK(parse("RCPT TO:<postmaster>", &c, &reply) == 0 &&
+	    c.atpos == c.pathlen, "postmaster");
+	CHECK(parse("MAIL FROM:<postmaster>", &c, &reply) == -1 &&
+	    strncmp(reply, "501 5.1.7", 9) == 0,
+	    "a sender without a domain, postmaster too");
+	CHECK(parse("RCPT TO:<u@d.example.>", &c, &reply) == -1,
+	    "a trailing dot");
+	CHECK(parse("RCPT TO:<\"u@evil.example\"@d.example>", &c, &reply) ==
+	    0 && c.atpos == 16, "an '@' in a quoted local part");
+	CHECK(parse("RCPT TO:<\"postmaster@evil.example\">", &c, &reply) ==
+	    -1, "a quoted local part with an '@' and no domain");
 	CHECK(parse("RCPT TO:<>", &c, &reply) == -1 &&
 	    strncmp(reply, "501 5.1.3", 9) == 0, "RCPT null");
 	CHECK(parse("RCPT TO:<@relay.example:u@d.example>", &c, &reply) ==
