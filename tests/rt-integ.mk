@@ -16,3 +16,4 @@ TESTS += tests/rt/integ_log.py
 TESTS += tests/rt/integ_size.py
 TESTS += tests/rt/integ_data_time.py
 TESTS += tests/rt/integ_postmaster.py
+TESTS += tests/rt/integ_auth_timing.py

@@ -68,6 +68,9 @@ static int	pwcheck_pbkdf2_start(struct pwcheck *, struct pwcheck_job *,
 		    const char *, size_t, const uint8_t *, size_t, uint32_t,
 		    const uint8_t *);
 static void	pwcheck_unqueue(struct pwcheck *, struct pwcheck_job *);
+static int	pwcheck_begin(struct pwcheck *, struct pwcheck_job *,
+		    const char *, size_t, char *, size_t, pwcheck_done_fn *,
+		    void *, int, char *, size_t);
 
 /* The child. */
 
@@ -379,9 +382,10 @@ pwcheck_io(struct loop *L, int fd, int events, void *arg)
 			j = V->ring[V->rhead].job;
 			V->rhead = (V->rhead + 1) % PWCHECK_INFLIGHT;
 			V->rcount--;
+			/* A decoy never matches, whatever the child says. */
 			if (j != NULL)
-				pwcheck_finish(j, resp.result == 1 ? 1 :
-				    resp.result == 0 ? 0 : -1);
+				pwcheck_finish(j, resp.result == 1 ?
+				    !j->fake : resp.result == 0 ? 0 : -1);
 		}
 	}
 	if (!V->dead)
@@ -505,12 +509,37 @@ pwcheck_busy(const struct pwcheck_job *j)
 }
 
 int
+pwcheck_job_kind(const struct pwcheck_job *j)
+{
+	return j->kind;
+}
+
+int
 pwcheck_start(struct pwcheck *V, struct pwcheck_job *j, const char *v,
     size_t vlen, char *pw, size_t pwlen, pwcheck_done_fn *done, void *arg,
     char *err, size_t errlen)
 {
+	return pwcheck_begin(V, j, v, vlen, pw, pwlen, done, arg, 0, err,
+	    errlen);
+}
+
+int
+pwcheck_start_decoy(struct pwcheck *V, struct pwcheck_job *j,
+    const char *decoy, size_t vlen, char *pw, size_t pwlen,
+    pwcheck_done_fn *done, void *arg, char *err, size_t errlen)
+{
+	return pwcheck_begin(V, j, decoy, vlen, pw, pwlen, done, arg, 1, err,
+	    errlen);
+}
+
+/* Both starts; fake: the verifier is a decoy, the answer "no". */
+static int
+pwcheck_begin(struct pwcheck *V, struct pwcheck_job *j, const char *v,
+    size_t vlen, char *pw, size_t pwlen, pwcheck_done_fn *done, void *arg,
+    int fake, char *err, size_t errlen)
+{
 	struct scram_verifier	 sv;
-	uint8_t			 fake[SCRAM_KEY_SIZE];
+	uint8_t			 fakekey[SCRAM_KEY_SIZE];
 	int			 kind, r = -1;
 
 	if (j->state != VJ_IDLE) {
@@ -528,7 +557,8 @@ pwcheck_start(struct pwcheck *V, struct pwcheck_job *j, const char *v,
 	j->v = V;
 	j->done = done;
 	j->arg = arg;
-	j->fake = 0;
+	j->fake = fake;
+	j->kind = 0;
 	loop_timer_init(&j->slice, pwcheck_slice, j);
 
 	if (v == NULL) {
@@ -537,16 +567,18 @@ pwcheck_start(struct pwcheck *V, struct pwcheck_job *j, const char *v,
 		sv.iter = VERIFIER_SCRAM_ITER;
 		sv.saltlen = SCRAM_SALT_SIZE;
 		randombytes_buf(sv.salt, sv.saltlen);
-		randombytes_buf(fake, sizeof(fake));
+		randombytes_buf(fakekey, sizeof(fakekey));
 		j->fake = 1;
+		j->kind = VERIFIER_SCRAM_SHA_256;
 		r = pwcheck_pbkdf2_start(V, j, pw, pwlen, sv.salt, sv.saltlen,
-		    sv.iter, fake);
+		    sv.iter, fakekey);
 		if (r != 0)
 			snprintf(err, errlen, "pwcheck: %s",
 			    loop_error(V->loop));
 		goto out;
 	}
 	kind = verifier_check(v, vlen, err, errlen);
+	j->kind = kind > 0 ? kind : 0;
 	if (kind == VERIFIER_SCRAM_SHA_256) {
 		if (scram_verifier_parse(v, vlen, &sv, err, errlen) != 0)
 			goto out;
@@ -595,7 +627,7 @@ pwcheck_start(struct pwcheck *V, struct pwcheck_job *j, const char *v,
 	r = 0;
 out:
 	sodium_memzero(pw, pwlen);
-	sodium_memzero(fake, sizeof(fake));
+	sodium_memzero(fakekey, sizeof(fakekey));
 	sodium_memzero(&sv, sizeof(sv));
 	if (r != 0) {
 		sodium_memzero(&j->u, sizeof(j->u));

@@ -20,10 +20,13 @@
  *    when the socket closes.  Requests beyond what the socket or the
  *    in-flight window (PWCHECK_INFLIGHT) takes wait in a queue made of
  *    the jobs themselves.
- *  - No verifier (the user does not exist): the same PBKDF2 work as a
- *    SCRAM verifier, then "no match", so that timing does not tell
- *    unknown users from wrong passwords (for argon2id users it still
- *    can: their cost differs; XXX a policy mixing kinds leaks that).
+ *  - The user does not exist: pwcheck_start_decoy() checks the
+ *    password against a decoy verifier of the kind and parameters the
+ *    table's users have, by the same path (child or slices), then says
+ *    "no match", so that timing does not tell unknown users from wrong
+ *    passwords.  (A table that mixes kinds still lets the users of the
+ *    other kind be told apart; the decoy is argon2id if any user's
+ *    is.)  No verifier at all: the work of a default SCRAM verifier.
  *
  * The password is copied into the job and the caller's copy wiped by
  * pwcheck_start(); the job's copy is wiped as soon as it is no longer
@@ -90,6 +93,7 @@ struct pwcheck_job {
 	void			*arg;
 	int			 state;
 	int			 fake;	/* no such user: no match */
+	int			 kind;	/* VERIFIER_* last started */
 	uint32_t		 id;
 	uint32_t		 left;	/* PBKDF2 iterations to go */
 	union {
@@ -179,6 +183,26 @@ int	pwcheck_start(struct pwcheck *V, struct pwcheck_job *j, const char *v,
 	    size_t vlen, char *pw, size_t pwlen, pwcheck_done_fn *done,
 	    void *arg, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
+
+/*
+ * The user does not exist: check pw against decoy (vlen characters, a
+ * verifier from verifier_decoy() of the kind and parameters the
+ * table's users have) by the path a real user's verifier of that kind
+ * takes (the argon2id child, or the PBKDF2 slices), then call done
+ * with 0 (or -1 if the check could not be made, as for a real user).
+ * Otherwise as pwcheck_start().
+ */
+int	pwcheck_start_decoy(struct pwcheck *V, struct pwcheck_job *j,
+	    const char *decoy, size_t vlen, char *pw, size_t pwlen,
+	    pwcheck_done_fn *done, void *arg, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/*
+ * The kind of verifier (VERIFIER_SCRAM_SHA_256, VERIFIER_ARGON2ID) the
+ * last verification started on j was checked as, 0 if none: for the
+ * log, which shows that an unknown user took the path a real one does.
+ */
+int	pwcheck_job_kind(const struct pwcheck_job *j);
 
 /*
  * Stop j: no callback will come, every secret in it is wiped, and its

@@ -108,6 +108,25 @@ sasl_init(struct sasl *s, const struct sasl_ctx *ctx, unsigned mechs,
 }
 
 void
+sasl_set_decoy(struct sasl *s, const char *decoy, size_t len)
+{
+	s->decoy = NULL;
+	s->decoylen = 0;
+	memset(&s->like, 0, sizeof(s->like));
+	if (decoy == NULL || len == 0 ||
+	    scram_verifier_parse(decoy, len, &s->like, NULL, 0) != 0) {
+		memset(&s->like, 0, sizeof(s->like));
+		return;
+	}
+	/* Only the parameters are wanted. */
+	sodium_memzero(s->like.salt, sizeof(s->like.salt));
+	sodium_memzero(s->like.stored_key, sizeof(s->like.stored_key));
+	sodium_memzero(s->like.server_key, sizeof(s->like.server_key));
+	s->decoy = decoy;
+	s->decoylen = len;
+}
+
+void
 sasl_reset(struct sasl *s)
 {
 	sodium_memzero(&s->u, sizeof(s->u));
@@ -426,12 +445,12 @@ static int
 sasl_scram_first(struct sasl *s, const uint8_t *msg, size_t n,
     char *reply, size_t replysz)
 {
-	struct scram_verifier	 v;
+	struct scram_verifier	 v, mock;
 	char			 sfirst[SCRAM_MSG_MAX + 1];
 	const char		*user, *ver;
 	size_t			 ulen, vlen = 0;
 	long			 r;
-	int			 ok = 0;
+	int			 known, ok;
 
 	if (scram_server_start(&s->u.scram, (const char *)msg, n, NULL,
 	    0) != 0)
@@ -441,14 +460,25 @@ sasl_scram_first(struct sasl *s, const uint8_t *msg, size_t n,
 		return sasl_reply(s, SASL_BAD, reply, replysz, R_MALFORMED);
 	ver = s->lookup != NULL ? s->lookup(s->lookup_arg, s->user,
 	    s->userlen, &vlen) : NULL;
-	/* An argon2id verifier does not parse as SCRAM: mock too. */
-	if (ver != NULL && scram_verifier_parse(ver, vlen, &v, NULL, 0) == 0)
-		ok = 1;
+	/*
+	 * The same work whoever it is: a verifier parsed (the decoy for
+	 * a user who does not exist) and a mock made.  An argon2id
+	 * verifier does not parse as SCRAM: mock too.
+	 */
+	if ((known = ver != NULL) == 0) {
+		ver = s->decoy;
+		vlen = s->decoylen;
+	}
+	ok = ver != NULL && scram_verifier_parse(ver, vlen, &v, NULL, 0) == 0 &&
+	    known;
+	scram_verifier_mock(&mock, s->user, s->userlen, s->ctx->secret,
+	    s->decoy != NULL ? &s->like : NULL);
 	if (!ok)
-		scram_verifier_mock(&v, s->user, s->userlen, s->ctx->secret);
+		memcpy(&v, &mock, sizeof(v));
 	r = scram_server_challenge(&s->u.scram, &v, sfirst, sizeof(sfirst),
 	    NULL, 0);
 	sodium_memzero(&v, sizeof(v));
+	sodium_memzero(&mock, sizeof(mock));
 	if (r < 0)
 		return sasl_reply(s, SASL_BAD, reply, replysz, R_MALFORMED);
 	return sasl_challenge(s, SS_SCRAM_FINAL, sfirst, (size_t)r, reply,

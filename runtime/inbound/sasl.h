@@ -125,6 +125,9 @@ struct sasl {
 	int			 state;
 	const char		*verifier;	/* from lookup */
 	size_t			 vlen;
+	const char		*decoy;		/* sasl_set_decoy() */
+	size_t			 decoylen;
+	struct scram_verifier	 like;		/* its parameters */
 	const char		*test_nonce;	/* fixed SCRAM nonce */
 	size_t			 test_noncelen;
 	size_t			 userlen;
@@ -142,6 +145,17 @@ void	sasl_ctx_clear(struct sasl_ctx *ctx);
 /* Set up s for a session; mechs is a mask of SASL_MECHBIT()s. */
 void	sasl_init(struct sasl *s, const struct sasl_ctx *ctx,
 	    unsigned mechs, sasl_lookup_fn *lookup, void *lookup_arg);
+
+/*
+ * For SCRAM exchanges of users without a SCRAM verifier: decoy (len
+ * characters, kept by pointer; NULL for none) is a SCRAM verifier with
+ * the iteration count and salt length of the real users' (see
+ * verifier_decoy), so that the mock verifier has them too and
+ * server-first does not tell the two apart, and it is parsed where a
+ * user's verifier would be, so that both cost the same.  Call after
+ * sasl_init().
+ */
+void	sasl_set_decoy(struct sasl *s, const char *decoy, size_t len);
 
 /* Wipe everything (passwords, SCRAM keys); idle again. */
 void	sasl_reset(struct sasl *s);

@@ -41,6 +41,7 @@
 #include "session.h"
 #include "smtp_proto.h"
 #include "tls.h"
+#include "verifier.h"
 
 enum state {
 	S_HANDSHAKE,	/* implicit TLS: handshake before the greeting */
@@ -81,6 +82,8 @@ struct session {
 	int			 helo;		/* 0, SMTP_HELO or SMTP_EHLO */
 	int			 authed;
 	int			 as_refused;	/* AUTH named another account */
+	int			 checked;	/* VERIFIER_* the password
+						 * went through, 0: none */
 	unsigned		 errors, authfail, junk;
 	char			 heloname[SMTP_DOMAIN_MAX + 1];
 	char			 user[LIM_USERNAME + 1];
@@ -89,7 +92,7 @@ struct session {
 	int			 intx;
 	uint32_t		 nrcpt;
 	struct smtp_data	 data;
-	uint64_t		 data_start;	/* loop_now() at DATA's 354 */
+	uint64_t		 data_start;	/* loop_now() at the 354 */
 	uint64_t		 data_last;	/* ... at its last bytes */
 	struct spool_writer	*w;
 	struct session_auth	*auth;
@@ -128,6 +131,7 @@ static void	start_tls(struct session *);
 static void	tls_ready(struct session *);
 static void	auth_result(struct session *, int, const char *);
 static int	auth_offered(const struct session *);
+static const char *auth_path(const struct session *);
 static const char *hostname_of(const struct session *);
 static void	arm(struct session *, uint32_t);
 static void	arm_ms(struct session *, uint64_t);
@@ -901,9 +905,9 @@ cmd_rcpt(struct session *s, struct smtp_cmd *c)
 		if (d == NULL || n < 0 || (size_t)n >= sizeof(pm)) {
 			decide(s, "RCPT %.*s: refused, %s is no accept domain",
 			    (int)c->pathlen, c->path, hostname_of(s));
-			reply(s, "550 5.1.1 <%.*s>: Recipient address rejected: "
-			    "no local postmaster here", (int)c->pathlen,
-			    c->path);
+			reply(s, "550 5.1.1 <%.*s>: Recipient address "
+			    "rejected: no local postmaster here",
+			    (int)c->pathlen, c->path);
 			(void)error_count(s);
 			return;
 		}
@@ -1311,7 +1315,10 @@ cmd_auth(struct session *s, struct smtp_cmd *c)
 	for (i = 0; i < 4 && t->server->mechs[i] != PTAB_MECH_NONE; i++)
 		mechs |= SASL_MECHBIT(t->server->mechs[i]);
 	sasl_init(&s->auth->sasl, s->ctx->sasl, mechs, lookup_user, s);
+	sasl_set_decoy(&s->auth->sasl, s->tb->scram_decoy[0] != '\0' ?
+	    s->tb->scram_decoy : NULL, strlen(s->tb->scram_decoy));
 	s->as_refused = 0;
+	s->checked = 0;
 	sp = memchr(c->arg, ' ', c->arglen);
 	mlen = sp ? (size_t)(sp - c->arg) : c->arglen;
 	if (sp != NULL) {
@@ -1334,6 +1341,7 @@ auth_result(struct session *s, int st, const char *rep)
 	char		*pw;
 	size_t		 ulen, vlen, pwlen;
 	const char	*v;
+	int		 rc;
 
 	switch (st) {
 	case SASL_CHALLENGE:
@@ -1344,8 +1352,15 @@ auth_result(struct session *s, int st, const char *rep)
 		s->state = S_VERIFY;
 		v = sasl_verifier(&s->auth->sasl, &vlen);
 		pw = sasl_password(&s->auth->sasl, &pwlen);
-		if (pwcheck_start(ctx->verify, &s->auth->job, v, vlen, pw,
-		    pwlen, on_verified, s, err, sizeof(err)) != 0) {
+		/* No such user: the work of one, on the table's decoy. */
+		if (v == NULL && s->tb->decoy[0] != '\0')
+			rc = pwcheck_start_decoy(ctx->verify, &s->auth->job,
+			    s->tb->decoy, strlen(s->tb->decoy), pw, pwlen,
+			    on_verified, s, err, sizeof(err));
+		else
+			rc = pwcheck_start(ctx->verify, &s->auth->job, v, vlen,
+			    pw, pwlen, on_verified, s, err, sizeof(err));
+		if (rc != 0) {
 			oplog_write(ctx->oplog, LOG_WARNING, "verify: %s", err);
 			sasl_reset(&s->auth->sasl);
 			s->state = S_CMD;
@@ -1360,18 +1375,19 @@ auth_result(struct session *s, int st, const char *rep)
 		s->user[ulen] = '\0';
 		s->authed = 1;
 		s->state = S_CMD;
-		decide(s, "AUTH %s as %s: success",
-		    sasl_mech_name(s->auth->sasl.mech), s->user);
+		decide(s, "AUTH %s as %s: success%s",
+		    sasl_mech_name(s->auth->sasl.mech), s->user,
+		    auth_path(s));
 		reply(s, "%s", rep);
 		sasl_reset(&s->auth->sasl);
 		return;
 	case SASL_FAIL:
 		s->authfail++;
 		u = sasl_user(&s->auth->sasl, &ulen);
-		decide(s, "AUTH %s as %.*s: failed%s (%u of %u)",
+		decide(s, "AUTH %s as %.*s: failed%s%s (%u of %u)",
 		    sasl_mech_name(s->auth->sasl.mech), (int)ulen, u ? u : "",
 		    s->as_refused ? ": this host may use only its bound "
-		    "account" : "", s->authfail,
+		    "account" : "", auth_path(s), s->authfail,
 		    s->tb->t.server->max_authfail);
 		sasl_reset(&s->auth->sasl);
 		/* The reply waits: guessing gets slower, nobody sleeps. */
@@ -1394,6 +1410,23 @@ auth_result(struct session *s, int st, const char *rep)
 	}
 }
 
+/*
+ * What the password was checked by, for the decision line: the same
+ * for a user who does not exist as for one who does (pwcheck.h).
+ */
+static const char *
+auth_path(const struct session *s)
+{
+	switch (s->checked) {
+	case VERIFIER_ARGON2ID:
+		return ", argon2id check";
+	case VERIFIER_SCRAM_SHA_256:
+		return ", PBKDF2 check";
+	default:
+		return "";
+	}
+}
+
 static void
 on_verified(void *arg, int result)
 {
@@ -1401,6 +1434,7 @@ on_verified(void *arg, int result)
 	char		 rep[SASL_REPLY_MAX];
 	int		 st;
 
+	s->checked = pwcheck_job_kind(&s->auth->job);
 	st = sasl_verified(&s->auth->sasl, result, rep, sizeof(rep));
 	auth_result(s, st, rep);
 	if (!s->dead)

@@ -120,7 +120,7 @@ struct spool_writer {
 	uint64_t	 off;		/* bytes written and buffered */
 	uint64_t	 body_off;
 	uint64_t	 limit;
-	uint64_t	 trace;		/* body bytes of ours (spool_trace) */
+	uint64_t	 trace;		/* spool_trace() bytes */
 	uint32_t	 nrcpt;
 	uint32_t	 crc;
 	size_t		 blen;
