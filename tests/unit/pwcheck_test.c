@@ -133,6 +133,49 @@ test_match(void)
 	for (i = 0; i < 7; i++)
 		CHECK(!pwcheck_busy(&j[i]), "job %d idle", i);
 
+	/* Decoys: the path of their kind, and never a match. */
+	{
+		char	 dv[VERIFIER_MAX + 1], pw2[32];
+		int	 rc;
+
+		memset(r, 0, sizeof(r));
+		CHECK(verifier_decoy(argon_v, strlen(argon_v), dv,
+		    sizeof(dv)) == VERIFIER_ARGON2ID, "argon2id decoy");
+		/*
+		 * Even a real verifier, with its password, as the decoy:
+		 * still "no".
+		 */
+		snprintf(pw2, sizeof(pw2), "battery staple");
+		rc = pwcheck_start_decoy(&V, &j[0], argon_v, strlen(argon_v),
+		    pw2, strlen(pw2), on_done, &r[0], err, sizeof(err));
+		CHECK(rc == 0 && pwcheck_job_kind(&j[0]) == VERIFIER_ARGON2ID,
+		    "decoy start, argon2id path");
+		snprintf(pw2, sizeof(pw2), "battery staple");
+		rc = pwcheck_start_decoy(&V, &j[1], dv, strlen(dv), pw2,
+		    strlen(pw2), on_done, &r[1], err, sizeof(err));
+		CHECK(rc == 0, "decoy start");
+		snprintf(pw2, sizeof(pw2), "correct horse");
+		rc = pwcheck_start_decoy(&V, &j[2], scram_v, strlen(scram_v),
+		    pw2, strlen(pw2), on_done, &r[2], err, sizeof(err));
+		CHECK(rc == 0 && pwcheck_job_kind(&j[2]) ==
+		    VERIFIER_SCRAM_SHA_256, "decoy start, PBKDF2 path");
+		wait_for(r, 3);
+		CHECK(r[0].calls == 1 && r[0].result == 0,
+		    "an argon2id decoy never matches");
+		CHECK(r[1].calls == 1 && r[1].result == 0, "nor a made one");
+		CHECK(r[2].calls == 1 && r[2].result == 0,
+		    "a SCRAM decoy never matches");
+		CHECK(pwcheck_job_kind(&j[0]) == VERIFIER_ARGON2ID &&
+		    pwcheck_job_kind(&j[2]) == VERIFIER_SCRAM_SHA_256,
+		    "the kind is still there after the callback");
+		/* A good one again on the same job: decoys leave no trace. */
+		memset(r, 0, sizeof(r));
+		CHECK(start(&j[0], argon_v, "battery staple", &r[0]) == 0,
+		    "start");
+		wait_for(r, 1);
+		CHECK(r[0].result == 1, "a real check after a decoy matches");
+	}
+
 	/* Refusals: no callback, the password still wiped. */
 	memset(pw, 'x', sizeof(pw));
 	CHECK(pwcheck_start(&V, &j[0], "plain:text", 10, pw, 8, on_done,
