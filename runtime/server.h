@@ -41,6 +41,14 @@
 
 #define SERVER_GRACE_MS		30000	/* SIGTERM: time to finish */
 #define SERVER_ACCEPT_PAUSE_MS	500	/* after EMFILE */
+/*
+ * listen(2)'s backlog: connections the kernel holds while the loop is
+ * busy (it caps this at net.core.somaxconn).  511, as other servers
+ * use, so that a burst during a long loop turn is not refused.
+ */
+#define SERVER_BACKLOG		511
+/* Descriptors we ask for at most: 10,000 idle sessions is a goal. */
+#define SERVER_NOFILE_MAX	1048576
 
 struct tls_server_creds;
 struct tls_client_creds;
@@ -64,8 +72,6 @@ struct server {
 	struct listener		*listeners;
 	size_t			 nlisteners;
 	struct addr		 src4, src6;	/* outbound source; 0: any */
-	struct sockaddr_storage	*self;		/* own endpoints: loops */
-	size_t			 nself;
 	struct session_ctx	 sessions;
 	struct queue		 queue;
 	struct relay		 relay;

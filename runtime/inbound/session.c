@@ -64,6 +64,7 @@ struct session {
 	struct session_ctx	*ctx;
 	struct listener		*lst;
 	struct table		*tb;
+	struct tls_server_creds	*creds;		/* held, as tb; NULL: no TLS */
 	struct session		*prev, *next;
 	enum state		 state;
 	int			 dead;		/* free at the end of the turn */
@@ -276,8 +277,11 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 	s->peer = peer;
 	s->counted = 1;
 	memcpy(s->remote, remote, sizeof(remote));
+	/* The table and certificate of now, whatever a SIGHUP brings. */
 	s->tb = *ctx->table;
 	table_ref(s->tb);
+	if ((s->creds = *ctx->creds) != NULL)
+		tls_server_creds_ref(s->creds);
 	snprintf(s->id, sizeof(s->id), "%08x%08x",
 	    (unsigned)(ctx->sid_next >> 32) ^ ctx->sid_salt,
 	    (unsigned)ctx->sid_next);
@@ -321,7 +325,7 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 	if (l->tls) {
 		struct tls_conn	*tc;
 
-		if ((tc = tls_server_new(*ctx->creds, err, sizeof(err))) ==
+		if ((tc = tls_server_new(s->creds, err, sizeof(err))) ==
 		    NULL) {
 			session_drop(s, err);
 			session_done(s);
@@ -374,6 +378,8 @@ session_free(struct session *s)
 		s->next->prev = s->prev;
 	ctx->nsessions--;
 	table_unref(s->tb);
+	if (s->creds != NULL)
+		tls_server_creds_unref(s->creds);
 	free(s);
 	if (ctx->stopping && ctx->nsessions == 0 && ctx->drained != NULL)
 		ctx->drained(ctx->arg);
@@ -791,11 +797,11 @@ cmd_helo(struct session *s, struct smtp_cmd *c)
 	reply(s, "250-SIZE %llu",
 	    (unsigned long long)t->server->max_msgsize);
 	reply(s, "250-8BITMIME");
-	if (*s->ctx->creds != NULL && s->conn.tls == NULL)
+	if (s->creds != NULL && s->conn.tls == NULL)
 		reply(s, "250-STARTTLS");
 	if (auth_offered(s) && !s->authed) {
 		mechs[0] = '\0';
-		for (i = 0; i < 4 && t->server->mechs[i] != PTAB_MECH_NONE;
+		for (i = 0; i < PTAB_MECHS_MAX && t->server->mechs[i] != PTAB_MECH_NONE;
 		    i++)
 			n += (size_t)snprintf(mechs + n, sizeof(mechs) - n,
 			    " %s", sasl_mech_name(t->server->mechs[i]));
@@ -1080,8 +1086,8 @@ data_end(struct session *s)
 		    (s->data.flags & SMTP_DATA_BARE) ? "bare CR or LF" :
 		    (s->data.flags & SMTP_DATA_NUL) ? "NUL" :
 		    (s->data.flags & SMTP_DATA_LONG) ? "line too long" :
-		    (s->data.flags & SMTP_DATA_HOPS) ? "too many hops" :
-		    "too big");
+		    (s->data.flags & SMTP_DATA_HOPS) ? "a loop: too many "
+		    "Received headers" : "too big");
 	} else if (spool_commit(s->w, id, err, sizeof(err)) != 0) {
 		e = spool_error(s->w);
 		s->intx = 0;
@@ -1100,6 +1106,7 @@ data_end(struct session *s)
 		    (unsigned long long)s->data.size, s->nrcpt,
 		    s->nrcpt == 1 ? "" : "s");
 		reply(s, "250 2.0.0 Ok: queued as %s", id);
+		s->junk = 0;	/* mail moved: the client is no idler */
 		if (s->ctx->committed != NULL)
 			s->ctx->committed(s->ctx->arg, id);
 	}
@@ -1173,7 +1180,7 @@ cmd_starttls(struct session *s, struct smtp_cmd *c)
 		reply(s, "503 5.5.1 TLS already active");
 		return;
 	}
-	if (*s->ctx->creds == NULL) {
+	if (s->creds == NULL) {
 		reply(s, "454 4.7.0 TLS not available");
 		return;
 	}
@@ -1209,7 +1216,7 @@ start_tls(struct session *s)
 		slogf(s, PLOG_DECISION, "discarded %zu bytes sent after "
 		    "STARTTLS in the clear", s->conn.inlen - crlf);
 	}
-	if ((tc = tls_server_new(*s->ctx->creds, err, sizeof(err))) == NULL) {
+	if ((tc = tls_server_new(s->creds, err, sizeof(err))) == NULL) {
 		session_drop(s, err);
 		return;
 	}
@@ -1312,7 +1319,7 @@ cmd_auth(struct session *s, struct smtp_cmd *c)
 		memset(s->auth, 0, sizeof(*s->auth));
 		pwcheck_job_init(&s->auth->job);
 	}
-	for (i = 0; i < 4 && t->server->mechs[i] != PTAB_MECH_NONE; i++)
+	for (i = 0; i < PTAB_MECHS_MAX && t->server->mechs[i] != PTAB_MECH_NONE; i++)
 		mechs |= SASL_MECHBIT(t->server->mechs[i]);
 	sasl_init(&s->auth->sasl, s->ctx->sasl, mechs, lookup_user, s);
 	sasl_set_decoy(&s->auth->sasl, s->tb->scram_decoy[0] != '\0' ?

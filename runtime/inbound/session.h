@@ -31,8 +31,9 @@
 #define SESSION_MAX_ERRORS	10	/* bad commands before 421 */
 /*
  * Commands that move no mail (NOOP, RSET, VRFY, HELP, and errors)
- * before 421, as Postfix's smtpd_junk_command_limit: without it a
- * client holds a session, and a slot of the connection limits, forever.
+ * before 421, as Postfix's smtpd_junk_command_limit, counted again
+ * from 0 once a message is taken: without it a client holds a
+ * session, and a slot of the connection limits, forever.
  */
 #define SESSION_MAX_JUNK	100
 #define SESSION_AUTH_DELAY_MS	1000	/* per failure, on a timer */
@@ -67,7 +68,11 @@ struct session_ctx {
 	struct pwcheck			*verify;
 	struct sasl_ctx			*sasl;
 	struct hostcount		*hosts;
-	struct table * const		*table;	/* for new sessions */
+	/*
+	 * The table and certificate for new sessions (swapped by a
+	 * reload); a session holds a reference to both for its life.
+	 */
+	struct table * const		*table;
 	struct tls_server_creds * const	*creds;	/* NULL: no TLS */
 	uint64_t			 sid_next;	/* session ids */
 	uint32_t			 sid_salt;

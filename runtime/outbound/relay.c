@@ -8,10 +8,14 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
 
+#include <netinet/in.h>
+
 #include <errno.h>
+#include <ifaddrs.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +37,8 @@ static void	fail_unrouted(struct relay_job *);
 static int	next_group(struct relay_job *);
 static int	start_group(struct relay_job *);
 static int	start_session(struct relay_job *);
-static int	is_self(const struct relay_env *, const struct sockaddr *);
-static void	drop_self(struct relay_job *);
+static int	host_local(const struct addr *);
+static void	loop_check(struct relay_job *);
 static void	advance(struct relay_job *);
 static void	on_dns(struct dns_query *, void *);
 static void	on_done(struct smtpc *, void *);
@@ -417,78 +421,141 @@ tempfail:
 }
 
 /*
- * Hand the group to an outbound session with the next hop's addresses
- * (or why there are none: the session reports that as its results).
- * Returns 1 when the session runs (on_done() follows), 0 when it could
- * not be set up at all (every recipient deferred, in j->rc).
+ * 1 if a is an address of this host: loopback, the unspecified address
+ * (a connection to it reaches this host), or an interface's.
  */
-/* Is sa one of the gateway's own listening endpoints? */
 static int
-is_self(const struct relay_env *e, const struct sockaddr *sa)
+host_local(const struct addr *a)
 {
-	const struct sockaddr_storage	*ss;
-	size_t				 i;
+	static const uint8_t	 any[16], one[16] = { [15] = 1 };
+	struct ifaddrs		*ifs, *i;
+	const uint8_t		*p;
+	int			 found = 0;
 
-	for (i = 0; i < e->nself; i++) {
-		ss = &e->self[i];
-		if (ss->ss_family != sa->sa_family)
+	if (a->family == ADDR_V4 ? a->a[0] == 127 ||
+	    memcmp(a->a, any, 4) == 0 : memcmp(a->a, any, 16) == 0 ||
+	    memcmp(a->a, one, 16) == 0)
+		return 1;
+	if (getifaddrs(&ifs) == -1)
+		return 0;
+	for (i = ifs; i != NULL && !found; i = i->ifa_next) {
+		if (i->ifa_addr == NULL)
 			continue;
-		if (sa->sa_family == AF_INET) {
-			const struct sockaddr_in *a = (const void *)sa;
-			const struct sockaddr_in *b = (const void *)ss;
-			if (a->sin_port == b->sin_port &&
-			    a->sin_addr.s_addr == b->sin_addr.s_addr)
-				return 1;
-		} else if (sa->sa_family == AF_INET6) {
-			const struct sockaddr_in6 *a = (const void *)sa;
-			const struct sockaddr_in6 *b = (const void *)ss;
-			if (a->sin6_port == b->sin6_port &&
-			    memcmp(&a->sin6_addr, &b->sin6_addr, 16) == 0)
-				return 1;
+		if (a->family == ADDR_V4 && i->ifa_addr->sa_family == AF_INET) {
+			p = (const uint8_t *)&((struct sockaddr_in *)
+			    (void *)i->ifa_addr)->sin_addr;
+			found = memcmp(p, a->a, 4) == 0;
+		} else if (a->family == ADDR_V6 &&
+		    i->ifa_addr->sa_family == AF_INET6) {
+			p = (const uint8_t *)&((struct sockaddr_in6 *)
+			    (void *)i->ifa_addr)->sin6_addr;
+			found = memcmp(p, a->a, 16) == 0;
 		}
+	}
+	freeifaddrs(ifs);
+	return found;
+}
+
+int
+relay_self(const struct ptab *t, const struct sockaddr *sa)
+{
+	static const uint8_t		 any[16];
+	const struct ptab_listener_rec	*lr;
+	struct addr			 a;
+	uint16_t			 port;
+	uint32_t			 i;
+	size_t				 alen;
+	int				 local = -1;
+
+	memset(&a, 0, sizeof(a));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)sa;
+
+		a.family = ADDR_V4;
+		memcpy(a.a, &sin->sin_addr, 4);
+		port = ntohs(sin->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)sa;
+
+		a.family = ADDR_V6;
+		a.len = 128;
+		memcpy(a.a, &sin6->sin6_addr, 16);
+		port = ntohs(sin6->sin6_port);
+		addr_unmap(&a);
+	} else
+		return 0;
+	alen = a.family == ADDR_V4 ? 4 : 16;
+	for (i = 0; i < t->nlisteners; i++) {
+		lr = &t->listeners[i];
+		if (lr->port != port || lr->family != a.family)
+			continue;
+		if (memcmp(lr->addr, a.a, alen) == 0 ||
+		    memcmp(a.a, any, alen) == 0)
+			return 1;
+		if (memcmp(lr->addr, any, alen) != 0)
+			continue;
+		if (local == -1)
+			local = host_local(&a);
+		if (local)
+			return 1;
 	}
 	return 0;
 }
 
 /*
- * Drop the next hop's addresses that are the gateway itself.  If that
- * leaves none, the route loops back here: a permanent failure (RFC
- * 5321 6.3, 5.4.6), never a retry, or every pass would spool the
- * message again.
+ * RFC 5321 5.1: a next hop that is this gateway is a loop, however
+ * the route got there (an MX that names us, a `via' or `forward to'
+ * host that resolves to one of our listeners).  As Postfix does with
+ * MX records, the hosts at our own preference and beyond are dropped;
+ * if none is left the mail can never leave and bounces, instead of
+ * going round until its Received headers run out.
  */
 static void
-drop_self(struct relay_job *j)
+loop_check(struct relay_job *j)
 {
 	struct dns_result	*res = &j->dq.res;
+	const struct ptab	*t = &j->tb->t;
+	uint16_t		 pref = 0;
 	size_t			 i, n = 0;
+	int			 self = 0;
 
-	if (res->status != DNS_OK || res->naddr == 0)
+	for (i = 0; i < res->naddr; i++)
+		if (relay_self(t, &res->addr[i].u.sa) &&
+		    (!self || res->addr[i].pref < pref)) {
+			pref = res->addr[i].pref;
+			self = 1;
+		}
+	if (!self)
 		return;
 	for (i = 0; i < res->naddr; i++)
-		if (!is_self(&j->r->env, &res->addr[i].u.sa))
+		if (res->addr[i].pref < pref)
 			res->addr[n++] = res->addr[i];
-	if (n == res->naddr)
-		return;
-	rlog(j, "%zu address%s of the next hop for %s %s this gateway",
-	    res->naddr - n, res->naddr - n == 1 ? "" : "es", j->domain,
-	    res->naddr - n == 1 ? "is" : "are");
 	res->naddr = n;
-	if (n > 0)
+	if (n > 0) {
+		rlog(j, "%s: the hosts from MX preference %u on are this "
+		    "gateway, not tried", j->domain, (unsigned)pref);
 		return;
+	}
 	res->status = DNS_PERMFAIL;
 	snprintf(res->dsn, sizeof(res->dsn), "5.4.6");
 	snprintf(res->reason, sizeof(res->reason), "mail for %.200s loops back "
 	    "to myself", j->domain);
 }
 
+/*
+ * Hand the group to an outbound session with the next hop's addresses
+ * (or why there are none: the session reports that as its results).
+ * Returns 1 when the session runs (on_done() follows), 0 when it could
+ * not be set up at all (every recipient deferred, in j->rc).
+ */
 static int
 start_session(struct relay_job *j)
 {
 	char	 err[LIM_ERRMSG];
 	size_t	 i;
 
-	drop_self(j);
-
+	if (j->dq.res.status == DNS_OK)
+		loop_check(j);
 	if (smtpc_start(&j->c, &j->cf, &j->rt, &j->dq.res, &j->m, j->rc, j->n,
 	    on_done, j, err, sizeof(err)) == 0)
 		return 1;

@@ -28,8 +28,6 @@
 #ifndef BASTION_RELAY_H
 #define BASTION_RELAY_H
 
-#include <sys/socket.h>
-
 #include "addr.h"
 #include "dns.h"
 #include "dsn.h"
@@ -56,13 +54,6 @@ struct relay_env {
 	const struct seal_key		*key;	/* opens route secrets */
 	/* Where mail leaves from, per family: family 0 or NULL: any. */
 	const struct addr		*src4, *src6;
-	/*
-	 * The gateway's own listening addresses and ports (a wildcard
-	 * listener stands for every local interface address): a next hop
-	 * among them is a mail loop (RFC 5321 6.3), which bounces.
-	 */
-	const struct sockaddr_storage	*self;
-	size_t				 nself;
 	/* A bounce was queued as id: deliver it. */
 	void				(*bounced)(void *arg, const char *id);
 	/* A job is free again after a due message found none. */
@@ -127,6 +118,15 @@ int	relay_start(struct relay *r, const char *id);
 
 /* 1 if a job holds message id. */
 int	relay_busy(const struct relay *r, const char *id);
+
+/*
+ * 1 if sa (an address and port the relay would connect to) is where
+ * this gateway listens, as the listeners of t say: a listener's own
+ * address and port, or any address of this host (loopback, the
+ * unspecified address, an interface's) on a wildcard listener's port.
+ * Such a next hop is a mail loop (5.4.6, "loops back to myself").
+ */
+int	relay_self(const struct ptab *t, const struct sockaddr *sa);
 
 /* Stop every job (SIGTERM): what was not delivered stays queued. */
 void	relay_stop(struct relay *r);
