@@ -476,19 +476,6 @@ int	ptab_rcpt_known(const struct ptab *t, const struct ptab_domain_rec *d,
 int	ptab_rcpt_postmaster(const char *local, size_t len);
 
 /*
- * The domain a recipient address (len bytes, without <>) is decided
- * and routed by: the one answer the RCPT check, local delivery and
- * relaying all use, so that no two of them can disagree on where an
- * address goes.  It is what follows the last '@' (a quoted local part
- * may hold an '@', a domain never does); an address without one (the
- * bare <postmaster> of RFC 5321 4.5.1) is at hostname.  Case is left
- * as it is: the domain lookups ignore it.  Returns the domain, with
- * its length in *dlen.
- */
-const char *ptab_rcpt_domain(const char *addr, size_t len,
-	    const char *hostname, size_t *dlen);
-
-/*
  * May user u use the address (len bytes, "local@domain" or "" for <>)
  * as MAIL FROM?  A user without senders may use any; <> is always
  * allowed; otherwise the address must equal one of the user's senders

@@ -1603,22 +1603,6 @@ ptab_rcpt_postmaster(const char *local, size_t len)
 	return len == 10 && ptab_ieq(local, "postmaster", len);
 }
 
-const char *
-ptab_rcpt_domain(const char *addr, size_t len, const char *hostname,
-    size_t *dlen)
-{
-	size_t	 at;
-
-	for (at = len; at > 0 && addr[at - 1] != '@'; at--)
-		;
-	if (at == 0) {
-		*dlen = strlen(hostname);
-		return hostname;
-	}
-	*dlen = len - at;
-	return addr + at;
-}
-
 int
 ptab_rcpt_known(const struct ptab *t, const struct ptab_domain_rec *d,
     const char *local, size_t len)

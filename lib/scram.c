@@ -409,27 +409,13 @@ scram_verifier_format(const struct scram_verifier *v, char *out,
 
 void
 scram_verifier_mock(struct scram_verifier *v, const char *user,
-    size_t userlen, const uint8_t *secret, const struct scram_verifier *like)
+    size_t userlen, const uint8_t *secret)
 {
-	uint8_t	 h[SCRAM_SALT_MAX];
-	size_t	 hlen;
-
 	memset(v, 0, sizeof(*v));
 	v->iter = SCRAM_ITER_MIN;
 	v->saltlen = SCRAM_SALT_SIZE;
-	if (like != NULL && like->saltlen >= SCRAM_SALT_MIN &&
-	    like->saltlen <= SCRAM_SALT_MAX && like->iter >= SCRAM_ITER_MIN &&
-	    like->iter <= SCRAM_ITER_MAX) {
-		v->iter = like->iter;
-		v->saltlen = like->saltlen;
-	}
-	/* The hash makes 16 to 64 bytes; a shorter salt is its start. */
-	hlen = v->saltlen < crypto_generichash_BYTES_MIN ?
-	    crypto_generichash_BYTES_MIN : v->saltlen;
-	crypto_generichash(h, hlen, (const unsigned char *)user, userlen,
-	    secret, SCRAM_KEY_SIZE);
-	memcpy(v->salt, h, v->saltlen);
-	sodium_memzero(h, sizeof(h));
+	crypto_generichash(v->salt, v->saltlen, (const unsigned char *)user,
+	    userlen, secret, SCRAM_KEY_SIZE);
 	randombytes_buf(v->stored_key, sizeof(v->stored_key));
 	randombytes_buf(v->server_key, sizeof(v->server_key));
 }

@@ -131,14 +131,10 @@ long	scram_verifier_format(const struct scram_verifier *v, char *out,
  * A verifier for a user who does not exist: the salt is a keyed hash
  * of the name (so it is the same on every try) and the keys are
  * random (so no proof matches).  secret is SCRAM_KEY_SIZE bytes the
- * server keeps for its lifetime.  The iteration count and the salt's
- * length are like's, those of the server's real users, so that
- * server-first does not tell the two apart; NULL (or a like out of
- * bounds) gives SCRAM_ITER_MIN and SCRAM_SALT_SIZE.
+ * server keeps for its lifetime.
  */
 void	scram_verifier_mock(struct scram_verifier *v, const char *user,
-	    size_t userlen, const uint8_t *secret,
-	    const struct scram_verifier *like);
+	    size_t userlen, const uint8_t *secret);
 
 /* Server role. */
 void	scram_server_init(struct scram_server *);

@@ -34,7 +34,6 @@ static int	verifier_uint(const char **, const char *, const char *,
 		    uint32_t, uint32_t *);
 static int	verifier_b64nopad(const char **, const char *, size_t,
 		    size_t);
-static int	verifier_b64random(char *, size_t);
 
 /*
  * At *p, expect the text key (e.g. "m="), then a decimal number up to
@@ -222,83 +221,6 @@ verifier_make(enum verifier_kind kind, const char *pw, size_t pwlen,
 		return 0;
 	}
 	return -1;
-}
-
-/*
- * n characters of unpadded base64 (the argon2 encoding) of random
- * bytes, as many as n encodes, into out (no NUL).  0 or -1.
- */
-static int
-verifier_b64random(char *out, size_t n)
-{
-	uint8_t	 r[96];
-	char	 e[sodium_base64_ENCODED_LEN(96,
-		    sodium_base64_VARIANT_ORIGINAL_NO_PADDING)];
-	size_t	 k = n * 3 / 4;
-
-	if (k > sizeof(r))
-		return -1;
-	randombytes_buf(r, k);
-	sodium_bin2base64(e, sizeof(e), r, k,
-	    sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
-	if (strlen(e) != n)
-		return -1;
-	memcpy(out, e, n);
-	return 0;
-}
-
-int
-verifier_decoy(const char *tmpl, size_t n, char *out, size_t outsz)
-{
-	struct scram_verifier	 sv;
-	char			 buf[VERIFIER_MAX + 1];
-	const char		*salt, *hash;
-	size_t			 i, pre, sl, hl;
-	int			 kind, dollars = 0;
-	long			 r;
-
-	kind = verifier_check(tmpl, n, NULL, 0);
-	if (kind == VERIFIER_SCRAM_SHA_256) {
-		if (scram_verifier_parse(tmpl, n, &sv, NULL, 0) != 0)
-			return -1;
-		randombytes_buf(sv.salt, sv.saltlen);
-		randombytes_buf(sv.stored_key, sizeof(sv.stored_key));
-		randombytes_buf(sv.server_key, sizeof(sv.server_key));
-		r = scram_verifier_format(&sv, out, outsz);
-		sodium_memzero(&sv, sizeof(sv));
-		return r < 0 ? -1 : kind;
-	}
-	if (kind != VERIFIER_ARGON2ID)
-		return -1;
-	/* "$argon2id$v=19$m=M,t=T,p=P$" SALT "$" HASH: keep the head. */
-	salt = hash = NULL;
-	for (i = 0; i < n; i++) {
-		if (tmpl[i] != '$')
-			continue;
-		if (++dollars == 4)
-			salt = tmpl + i + 1;
-		else if (dollars == 5)
-			hash = tmpl + i + 1;
-	}
-	if (salt == NULL || hash == NULL || dollars != 5)
-		return -1;
-	pre = (size_t)(salt - tmpl);
-	sl = (size_t)(hash - salt) - 1;
-	hl = n - (size_t)(hash - tmpl);
-	if (pre + sl + 1 + hl >= sizeof(buf) || pre + sl + 1 + hl >= outsz)
-		return -1;
-	memcpy(buf, tmpl, pre);
-	if (verifier_b64random(buf + pre, sl) != 0)
-		return -1;
-	buf[pre + sl] = '$';
-	if (verifier_b64random(buf + pre + sl + 1, hl) != 0)
-		return -1;
-	buf[pre + sl + 1 + hl] = '\0';
-	if (verifier_check(buf, pre + sl + 1 + hl, NULL, 0) !=
-	    VERIFIER_ARGON2ID)
-		return -1;
-	memcpy(out, buf, pre + sl + 1 + hl + 1);
-	return kind;
 }
 
 int

@@ -36,18 +36,6 @@ int	verifier_make(enum verifier_kind kind, const char *pw, size_t pwlen,
 	    char *out, size_t outsz) __attribute__((warn_unused_result));
 
 /*
- * A decoy: a verifier of the kind and parameters of the n characters
- * at tmpl (argon2id's m, t, p and lengths; SCRAM's iteration count and
- * salt length) with a random salt and random keys, which no password
- * matches.  Checking the password given for a user who does not exist
- * against it costs what checking a real user's costs.  Returns the
- * kind, or -1 if tmpl is no verifier or out (outsz bytes, at least
- * VERIFIER_MAX + 1 will do) is too small.
- */
-int	verifier_decoy(const char *tmpl, size_t n, char *out, size_t outsz)
-	    __attribute__((warn_unused_result));
-
-/*
  * Does password pw match verifier v?  1 yes, 0 no, -1 bad verifier.
  * For SCRAM verifiers this runs PBKDF2 (ITER rounds); for argon2id the
  * full hash: callers on an event loop must not run it inline.

@@ -85,7 +85,8 @@ struct server {
  * syslog; LOG_DEBUG with verbose.  Returns 0, or -1 with the reason.
  */
 int	server_init(struct server *srv, int foreground, int verbose,
-	    char *err, size_t errlen);
+	    char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
 
 /*
  * Map the table at tablepath (its folder becomes the base of relative
@@ -93,7 +94,8 @@ int	server_init(struct server *srv, int foreground, int verbose,
  * and trust anchors the table names.  Returns 0, or -1 with the reason.
  */
 int	server_load(struct server *srv, const char *tablepath,
-	    const char *keypath, char *err, size_t errlen);
+	    const char *keypath, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
 
 /* One line about the loaded table, called name (bastiond -n). */
 void	server_describe(const struct server *srv, const char *name,
@@ -105,10 +107,12 @@ void	server_describe(const struct server *srv, const char *name,
  * foreground, and set up signals, sessions, queue and relay.  Returns
  * 0, or -1 with the reason.
  */
-int	server_start(struct server *srv, char *err, size_t errlen);
+int	server_start(struct server *srv, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
 
 /* Serve until SIGTERM.  Returns 0, or -1 if the loop failed (logged). */
-int	server_run(struct server *srv);
+int	server_run(struct server *srv)
+	    __attribute__((warn_unused_result));
 
 void	server_free(struct server *srv);
 

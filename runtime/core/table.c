@@ -6,12 +6,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "render.h"
 #include "table.h"
-
-static void	table_decoys(struct table *);
 
 struct table *
 table_load(const char *path, const char *sysname, char *err, size_t errlen)
@@ -34,7 +31,6 @@ table_load(const char *path, const char *sysname, char *err, size_t errlen)
 	tb->hostname = ptab_str(&tb->t, tb->t.server->hostname);
 	if (*tb->hostname == '\0')
 		tb->hostname = tb->sysname;
-	table_decoys(tb);
 	if ((tb->rule_text = calloc(tb->t.nrules, sizeof(char *))) == NULL)
 		goto oom;
 	for (i = 0; i < tb->t.nrules; i++) {
@@ -52,37 +48,6 @@ oom:
 	snprintf(err, errlen, "out of memory");
 	table_unref(tb);
 	return NULL;
-}
-
-/*
- * The decoys (table.h).  The argon2id one wins for PLAIN and LOGIN when
- * kinds are mixed: an unknown user then costs the most a real one can,
- * so its answer never comes sooner than a real user's would.
- */
-static void
-table_decoys(struct table *tb)
-{
-	const struct ptab	*t = &tb->t;
-	const char		*v, *argon = NULL, *scram = NULL;
-	uint32_t		 i;
-	int			 kind;
-
-	tb->decoy[0] = tb->scram_decoy[0] = '\0';
-	for (i = 0; i < t->nusers && (argon == NULL || scram == NULL); i++) {
-		v = ptab_str(t, t->users[i].verifier);
-		kind = verifier_check(v, strlen(v), NULL, 0);
-		if (kind == VERIFIER_ARGON2ID && argon == NULL)
-			argon = v;
-		else if (kind == VERIFIER_SCRAM_SHA_256 && scram == NULL)
-			scram = v;
-	}
-	v = argon != NULL ? argon : scram;
-	if (v != NULL && verifier_decoy(v, strlen(v), tb->decoy,
-	    sizeof(tb->decoy)) < 0)
-		tb->decoy[0] = '\0';
-	if (scram != NULL && verifier_decoy(scram, strlen(scram),
-	    tb->scram_decoy, sizeof(tb->scram_decoy)) < 0)
-		tb->scram_decoy[0] = '\0';
 }
 
 void

@@ -14,7 +14,6 @@
 #include <stddef.h>
 
 #include "ptab.h"
-#include "verifier.h"
 
 #define TABLE_HOSTNAME_MAX	255
 
@@ -33,15 +32,6 @@ struct table {
 	 */
 	const char	*hostname;
 	char		 sysname[TABLE_HOSTNAME_MAX + 1];
-	/*
-	 * Decoy verifiers (verifier_decoy), so that AUTH for a user who
-	 * does not exist costs what a real user's costs: `decoy` for
-	 * PLAIN and LOGIN, of the kind and parameters of the first
-	 * argon2id user, else of the first user; `scram_decoy` for the
-	 * SCRAM exchange, of the first SCRAM user's.  Empty: none.
-	 */
-	char		 decoy[VERIFIER_MAX + 1];
-	char		 scram_decoy[VERIFIER_MAX + 1];
 };
 
 /*
@@ -50,7 +40,8 @@ struct table {
  * with the reason in err.
  */
 struct table *table_load(const char *path, const char *sysname, char *err,
-	    size_t errlen);
+	    size_t errlen)
+	    __attribute__((warn_unused_result));
 
 void	table_ref(struct table *tb);
 /* Drop a reference; the last one unmaps the table.  NULL is allowed. */

@@ -20,13 +20,13 @@
  *    when the socket closes.  Requests beyond what the socket or the
  *    in-flight window (PWCHECK_INFLIGHT) takes wait in a queue made of
  *    the jobs themselves.
- *  - The user does not exist: pwcheck_start_decoy() checks the
- *    password against a decoy verifier of the kind and parameters the
- *    table's users have, by the same path (child or slices), then says
- *    "no match", so that timing does not tell unknown users from wrong
- *    passwords.  (A table that mixes kinds still lets the users of the
- *    other kind be told apart; the decoy is argon2id if any user's
- *    is.)  No verifier at all: the work of a default SCRAM verifier.
+ *  - No verifier (the user does not exist): pwcheck_start_unknown()
+ *    does the work of a model verifier (one of the table's users'),
+ *    by the same path with the same parameters, against a dummy of
+ *    its kind (random salt for SCRAM, random hash for argon2id), then
+ *    answers "no match", so that timing does not tell unknown users
+ *    from wrong passwords.  XXX a policy that mixes kinds still leaks
+ *    the kind of a known user: the caller picks one model.
  *
  * The password is copied into the job and the caller's copy wiped by
  * pwcheck_start(); the job's copy is wiped as soon as it is no longer
@@ -93,7 +93,7 @@ struct pwcheck_job {
 	void			*arg;
 	int			 state;
 	int			 fake;	/* no such user: no match */
-	int			 kind;	/* VERIFIER_* last started */
+	int			 kind;	/* VERIFIER_* of the last start */
 	uint32_t		 id;
 	uint32_t		 left;	/* PBKDF2 iterations to go */
 	union {
@@ -129,6 +129,8 @@ struct pwcheck {
 	}			 ring[PWCHECK_INFLIGHT];	/* sent */
 	size_t			 rhead, rcount;
 	struct pwcheck_req	*req;		/* sodium_malloc'd */
+	uint64_t		 nchild;	/* jobs started: argon2id */
+	uint64_t		 npbkdf2;	/* ... and SCRAM (PBKDF2) */
 	uint64_t		 turn;	/* PBKDF2 budget: which turn */
 	uint32_t		 budget;	/* iterations left in it */
 	char			 err[128];
@@ -185,24 +187,20 @@ int	pwcheck_start(struct pwcheck *V, struct pwcheck_job *j, const char *v,
 	    __attribute__((warn_unused_result));
 
 /*
- * The user does not exist: check pw against decoy (vlen characters, a
- * verifier from verifier_decoy() of the kind and parameters the
- * table's users have) by the path a real user's verifier of that kind
- * takes (the argon2id child, or the PBKDF2 slices), then call done
- * with 0 (or -1 if the check could not be made, as for a real user).
- * Otherwise as pwcheck_start().
+ * As pwcheck_start for a user that does not exist: the work of
+ * checking pw against the verifier model (mlen characters: a real
+ * user's, for its kind and parameters; NULL: a SCRAM verifier with
+ * VERIFIER_SCRAM_ITER iterations), done against a dummy of the same
+ * kind and parameters, by the same path; done() gets 0 (or -1 if the
+ * check could not run).
  */
-int	pwcheck_start_decoy(struct pwcheck *V, struct pwcheck_job *j,
-	    const char *decoy, size_t vlen, char *pw, size_t pwlen,
+int	pwcheck_start_unknown(struct pwcheck *V, struct pwcheck_job *j,
+	    const char *model, size_t mlen, char *pw, size_t pwlen,
 	    pwcheck_done_fn *done, void *arg, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
-/*
- * The kind of verifier (VERIFIER_SCRAM_SHA_256, VERIFIER_ARGON2ID) the
- * last verification started on j was checked as, 0 if none: for the
- * log, which shows that an unknown user took the path a real one does.
- */
-int	pwcheck_job_kind(const struct pwcheck_job *j);
+/* The VERIFIER_* kind j last ran (0 if none yet), for the log. */
+int	pwcheck_kind(const struct pwcheck_job *j);
 
 /*
  * Stop j: no callback will come, every secret in it is wiped, and its

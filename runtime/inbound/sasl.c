@@ -83,6 +83,7 @@ static int	sasl_scram_final(struct sasl *, const uint8_t *, size_t,
 static int	sasl_set_user(struct sasl *, const char *, size_t);
 static int	sasl_need_verify(struct sasl *, char *, size_t);
 static void	sasl_end(struct sasl *);
+static void	sasl_mock(struct sasl *, struct scram_verifier *);
 
 void
 sasl_ctx_init(struct sasl_ctx *ctx)
@@ -108,25 +109,6 @@ sasl_init(struct sasl *s, const struct sasl_ctx *ctx, unsigned mechs,
 }
 
 void
-sasl_set_decoy(struct sasl *s, const char *decoy, size_t len)
-{
-	s->decoy = NULL;
-	s->decoylen = 0;
-	memset(&s->like, 0, sizeof(s->like));
-	if (decoy == NULL || len == 0 ||
-	    scram_verifier_parse(decoy, len, &s->like, NULL, 0) != 0) {
-		memset(&s->like, 0, sizeof(s->like));
-		return;
-	}
-	/* Only the parameters are wanted. */
-	sodium_memzero(s->like.salt, sizeof(s->like.salt));
-	sodium_memzero(s->like.stored_key, sizeof(s->like.stored_key));
-	sodium_memzero(s->like.server_key, sizeof(s->like.server_key));
-	s->decoy = decoy;
-	s->decoylen = len;
-}
-
-void
 sasl_reset(struct sasl *s)
 {
 	sodium_memzero(&s->u, sizeof(s->u));
@@ -137,6 +119,13 @@ sasl_reset(struct sasl *s)
 	s->vlen = 0;
 	s->mech = 0;
 	s->state = SS_IDLE;
+}
+
+void
+sasl_set_model(struct sasl *s, const char *v, size_t vlen)
+{
+	s->model = v;
+	s->modellen = vlen;
 }
 
 void
@@ -445,12 +434,12 @@ static int
 sasl_scram_first(struct sasl *s, const uint8_t *msg, size_t n,
     char *reply, size_t replysz)
 {
-	struct scram_verifier	 v, mock;
+	struct scram_verifier	 v;
 	char			 sfirst[SCRAM_MSG_MAX + 1];
 	const char		*user, *ver;
 	size_t			 ulen, vlen = 0;
 	long			 r;
-	int			 known, ok;
+	int			 ok = 0;
 
 	if (scram_server_start(&s->u.scram, (const char *)msg, n, NULL,
 	    0) != 0)
@@ -460,29 +449,44 @@ sasl_scram_first(struct sasl *s, const uint8_t *msg, size_t n,
 		return sasl_reply(s, SASL_BAD, reply, replysz, R_MALFORMED);
 	ver = s->lookup != NULL ? s->lookup(s->lookup_arg, s->user,
 	    s->userlen, &vlen) : NULL;
-	/*
-	 * The same work whoever it is: a verifier parsed (the decoy for
-	 * a user who does not exist) and a mock made.  An argon2id
-	 * verifier does not parse as SCRAM: mock too.
-	 */
-	if ((known = ver != NULL) == 0) {
-		ver = s->decoy;
-		vlen = s->decoylen;
-	}
-	ok = ver != NULL && scram_verifier_parse(ver, vlen, &v, NULL, 0) == 0 &&
-	    known;
-	scram_verifier_mock(&mock, s->user, s->userlen, s->ctx->secret,
-	    s->decoy != NULL ? &s->like : NULL);
+	/* An argon2id verifier does not parse as SCRAM: mock too. */
+	if (ver != NULL && scram_verifier_parse(ver, vlen, &v, NULL, 0) == 0)
+		ok = 1;
 	if (!ok)
-		memcpy(&v, &mock, sizeof(v));
+		sasl_mock(s, &v);
 	r = scram_server_challenge(&s->u.scram, &v, sfirst, sizeof(sfirst),
 	    NULL, 0);
 	sodium_memzero(&v, sizeof(v));
-	sodium_memzero(&mock, sizeof(mock));
 	if (r < 0)
 		return sasl_reply(s, SASL_BAD, reply, replysz, R_MALFORMED);
 	return sasl_challenge(s, SS_SCRAM_FINAL, sfirst, (size_t)r, reply,
 	    replysz);
+}
+
+/*
+ * The mock verifier of a user with no SCRAM verifier, shaped like the
+ * table's model: its iteration count, a salt of its length (the same
+ * keyed hash of the name, so the same on every attempt).
+ */
+static void
+sasl_mock(struct sasl *s, struct scram_verifier *v)
+{
+	struct scram_verifier	 m;
+	uint8_t			 salt[SCRAM_SALT_MAX];
+
+	scram_verifier_mock(v, s->user, s->userlen, s->ctx->secret);
+	if (s->model == NULL || scram_verifier_parse(s->model, s->modellen,
+	    &m, NULL, 0) != 0)
+		return;
+	v->iter = m.iter;
+	if (m.saltlen != v->saltlen && m.saltlen <= sizeof(salt) &&
+	    crypto_generichash(salt, sizeof(salt),
+	    (const unsigned char *)s->user, s->userlen, s->ctx->secret,
+	    sizeof(s->ctx->secret)) == 0) {
+		memcpy(v->salt, salt, m.saltlen);
+		v->saltlen = m.saltlen;
+	}
+	sodium_memzero(&m, sizeof(m));
 }
 
 /* client-final: the proof decides; server-final goes out as a 334. */

@@ -83,9 +83,8 @@ struct session {
 	int			 helo;		/* 0, SMTP_HELO or SMTP_EHLO */
 	int			 authed;
 	int			 as_refused;	/* AUTH named another account */
-	int			 checked;	/* VERIFIER_* the password
-						 * went through, 0: none */
 	unsigned		 errors, authfail, junk;
+	int			 refused;	/* a 4xx or 5xx was sent */
 	char			 heloname[SMTP_DOMAIN_MAX + 1];
 	char			 user[LIM_USERNAME + 1];
 	char			 delayed[128];	/* reply held by S_AUTHDELAY */
@@ -93,12 +92,12 @@ struct session {
 	int			 intx;
 	uint32_t		 nrcpt;
 	struct smtp_data	 data;
-	uint64_t		 data_start;	/* loop_now() at the 354 */
-	uint64_t		 data_last;	/* ... at its last bytes */
 	struct spool_writer	*w;
 	struct session_auth	*auth;
 	struct loop_timer	 timer;
 	struct conn		 conn;		/* over in and out */
+	uint64_t		 data_start;	/* ms: the 354 */
+	uint64_t		 data_in;	/* DATA bytes read since */
 	char			 in[SESSION_IN_SIZE];
 	char			 out[SESSION_OUT_SIZE];
 };
@@ -132,11 +131,11 @@ static void	start_tls(struct session *);
 static void	tls_ready(struct session *);
 static void	auth_result(struct session *, int, const char *);
 static int	auth_offered(const struct session *);
-static const char *auth_path(const struct session *);
 static const char *hostname_of(const struct session *);
 static void	arm(struct session *, uint32_t);
-static void	arm_ms(struct session *, uint64_t);
-static int	data_timer(struct session *);
+static void	data_arm(struct session *);
+static const char *model_verifier(const struct session *, const char *,
+		    size_t *);
 
 static void	cmd_helo(struct session *, struct smtp_cmd *);
 static void	cmd_mail(struct session *, struct smtp_cmd *);
@@ -480,6 +479,8 @@ reply(struct session *s, const char *fmt, ...)
 		logline(s, PLOG_OUT, "334 ****", 8);
 	else
 		logline(s, PLOG_OUT, line, (size_t)n);
+	if ((line[0] == '4' || line[0] == '5') && strncmp(line, "421", 3))
+		s->refused = 1;
 }
 
 /* ---- input ----------------------------------------------------------- */
@@ -556,6 +557,7 @@ io_reason(const struct session *s, const char *dflt)
 static int
 error_count(struct session *s)
 {
+	s->refused = 0;		/* counted here, as junk too */
 	if (junk_count(s))
 		return 1;
 	if (++s->errors < SESSION_MAX_ERRORS)
@@ -691,7 +693,7 @@ command(struct session *s, const char *line, size_t len)
 	const char	*rep;
 	char		 masked[PLOG_TEXT_MAX];
 	size_t		 ml;
-	int		 rc;
+	int		 rc, counted = 0;
 
 	rc = smtp_cmd_parse(line, len, &cmd, &rep);
 	/*
@@ -715,9 +717,11 @@ command(struct session *s, const char *line, size_t len)
 	case SMTP_NOOP:
 	case SMTP_RSET:
 	case SMTP_VRFY:
+	case SMTP_EXPN:
 	case SMTP_HELP:
 		if (junk_count(s))
 			return;
+		counted = 1;
 		break;
 	default:
 		break;
@@ -728,7 +732,11 @@ command(struct session *s, const char *line, size_t len)
 		(void)error_count(s);
 		return;
 	}
+	s->refused = 0;
 	commands[cmd.verb].fn(s, &cmd);
+	/* A refused command moved no mail either: a 503 loop is junk. */
+	if (s->refused && !counted && !s->dead && s->state != S_CLOSING)
+		(void)junk_count(s);
 }
 
 static void
@@ -859,7 +867,14 @@ cmd_mail(struct session *s, struct smtp_cmd *c)
 	env.auth = s->authed ? s->user : NULL;
 	env.sender = sender;
 	env.size = c->has_size ? c->size : 0;
-	env.limit = t->server->max_msgsize;
+	/*
+	 * The limit is on the client's bytes, which the DATA machine
+	 * counts; the spool's own check must leave room for the Received
+	 * header we add (SESSION_RECEIVED_MAX bytes at most).
+	 */
+	env.limit = t->server->max_msgsize > UINT64_MAX -
+	    SESSION_RECEIVED_MAX ? 0 : t->server->max_msgsize +
+	    SESSION_RECEIVED_MAX;
 	env.body = c->body == SMTP_BODY_8BITMIME ? SPOOL_BODY_8BITMIME :
 	    SPOOL_BODY_7BIT;
 	if (spool_begin(s->ctx->spool, s->w, &env) != 0) {
@@ -884,7 +899,6 @@ cmd_rcpt(struct session *s, struct smtp_cmd *c)
 	const char			*domain, *addr = c->path;
 	char				 pm[SPOOL_ADDR_MAX + 1];
 	size_t				 dlen, alen = c->pathlen;
-	int				 n;
 
 	if (!s->intx) {
 		reply(s, "503 5.5.1 Need MAIL command first");
@@ -894,37 +908,37 @@ cmd_rcpt(struct session *s, struct smtp_cmd *c)
 		reply(s, "452 4.5.3 Too many recipients");
 		return;
 	}
-	/* The domain routing will see (relay.c, queue.c) decides here. */
-	domain = ptab_rcpt_domain(c->path, c->pathlen, hostname_of(s), &dlen);
-	d = ptab_accept_lookup(t, domain, dlen);
-	if (c->atpos == c->pathlen) {
+	if (c->atpos < c->pathlen) {
+		domain = c->path + c->atpos + 1;
+		dlen = c->pathlen - c->atpos - 1;
+	} else {
 		/*
-		 * <postmaster> alone is our own (RFC 5321 4.5.1): delivered
-		 * as the accept rule for our hostname says, and spooled
-		 * with that domain, so that nothing downstream takes the
-		 * address for one of another domain.  Without such a rule
-		 * there is no postmaster here to deliver to, and the
-		 * address is never relayed out.
+		 * <postmaster> alone is our own (RFC 5321 4.5.1): decided,
+		 * stored and routed as postmaster@hostname, so that it goes
+		 * where the hostname's accept rule says, and is never
+		 * relayed (an empty domain would match `outbound *`).
 		 */
-		n = snprintf(pm, sizeof(pm), "%.*s@%s", (int)c->pathlen,
-		    c->path, hostname_of(s));
-		if (d == NULL || n < 0 || (size_t)n >= sizeof(pm)) {
-			decide(s, "RCPT %.*s: refused, %s is no accept domain",
-			    (int)c->pathlen, c->path, hostname_of(s));
-			reply(s, "550 5.1.1 <%.*s>: Recipient address "
-			    "rejected: no local postmaster here",
-			    (int)c->pathlen, c->path);
-			(void)error_count(s);
+		domain = hostname_of(s);
+		dlen = strlen(domain);
+		alen = (size_t)snprintf(pm, sizeof(pm), "postmaster@%s",
+		    domain);
+		addr = pm;
+		if (alen >= sizeof(pm) ||
+		    ptab_accept_lookup(t, domain, dlen) == NULL) {
+			decide(s, "RCPT <%.*s>: refused, %s is not a domain "
+			    "we accept mail for", (int)c->pathlen, c->path,
+			    domain);
+			reply(s, "550 5.1.1 <%.*s>: No local postmaster "
+			    "here", (int)c->pathlen, c->path);
 			return;
 		}
-		addr = pm;
-		alen = (size_t)n;
 	}
+	d = ptab_accept_lookup(t, domain, dlen);
 	if (d != NULL) {
 		if (rcpt_refused(s, d, c))
 			return;
 		slogf(s, PLOG_DECISION, "RCPT %.*s: accept, line %u, table %s",
-		    (int)alen, addr, d->line, t->sum);
+		    (int)c->pathlen, c->path, d->line, t->sum);
 	} else if ((s->flags & PTAB_RULE_RELAY) || s->authed) {
 		decide(s, "RCPT %.*s: relay (%s)", (int)c->pathlen, c->path,
 		    s->authed ? "authenticated" : "relay host");
@@ -1000,7 +1014,8 @@ static void
 cmd_data(struct session *s, struct smtp_cmd *c)
 {
 	const struct ptab	*t = &s->tb->t;
-	char			 hdr[1024], date[64], peer[ADDR_STRLEN];
+	char			 hdr[SESSION_RECEIVED_MAX], date[64];
+	char			 peer[ADDR_STRLEN];
 	time_t			 now = time(NULL);
 	struct tm		 tm;
 	int			 n;
@@ -1029,11 +1044,12 @@ cmd_data(struct session *s, struct smtp_cmd *c)
 	    s->conn.tls ? tls_suite_name(s->conn.tls) : "",
 	    s->conn.tls ? ")" : "", date);
 	if (n > 0 && (size_t)n < sizeof(hdr))
-		(void)spool_trace(s->w, hdr, (size_t)n);
+		(void)spool_body(s->w, hdr, (size_t)n);
 	smtp_data_init(&s->data, t->server->max_msgsize);
 	s->state = S_DATA;
-	s->data_start = s->data_last = loop_now(s->ctx->loop);
-	arm(s, t->server->to_data);
+	s->data_start = loop_now(s->ctx->loop);
+	s->data_in = 0;
+	data_arm(s);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
 
@@ -1047,14 +1063,31 @@ data_input(struct session *s)
 
 	used = smtp_data_feed(&s->data, s->in, s->conn.inlen, body, &outn,
 	    &done);
-	/* Progress: data_timer() moves the timer when it comes due. */
-	if (used > 0)
-		s->data_last = loop_now(s->ctx->loop);
 	if (outn > 0)
 		(void)spool_body(s->w, body, outn);
 	conn_consume(&s->conn, used);
+	s->data_in += used;
 	if (done)
 		data_end(s);
+	else if (used > 0)
+		data_arm(s);
+}
+
+/*
+ * The DATA timer: `timeout data` from the last progress, but no later
+ * than `timeout data` after the 354 plus a second for every
+ * SESSION_DATA_MIN_RATE bytes received so far (see session.h).
+ */
+static void
+data_arm(struct session *s)
+{
+	uint64_t	 now = loop_now(s->ctx->loop), idle, end, delay;
+
+	idle = (uint64_t)s->tb->t.server->to_data * 1000;
+	end = s->data_start + idle + s->data_in * 1000 / SESSION_DATA_MIN_RATE;
+	delay = end <= now ? 0 : end - now < idle ? end - now : idle;
+	if (loop_timer_arm(s->ctx->loop, &s->timer, delay) != 0)
+		session_drop(s, "no timer left");
 }
 
 static void
@@ -1101,12 +1134,12 @@ data_end(struct session *s)
 			    "later");
 	} else {
 		s->intx = 0;
+		s->junk = 0;	/* mail moved: the count starts again */
 		slogf(s, PLOG_DECISION, "queued as %s, %llu bytes, %u "
 		    "recipient%s", id,
 		    (unsigned long long)s->data.size, s->nrcpt,
 		    s->nrcpt == 1 ? "" : "s");
 		reply(s, "250 2.0.0 Ok: queued as %s", id);
-		s->junk = 0;	/* mail moved: the client is no idler */
 		if (s->ctx->committed != NULL)
 			s->ctx->committed(s->ctx->arg, id);
 	}
@@ -1278,6 +1311,30 @@ lookup_user(void *arg, const char *user, size_t len, size_t *vlen)
 	return v;
 }
 
+/*
+ * The first verifier of the table that begins with prefix, or NULL: the
+ * model an unknown user is checked like (pwcheck_start_unknown, and
+ * sasl_set_model for SCRAM's mock), so that he costs, and looks, what a
+ * known user does.
+ */
+static const char *
+model_verifier(const struct session *s, const char *prefix, size_t *vlen)
+{
+	const struct ptab	*t = &s->tb->t;
+	const char		*v;
+	uint32_t		 i;
+
+	for (i = 0; i < t->nusers; i++) {
+		v = ptab_str(t, t->users[i].verifier);
+		if (strncmp(v, prefix, strlen(prefix)) == 0) {
+			*vlen = strlen(v);
+			return v;
+		}
+	}
+	*vlen = 0;
+	return NULL;
+}
+
 static void
 cmd_auth(struct session *s, struct smtp_cmd *c)
 {
@@ -1285,7 +1342,8 @@ cmd_auth(struct session *s, struct smtp_cmd *c)
 	char			 rep[SASL_REPLY_MAX];
 	const char		*sp;
 	size_t			 mlen, irlen = 0;
-	const char		*ir = NULL;
+	const char		*ir = NULL, *mv;
+	size_t			 mvlen;
 	unsigned		 mechs = 0;
 	int			 i, st;
 
@@ -1322,10 +1380,9 @@ cmd_auth(struct session *s, struct smtp_cmd *c)
 	for (i = 0; i < PTAB_MECHS_MAX && t->server->mechs[i] != PTAB_MECH_NONE; i++)
 		mechs |= SASL_MECHBIT(t->server->mechs[i]);
 	sasl_init(&s->auth->sasl, s->ctx->sasl, mechs, lookup_user, s);
-	sasl_set_decoy(&s->auth->sasl, s->tb->scram_decoy[0] != '\0' ?
-	    s->tb->scram_decoy : NULL, strlen(s->tb->scram_decoy));
+	mv = model_verifier(s, "SCRAM-SHA-256$", &mvlen);
+	sasl_set_model(&s->auth->sasl, mv, mvlen);
 	s->as_refused = 0;
-	s->checked = 0;
 	sp = memchr(c->arg, ' ', c->arglen);
 	mlen = sp ? (size_t)(sp - c->arg) : c->arglen;
 	if (sp != NULL) {
@@ -1348,7 +1405,7 @@ auth_result(struct session *s, int st, const char *rep)
 	char		*pw;
 	size_t		 ulen, vlen, pwlen;
 	const char	*v;
-	int		 rc;
+	int		 r;
 
 	switch (st) {
 	case SASL_CHALLENGE:
@@ -1359,15 +1416,23 @@ auth_result(struct session *s, int st, const char *rep)
 		s->state = S_VERIFY;
 		v = sasl_verifier(&s->auth->sasl, &vlen);
 		pw = sasl_password(&s->auth->sasl, &pwlen);
-		/* No such user: the work of one, on the table's decoy. */
-		if (v == NULL && s->tb->decoy[0] != '\0')
-			rc = pwcheck_start_decoy(ctx->verify, &s->auth->job,
-			    s->tb->decoy, strlen(s->tb->decoy), pw, pwlen,
-			    on_verified, s, err, sizeof(err));
-		else
-			rc = pwcheck_start(ctx->verify, &s->auth->job, v, vlen,
+		/* An unknown user costs what a known one does. */
+		/*
+		 * argon2id wins when the table has both kinds: it is the
+		 * dearer, and an unknown user who costs less than some
+		 * known users tells more than one who costs more.
+		 */
+		if (v == NULL) {
+			v = model_verifier(s, "$argon2id$", &vlen);
+			if (v == NULL)
+				v = model_verifier(s, "SCRAM-SHA-256$", &vlen);
+			r = pwcheck_start_unknown(ctx->verify, &s->auth->job,
+			    v, vlen, pw, pwlen, on_verified, s, err,
+			    sizeof(err));
+		} else
+			r = pwcheck_start(ctx->verify, &s->auth->job, v, vlen,
 			    pw, pwlen, on_verified, s, err, sizeof(err));
-		if (rc != 0) {
+		if (r != 0) {
 			oplog_write(ctx->oplog, LOG_WARNING, "verify: %s", err);
 			sasl_reset(&s->auth->sasl);
 			s->state = S_CMD;
@@ -1382,20 +1447,22 @@ auth_result(struct session *s, int st, const char *rep)
 		s->user[ulen] = '\0';
 		s->authed = 1;
 		s->state = S_CMD;
-		decide(s, "AUTH %s as %s: success%s",
-		    sasl_mech_name(s->auth->sasl.mech), s->user,
-		    auth_path(s));
+		decide(s, "AUTH %s as %s: success",
+		    sasl_mech_name(s->auth->sasl.mech), s->user);
 		reply(s, "%s", rep);
 		sasl_reset(&s->auth->sasl);
 		return;
 	case SASL_FAIL:
 		s->authfail++;
 		u = sasl_user(&s->auth->sasl, &ulen);
-		decide(s, "AUTH %s as %.*s: failed%s%s (%u of %u)",
+		decide(s, "AUTH %s as %.*s: failed%s (%u of %u%s)",
 		    sasl_mech_name(s->auth->sasl.mech), (int)ulen, u ? u : "",
 		    s->as_refused ? ": this host may use only its bound "
-		    "account" : "", auth_path(s), s->authfail,
-		    s->tb->t.server->max_authfail);
+		    "account" : "", s->authfail,
+		    s->tb->t.server->max_authfail,
+		    s->auth->sasl.mech == SASL_MECH_SCRAM ? "" :
+		    pwcheck_kind(&s->auth->job) == VERIFIER_ARGON2ID ?
+		    ", argon2id checked" : ", scram-sha-256 checked");
 		sasl_reset(&s->auth->sasl);
 		/* The reply waits: guessing gets slower, nobody sleeps. */
 		snprintf(s->delayed, sizeof(s->delayed), "%s", rep);
@@ -1417,23 +1484,6 @@ auth_result(struct session *s, int st, const char *rep)
 	}
 }
 
-/*
- * What the password was checked by, for the decision line: the same
- * for a user who does not exist as for one who does (pwcheck.h).
- */
-static const char *
-auth_path(const struct session *s)
-{
-	switch (s->checked) {
-	case VERIFIER_ARGON2ID:
-		return ", argon2id check";
-	case VERIFIER_SCRAM_SHA_256:
-		return ", PBKDF2 check";
-	default:
-		return "";
-	}
-}
-
 static void
 on_verified(void *arg, int result)
 {
@@ -1441,7 +1491,6 @@ on_verified(void *arg, int result)
 	char		 rep[SASL_REPLY_MAX];
 	int		 st;
 
-	s->checked = pwcheck_job_kind(&s->auth->job);
 	st = sasl_verified(&s->auth->sasl, result, rep, sizeof(rep));
 	auth_result(s, st, rep);
 	if (!s->dead)
@@ -1455,37 +1504,9 @@ on_verified(void *arg, int result)
 static void
 arm(struct session *s, uint32_t secs)
 {
-	arm_ms(s, (uint64_t)secs * 1000);
-}
-
-static void
-arm_ms(struct session *s, uint64_t ms)
-{
-	if (loop_timer_arm(s->ctx->loop, &s->timer, ms) != 0)
+	if (loop_timer_arm(s->ctx->loop, &s->timer,
+	    (uint64_t)secs * 1000) != 0)
 		session_drop(s, "no timer left");
-}
-
-/*
- * The timer came due during DATA.  `timeout data` is the time allowed
- * without progress, so bytes that came since it was armed move it on
- * rather than re-arming on every read.  A client that keeps it alive
- * with a byte now and then (a slow drip holding a connection slot)
- * meets the other bound: the whole of DATA may take at most
- * SESSION_DATA_SPAN times `timeout data`.  Returns 1 when the timer
- * was moved on, 0 when the session must be cut.
- */
-static int
-data_timer(struct session *s)
-{
-	uint64_t	 now = loop_now(s->ctx->loop);
-	uint64_t	 to = (uint64_t)s->tb->t.server->to_data * 1000;
-	uint64_t	 end = s->data_start + SESSION_DATA_SPAN * to;
-	uint64_t	 idle = s->data_last + to;
-
-	if (now >= end || now >= idle)
-		return 0;
-	arm_ms(s, (idle < end ? idle : end) - now);
-	return 1;
 }
 
 static void
@@ -1512,20 +1533,16 @@ on_timer(struct loop *L, void *arg)
 	case S_CLOSING:
 		session_drop(s, "closing");
 		break;
-	case S_DATA:
-		if (data_timer(s))
-			break;
-		reply(s, "421 4.4.2 %s Timeout exceeded, closing",
-		    hostname_of(s));
-		session_close(s, loop_now(s->ctx->loop) >= s->data_last +
-		    (uint64_t)s->tb->t.server->to_data * 1000 ?
-		    "timeout during DATA" : "DATA over its time limit");
-		break;
 	default:
 		reply(s, "421 4.4.2 %s Timeout exceeded, closing",
 		    hostname_of(s));
-		session_close(s, s->state == S_HANDSHAKE ?
-		    "timeout in the TLS handshake" : "timeout");
+		session_close(s, s->state == S_DATA && loop_now(L) -
+		    s->data_start >= (uint64_t)s->tb->t.server->to_data *
+		    1000 + s->data_in * 1000 / SESSION_DATA_MIN_RATE ?
+		    "DATA too slow" :
+		    s->state == S_DATA ? "timeout during DATA" :
+		    s->state == S_HANDSHAKE ? "timeout in the TLS handshake" :
+		    "timeout");
 		break;
 	}
 	session_done(s);

@@ -30,19 +30,23 @@
 #define SESSION_OUT_SIZE	2048
 #define SESSION_MAX_ERRORS	10	/* bad commands before 421 */
 /*
- * Commands that move no mail (NOOP, RSET, VRFY, HELP, and errors)
- * before 421, as Postfix's smtpd_junk_command_limit, counted again
- * from 0 once a message is taken: without it a client holds a
- * session, and a slot of the connection limits, forever.
+ * Commands that move no mail (NOOP, RSET, VRFY, EXPN, HELP, and every
+ * refused command) before 421, as Postfix's smtpd_junk_command_limit:
+ * without it a client holds a session, and a slot of the connection
+ * limits, forever.  A queued message starts the count again, so a long
+ * session that delivers mail is never cut.
  */
 #define SESSION_MAX_JUNK	100
-#define SESSION_AUTH_DELAY_MS	1000	/* per failure, on a timer */
 /*
- * `timeout data` is the time DATA may go without progress; the whole
- * of DATA may take this many times as long, so that a client cannot
- * hold a session by dripping a byte per timeout (doc/bastiond.8).
+ * DATA: `timeout data` is the time allowed without progress; on top,
+ * the phase as a whole may take `timeout data` plus one second per
+ * SESSION_DATA_MIN_RATE bytes received, so that a client dripping a
+ * byte now and then cannot hold a session (and a spool file) for ever.
  */
-#define SESSION_DATA_SPAN	10
+#define SESSION_DATA_MIN_RATE	512	/* bytes per second, on average */
+/* Room kept for our Received: header beyond the message size limit. */
+#define SESSION_RECEIVED_MAX	1024
+#define SESSION_AUTH_DELAY_MS	1000	/* per failure, on a timer */
 #define SESSION_ACCEPT_BURST	64	/* accepts per turn per listener */
 
 struct session;

@@ -77,7 +77,8 @@ struct smtp_cmd {
  * 500 5.5.1; cmd->verb is still set when it is known.
  */
 int	smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd,
-	    const char **reply);
+	    const char **reply)
+	    __attribute__((warn_unused_result));
 
 /* Check a domain as in EHLO or a path: labels or an address literal. */
 int	smtp_domain_ok(const char *d, size_t n);

@@ -30,8 +30,8 @@
 
 static void	rlog(struct relay_job *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
-static const struct ptab_domain_rec *route_of(const struct ptab *,
-		    const char *, size_t, int *);
+static const struct ptab_domain_rec *route_of(const struct table *,
+		    const char *, int *);
 static int	attempted(const struct relay_job *, uint32_t);
 static void	fail_unrouted(struct relay_job *);
 static int	next_group(struct relay_job *);
@@ -126,22 +126,36 @@ rlog(struct relay_job *j, const char *fmt, ...)
 /*
  * The route for a recipient domain: a `forward to` of its accept rule,
  * else the best outbound rule.  *local is set when the mail is ours to
- * deliver here (a Maildir rule).  NULL: no route.
+ * deliver here (a Maildir rule).  NULL: no route.  domain is NULL for
+ * an address without one: <postmaster> (RFC 5321 4.5.1), which is
+ * ours, the hostname's, and never leaves by an outbound rule (sessions
+ * store it as postmaster@hostname; an older spool may hold it bare).
  */
 static const struct ptab_domain_rec *
-route_of(const struct ptab *t, const char *domain, size_t dlen, int *local)
+route_of(const struct table *tb, const char *domain, int *local)
 {
+	const struct ptab		*t = &tb->t;
 	const struct ptab_domain_rec	*d;
+	const char			*dom = domain ? domain : tb->hostname;
 
 	*local = 0;
-	if ((d = ptab_accept_lookup(t, domain, dlen)) != NULL) {
+	if ((d = ptab_accept_lookup(t, dom, strlen(dom))) != NULL) {
 		if (d->delivery == PTAB_DELIVER_MAILDIR) {
 			*local = 1;
 			return NULL;
 		}
 		return d;
 	}
-	return ptab_outbound_lookup(t, domain, dlen);
+	return domain ? ptab_outbound_lookup(t, domain, strlen(domain)) :
+	    NULL;
+}
+
+static const char *
+domain_of(const char *addr)
+{
+	const char	*at = strrchr(addr, '@');
+
+	return at != NULL ? at + 1 : NULL;
 }
 
 static int
@@ -270,12 +284,10 @@ static void
 fail_unrouted(struct relay_job *j)
 {
 	struct dsn_batch	*b = &j->r->failed;
-	const struct ptab	*t = &j->tb->t;
 	struct spool_rcpt	 rr;
 	struct dsn_rcpt		 fr;
 	char			 err[LIM_ERRMSG];
-	const char		*dom;
-	size_t			 batch, nf, dlen;
+	size_t			 batch, nf;
 	int			 local;
 
 	/* Each batch takes what the ones before it left. */
@@ -284,11 +296,9 @@ fail_unrouted(struct relay_job *j)
 		while (b->n < DSN_BATCH_MAX &&
 		    spool_rcpt_next(&j->m, &rr, err, sizeof(err)) == 1) {
 			if (rr.status != SPOOL_PENDING ||
-			    attempted(j, rr.index))
-				continue;
-			dom = ptab_rcpt_domain(rr.addr, strlen(rr.addr),
-			    j->tb->hostname, &dlen);
-			if (route_of(t, dom, dlen, &local) != NULL || local)
+			    attempted(j, rr.index) ||
+			    route_of(j->tb, domain_of(rr.addr), &local) != NULL ||
+			    local)
 				continue;
 			/* Once a round, even if its mark does not stick. */
 			j->attempted[rr.index / 8] |= 1u << (rr.index % 8);
@@ -319,12 +329,10 @@ fail_unrouted(struct relay_job *j)
 static int
 next_group(struct relay_job *j)
 {
-	const struct ptab		*t = &j->tb->t;
 	const struct ptab_domain_rec	*d;
 	struct spool_rcpt		 rr;
 	char				 err[LIM_ERRMSG];
 	const char			*dom;
-	size_t				 dlen;
 	int				 local;
 
 	/* From the first recipient not attempted yet, in spool order. */
@@ -339,20 +347,18 @@ next_group(struct relay_job *j)
 	    spool_rcpt_next(&j->m, &rr, err, sizeof(err)) == 1) {
 		if (rr.status != SPOOL_PENDING || attempted(j, rr.index))
 			continue;
-		/* The domain the session decided on (ptab.h). */
-		dom = ptab_rcpt_domain(rr.addr, strlen(rr.addr),
-		    j->tb->hostname, &dlen);
-		if ((d = route_of(t, dom, dlen, &local)) == NULL)
+		dom = domain_of(rr.addr);
+		if ((d = route_of(j->tb, dom, &local)) == NULL)
 			continue;	/* delivered here, or failed above */
+		if (dom == NULL)
+			dom = j->tb->hostname;
 		if (j->route == NULL) {
 			j->route = d;
-			snprintf(j->domain, sizeof(j->domain), "%.*s",
-			    (int)dlen, dom);
+			snprintf(j->domain, sizeof(j->domain), "%s", dom);
 			j->cursor = rr.off;
 			j->cursor_index = rr.index;
 		} else if (d != j->route || (d->target == 0 &&
-		    (strlen(j->domain) != dlen ||
-		    strncasecmp(dom, j->domain, dlen) != 0)))
+		    strcasecmp(dom, j->domain) != 0))
 			continue;	/* another route, or another MX */
 		j->attempted[rr.index / 8] |= 1u << (rr.index % 8);
 		snprintf(j->addr[j->n], sizeof(j->addr[j->n]), "%s", rr.addr);

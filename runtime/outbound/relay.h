@@ -105,7 +105,8 @@ struct relay {
  * -1 with the reason (outbound mail then defers until a restart).
  */
 int	relay_init(struct relay *r, const struct relay_env *env, char *err,
-	    size_t errlen);
+	    size_t errlen)
+	    __attribute__((warn_unused_result));
 void	relay_free(struct relay *r);
 
 /*

@@ -179,8 +179,7 @@ deliver(struct queue *q, const char *id)
 	char				 err[LIM_ERRMSG], merr[LIM_ERRMSG];
 	char				 reason[LIM_ERRMSG];
 	char				 bounce[SPOOL_ID_SIZE];
-	const char			*domain;
-	size_t				 dlen;
+	const char			*at, *domain;
 	struct stat			 st;
 	struct timespec			 date[2];
 	int				 rc, pending = 0, dated = 0, marked = 0;
@@ -216,10 +215,9 @@ deliver(struct queue *q, const char *id)
 	while ((rc = spool_rcpt_next(&m, &r, err, sizeof(err))) == 1) {
 		if (r.status != SPOOL_PENDING)
 			continue;
-		/* The domain the session decided on (ptab.h). */
-		domain = ptab_rcpt_domain(r.addr, strlen(r.addr),
-		    tb->hostname, &dlen);
-		d = ptab_accept_lookup(t, domain, dlen);
+		at = strrchr(r.addr, '@');
+		domain = at ? at + 1 : tb->hostname;
+		d = ptab_accept_lookup(t, domain, strlen(domain));
 		if (d == NULL || d->delivery != PTAB_DELIVER_MAILDIR) {
 			pending++;	/* for the route hook */
 			continue;

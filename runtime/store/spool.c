@@ -109,7 +109,6 @@ static void	w_put(struct spool_writer *, const void *, size_t);
 static void	w_record(struct spool_writer *, int, int, const void *,
 		    size_t, const void *, size_t);
 static void	w_cleanup(struct spool_writer *);
-static int	w_body(struct spool_writer *);
 static int	rd_get(struct spool_rd *, void *, size_t);
 static int	spool_check(struct spool_msg *, char *, size_t);
 static int	spool_status_valid(int);
@@ -383,7 +382,6 @@ spool_begin(struct spool *sp, struct spool_writer *w,
 	w->what = NULL;
 	w->off = w->body_off = 0;
 	w->limit = env->limit;
-	w->trace = 0;
 	w->nrcpt = 0;
 	w->crc = 0xffffffff;
 	w->blen = 0;
@@ -469,9 +467,8 @@ spool_rcpt(struct spool_writer *w, const char *addr, size_t alen,
 	return 0;
 }
 
-/* The body starts here, if it has not yet: 0, or -1 out of place. */
-static int
-w_body(struct spool_writer *w)
+int
+spool_body(struct spool_writer *w, const void *data, size_t len)
 {
 	if (w->state == W_ENV) {
 		w->body_off = w->off;
@@ -481,33 +478,15 @@ w_body(struct spool_writer *w)
 		w_fail(w, EINVAL, "body outside a transaction");
 		return -1;
 	}
-	return w->error != 0 ? -1 : 0;
-}
-
-int
-spool_body(struct spool_writer *w, const void *data, size_t len)
-{
-	if (w_body(w) != 0)
+	if (w->error != 0)
 		return -1;
 	if (w->limit != 0 && (len > w->limit ||
-	    spool_body_size(w) > w->limit - len)) {
+	    w->off - w->body_off > w->limit - len)) {
 		w_fail(w, EMSGSIZE, "body");
 		return -1;
 	}
 	w_put(w, data, len);
 	return w->error != 0 ? -1 : 0;
-}
-
-int
-spool_trace(struct spool_writer *w, const void *data, size_t len)
-{
-	if (w_body(w) != 0)
-		return -1;
-	w_put(w, data, len);
-	if (w->error != 0)
-		return -1;
-	w->trace += len;
-	return 0;
 }
 
 int
@@ -634,7 +613,7 @@ spool_error(const struct spool_writer *w)
 uint64_t
 spool_body_size(const struct spool_writer *w)
 {
-	return w->state == W_BODY ? w->off - w->body_off - w->trace : 0;
+	return w->state == W_BODY ? w->off - w->body_off : 0;
 }
 
 /* Copy n bytes from the reader; RD_BAD past the end. */

@@ -120,7 +120,6 @@ struct spool_writer {
 	uint64_t	 off;		/* bytes written and buffered */
 	uint64_t	 body_off;
 	uint64_t	 limit;
-	uint64_t	 trace;		/* spool_trace() bytes */
 	uint32_t	 nrcpt;
 	uint32_t	 crc;
 	size_t		 blen;
@@ -163,15 +162,6 @@ int	spool_rcpt(struct spool_writer *w, const char *addr, size_t alen,
 int	spool_body(struct spool_writer *w, const void *data, size_t len);
 
 /*
- * Append len body bytes the gateway adds itself (its Received: trace
- * header), before the client's.  As spool_body, but they do not count
- * against env->limit nor in spool_body_size(): the limit is the SIZE
- * the session advertised to the client, so only the client's bytes
- * may use it up (RFC 1870).
- */
-int	spool_trace(struct spool_writer *w, const void *data, size_t len);
-
-/*
  * Commit: flush, fill in the header, fsync the file, rename it into
  * queue/, fsync queue/.  On success returns 0 and copies the queue id
  * to id; the session may now answer 250.  On failure the temporary
@@ -192,10 +182,7 @@ void	spool_abort(struct spool_writer *w);
 /* The sticky errno (0 while the writer is fine). */
 int	spool_error(const struct spool_writer *w);
 
-/*
- * The client's body bytes accepted so far (for SIZE checks and the
- * log): spool_trace() bytes are not counted.
- */
+/* Body bytes accepted so far (for SIZE checks and the log). */
 uint64_t spool_body_size(const struct spool_writer *w);
 
 /*

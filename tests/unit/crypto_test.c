@@ -574,49 +574,6 @@ test_verifier(void)
 	CHECK(verifier_match(v, "correct horsf", 13) == 0,
 	    "argon2id: a wrong password must be refused");
 
-	/* Decoys: the template's kind and parameters, nobody's password. */
-	{
-		char			 d[VERIFIER_MAX + 1], d2[VERIFIER_MAX + 1];
-		struct scram_verifier	 a, b;
-
-		CHECK(verifier_decoy(v, strlen(v), d, sizeof(d)) ==
-		    VERIFIER_ARGON2ID, "argon2id decoy");
-		CHECK(strncmp(d, v, 31) == 0 && strlen(d) == strlen(v) &&
-		    strcmp(d, v) != 0, "same head and length, new salt and "
-		    "hash: %s", d);
-		CHECK(verifier_match(d, "correct horse", 13) == 0,
-		    "the template's password does not match the decoy");
-		CHECK(verifier_decoy(RFC_VERIFIER, strlen(RFC_VERIFIER), d2,
-		    sizeof(d2)) == VERIFIER_SCRAM_SHA_256, "SCRAM decoy");
-		CHECK(scram_verifier_parse(d2, strlen(d2), &a, NULL, 0) == 0 &&
-		    scram_verifier_parse(RFC_VERIFIER, strlen(RFC_VERIFIER),
-		    &b, NULL, 0) == 0 && a.iter == b.iter &&
-		    a.saltlen == b.saltlen && memcmp(a.stored_key,
-		    b.stored_key, sizeof(a.stored_key)) != 0,
-		    "SCRAM decoy: same iterations and salt length");
-		CHECK(verifier_match(d2, RFC_PASS, 6) == 0,
-		    "SCRAM decoy matches no password");
-		CHECK(verifier_decoy("plain:text", 10, d, sizeof(d)) == -1,
-		    "no decoy of a non-verifier");
-		CHECK(verifier_decoy(v, strlen(v), d, 40) == -1,
-		    "no decoy into a short buffer");
-
-		/* The mock of a SCRAM exchange takes the users' too. */
-		b.iter = 10000;
-		b.saltlen = 20;
-		scram_verifier_mock(&a, "nobody", 6, (const uint8_t *)
-		    "0123456789abcdef0123456789abcdef", &b);
-		CHECK(a.iter == 10000 && a.saltlen == 20, "mock like a user");
-		b.saltlen = 8;
-		scram_verifier_mock(&a, "nobody", 6, (const uint8_t *)
-		    "0123456789abcdef0123456789abcdef", &b);
-		CHECK(a.saltlen == 8, "mock with a salt shorter than a hash");
-		scram_verifier_mock(&a, "nobody", 6, (const uint8_t *)
-		    "0123456789abcdef0123456789abcdef", NULL);
-		CHECK(a.iter == SCRAM_ITER_MIN && a.saltlen == SCRAM_SALT_SIZE,
-		    "mock with the defaults");
-	}
-
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
 		r = verifier_check(bad[i], strlen(bad[i]), err, sizeof(err));

@@ -133,49 +133,6 @@ test_match(void)
 	for (i = 0; i < 7; i++)
 		CHECK(!pwcheck_busy(&j[i]), "job %d idle", i);
 
-	/* Decoys: the path of their kind, and never a match. */
-	{
-		char	 dv[VERIFIER_MAX + 1], pw2[32];
-		int	 rc;
-
-		memset(r, 0, sizeof(r));
-		CHECK(verifier_decoy(argon_v, strlen(argon_v), dv,
-		    sizeof(dv)) == VERIFIER_ARGON2ID, "argon2id decoy");
-		/*
-		 * Even a real verifier, with its password, as the decoy:
-		 * still "no".
-		 */
-		snprintf(pw2, sizeof(pw2), "battery staple");
-		rc = pwcheck_start_decoy(&V, &j[0], argon_v, strlen(argon_v),
-		    pw2, strlen(pw2), on_done, &r[0], err, sizeof(err));
-		CHECK(rc == 0 && pwcheck_job_kind(&j[0]) == VERIFIER_ARGON2ID,
-		    "decoy start, argon2id path");
-		snprintf(pw2, sizeof(pw2), "battery staple");
-		rc = pwcheck_start_decoy(&V, &j[1], dv, strlen(dv), pw2,
-		    strlen(pw2), on_done, &r[1], err, sizeof(err));
-		CHECK(rc == 0, "decoy start");
-		snprintf(pw2, sizeof(pw2), "correct horse");
-		rc = pwcheck_start_decoy(&V, &j[2], scram_v, strlen(scram_v),
-		    pw2, strlen(pw2), on_done, &r[2], err, sizeof(err));
-		CHECK(rc == 0 && pwcheck_job_kind(&j[2]) ==
-		    VERIFIER_SCRAM_SHA_256, "decoy start, PBKDF2 path");
-		wait_for(r, 3);
-		CHECK(r[0].calls == 1 && r[0].result == 0,
-		    "an argon2id decoy never matches");
-		CHECK(r[1].calls == 1 && r[1].result == 0, "nor a made one");
-		CHECK(r[2].calls == 1 && r[2].result == 0,
-		    "a SCRAM decoy never matches");
-		CHECK(pwcheck_job_kind(&j[0]) == VERIFIER_ARGON2ID &&
-		    pwcheck_job_kind(&j[2]) == VERIFIER_SCRAM_SHA_256,
-		    "the kind is still there after the callback");
-		/* A good one again on the same job: decoys leave no trace. */
-		memset(r, 0, sizeof(r));
-		CHECK(start(&j[0], argon_v, "battery staple", &r[0]) == 0,
-		    "start");
-		wait_for(r, 1);
-		CHECK(r[0].result == 1, "a real check after a decoy matches");
-	}
-
 	/* Refusals: no callback, the password still wiped. */
 	memset(pw, 'x', sizeof(pw));
 	CHECK(pwcheck_start(&V, &j[0], "plain:text", 10, pw, 8, on_done,
@@ -202,6 +159,54 @@ test_match(void)
 	r[0].calls = 0;
 	wait_for(r, 1);
 	CHECK(r[0].calls == 1 && r[0].result == 1, "the first one finished");
+}
+
+/*
+ * An unknown user's check goes the way of its model, with the model's
+ * parameters, and never matches, even with the model's own password.
+ */
+static void
+test_unknown(void)
+{
+	struct {
+		const char	*model, *pw, *what;
+		int		 kind;
+	} t[] = {
+		{ argon_v, "battery staple", "argon2id model",
+		    VERIFIER_ARGON2ID },
+		{ odd_v, "odd iterations", "SCRAM model (5000 iterations)",
+		    VERIFIER_SCRAM_SHA_256 },
+		{ NULL, "anything", "no model", VERIFIER_SCRAM_SHA_256 },
+	};
+	struct pwcheck_job	 j;
+	struct res		 r;
+	uint64_t		 child, pbkdf2;
+	char			 pw[64], err[256];
+	size_t			 i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		memset(&r, 0, sizeof(r));
+		pwcheck_job_init(&j);
+		child = V.nchild;
+		pbkdf2 = V.npbkdf2;
+		snprintf(pw, sizeof(pw), "%s", t[i].pw);
+		CHECK(pwcheck_start_unknown(&V, &j, t[i].model, t[i].model ?
+		    strlen(t[i].model) : 0, pw, strlen(pw), on_done, &r, err,
+		    sizeof(err)) == 0, "%s: started (%s)", t[i].what, err);
+		CHECK(pw[0] == '\0', "%s: the password was wiped", t[i].what);
+		CHECK(pwcheck_kind(&j) == t[i].kind, "%s: the model's kind",
+		    t[i].what);
+		CHECK(t[i].kind == VERIFIER_ARGON2ID ?
+		    V.nchild == child + 1 && V.npbkdf2 == pbkdf2 :
+		    V.npbkdf2 == pbkdf2 + 1 && V.nchild == child,
+		    "%s: the model's path (child %llu, pbkdf2 %llu)", t[i].what,
+		    (unsigned long long)(V.nchild - child),
+		    (unsigned long long)(V.npbkdf2 - pbkdf2));
+		wait_for(&r, 1);
+		CHECK(r.calls == 1 && r.result == 0, "%s: no match, even with "
+		    "the model's password (%d, %d)", t[i].what, r.calls,
+		    r.result);
+	}
 }
 
 static void
@@ -596,6 +601,7 @@ main(void)
 		return 1;
 	}
 	test_match();
+	test_unknown();
 	test_cancel();
 	test_ping();
 	test_many_argon();

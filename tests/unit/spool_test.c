@@ -336,29 +336,6 @@ test_abort_and_refusals(struct spool *sp, const char *root)
 	CHECK(spool_commit(&w, id, err, sizeof(err)) == -1 &&
 	    spool_error(&w) == EMSGSIZE, "commit says EMSGSIZE: %s", err);
 	CHECK(tu_count(tmp) == 0 && tu_count(queue) == nq, "nothing left");
-
-	/* Our trace header does not use up the client's limit. */
-	default_env(&e);
-	e.limit = 100;
-	CHECK(spool_begin(sp, &w, &e) == 0, "begin");
-	CHECK(spool_rcpt(&w, "a@b", 3, NULL, 0) == 0, "rcpt");
-	CHECK(spool_trace(&w, big, 50) == 0, "50 trace bytes");
-	CHECK(spool_body_size(&w) == 0, "trace bytes are not counted");
-	CHECK(spool_body(&w, big, 100) == 0, "then the limit's 100 bytes");
-	CHECK(spool_body_size(&w) == 100, "size 100");
-	CHECK(spool_body(&w, big, 1) == -1, "the 101st refused");
-	CHECK(spool_commit(&w, id, err, sizeof(err)) == -1 &&
-	    spool_error(&w) == EMSGSIZE, "commit says EMSGSIZE: %s", err);
-	default_env(&e);
-	e.limit = 100;
-	CHECK(spool_begin(sp, &w, &e) == 0, "begin");
-	CHECK(spool_rcpt(&w, "a@b", 3, NULL, 0) == 0, "rcpt");
-	CHECK(spool_trace(&w, big, 50) == 0, "trace");
-	CHECK(spool_body(&w, big, 100) == 0, "exactly the limit");
-	CHECK(spool_commit(&w, id, err, sizeof(err)) == 0, "commits: %s",
-	    err);
-	nq++;
-	CHECK(tu_count(tmp) == 0 && tu_count(queue) == nq, "one more queued");
 }
 
 /* Overwrite len bytes at off in a file. */
