@@ -66,8 +66,8 @@ def accepted_host(port, fwd, star):
     code, text = submit(port, "PostMaster", "bare2")
     check(code == 250, "PostMaster in any case: accepted")
     got = wait_for(lambda: sent(fwd, "bare2"), 20)
-    check(got and got[0]["to"] == ["PostMaster@%s" % HOST],
-          "as PostMaster@%s" % HOST, "(%r)" % (got and got[0]["to"]))
+    check(got and got[0]["to"] == ["postmaster@%s" % HOST],
+          "as postmaster@%s too" % HOST, "(%r)" % (got and got[0]["to"]))
 
     # The same domain whatever the spelling: decided and routed alike.
     code, text = submit(port, '"x@elsewhere.example"@%s' % HOST, "quoted")
@@ -119,8 +119,7 @@ def main():
         sites.append(a)
         a.start([("127.0.0.1", port)])
         accepted_host(port, fwd, star)
-        check(a.wait_log(r"RCPT postmaster@gw\.test\.example: accept")
-              is not None,
+        check(a.wait_log(r"RCPT postmaster: accept") is not None,
               "the log has the decision")
 
         port2 = free_port()
@@ -129,8 +128,9 @@ def main():
         sites.append(b)
         b.start([("127.0.0.1", port2)])
         other_host(port2, star)
-        check(b.wait_log(r"RCPT postmaster: refused, %s is no accept "
-                         r"domain" % HOST.replace(".", r"\.")) is not None,
+        check(b.wait_log(r"RCPT <postmaster>: refused, %s is not a domain "
+                         r"we accept mail for" % HOST.replace(".", r"\."))
+              is not None,
               "the log says why")
     finally:
         for s in sites:
