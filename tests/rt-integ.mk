@@ -16,5 +16,7 @@ TESTS += tests/rt/integ_reload_sessions.py
 TESTS += tests/rt/integ_log.py
 TESTS += tests/rt/integ_loops.py
 TESTS += tests/rt/integ_folders.py
+TESTS += tests/rt/integ_size.py
+TESTS += tests/rt/integ_postmaster.py
 TESTS += tests/rt/integ_abuse.py
 TESTS += tests/rt/integ_authtiming.py

@@ -197,7 +197,9 @@ local_ok(const char *s, size_t n)
 /*
  * Parse "<path>" at the start of the n bytes at s; *used gets the bytes
  * taken.  A source route (<@a,@b:user@d>) is dropped, as RFC 5321
- * 4.1.1.3 allows.  Returns 0 or -1.
+ * 4.1.1.3 allows.  empty_ok: a reverse-path (MAIL), which may be <>;
+ * else a forward-path (RCPT), which may be <postmaster>.  Returns 0
+ * or -1.
  */
 static int
 parse_path(const char *s, size_t n, int empty_ok, struct smtp_cmd *cmd,
@@ -257,8 +259,13 @@ parse_path(const char *s, size_t n, int empty_ok, struct smtp_cmd *cmd,
 			at = p + i;
 	}
 	if (at == NULL) {
-		/* Only <postmaster> may go without a domain (4.5.1). */
-		if (len == 10 && ci_prefix(p, len, "POSTMASTER"))
+		/*
+		 * Only RCPT TO:<postmaster> may go without a domain
+		 * (4.5.1); a reverse-path is always a whole mailbox
+		 * (4.1.1.2), and one without a domain would have its
+		 * bounces go wherever a reader guesses.
+		 */
+		if (!empty_ok && len == 10 && ci_prefix(p, len, "POSTMASTER"))
 			return 0;
 		return -1;
 	}
@@ -543,7 +550,11 @@ smtp_data_feed(struct smtp_data *d, const char *in, size_t n, char *out,
 				d->flags |= SMTP_DATA_BARE;
 				d->state = D_MID;
 			} else {
-				/* The leading dot is transparency (4.5.2). */
+				/*
+				 * The leading dot is transparency (4.5.2),
+				 * and not counted in the line (4.5.3.1.6).
+				 */
+				d->linelen--;
 				EMIT(c);
 				d->state = D_MID;
 			}

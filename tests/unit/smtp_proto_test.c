@@ -106,7 +106,15 @@ test_commands(void)
 	CHECK(parse("MAIL FROM:a@b.example", &c, &reply) == -1 &&
 	    strncmp(reply, "501 5.1.7", 9) == 0, "no brackets");
 	CHECK(parse("MAIL TO:<a@b>", &c, &reply) == -1, "MAIL TO");
-	CHECK(parse("RCPT TO:<postmaster>", &c, &reply) == 0, "postmaster");
+	CHECK(parse("RCPT TO:<postmaster>", &c, &reply) == 0 &&
+	    c.atpos == c.pathlen, "postmaster");
+	CHECK(parse("MAIL FROM:<postmaster>", &c, &reply) == -1 &&
+	    strncmp(reply, "501 5.1.7", 9) == 0,
+	    "a sender without a domain, postmaster too");
+	CHECK(parse("RCPT TO:<u@d.example.>", &c, &reply) == -1,
+	    "a trailing dot");
+	CHECK(parse("RCPT TO:<\"u@evil.example\"@d.example>", &c, &reply) ==
+	    0 && c.atpos == 16, "an '@' in a quoted local part");
 	CHECK(parse("RCPT TO:<>", &c, &reply) == -1 &&
 	    strncmp(reply, "501 5.1.3", 9) == 0, "RCPT null");
 	CHECK(parse("RCPT TO:<@relay.example:u@d.example>", &c, &reply) ==
@@ -191,6 +199,22 @@ test_data(void)
 		end = feed(longl, 1003, 100, body, &blen, &flags, 0);
 		CHECK(end == 1003 && !(flags & SMTP_DATA_LONG),
 		    "998 + CRLF is fine");
+		/*
+		 * RFC 5321 4.5.3.1.6: the dot the client doubles for
+		 * transparency is not the message's, nor counted.
+		 */
+		memset(longl, 'x', 1000);
+		longl[0] = longl[1] = '.';
+		memcpy(longl + 999, "\r\n.\r\n", 5);
+		end = feed(longl, 1004, 100, body, &blen, &flags, 1 << 20);
+		CHECK(end == 1004 && flags == 0 && blen == 1000,
+		    "998 + CRLF after a stuffed dot is fine");
+		memset(longl, 'x', 1001);
+		longl[0] = longl[1] = '.';
+		memcpy(longl + 1000, "\r\n.\r\n", 5);
+		end = feed(longl, 1005, 100, body, &blen, &flags, 1 << 20);
+		CHECK(end == 1005 && (flags & SMTP_DATA_LONG),
+		    "999 after the stuffed dot is too long");
 	}
 }
 
