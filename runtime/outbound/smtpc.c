@@ -197,6 +197,17 @@ smtpc_start(struct smtpc *c, const struct smtpc_config *cf,
 	snprintf(c->remote, sizeof(c->remote), "-");
 	loop_timer_init(&c->timer, on_timer, c);
 	loop_timer_init(&c->fin, on_fin, c);
+	/*
+	 * The completion's place in the timer heap is taken now, far in
+	 * the future: finish() only moves it to "next turn", which cannot
+	 * fail, so a session can never end without its callback (the job
+	 * holding it would stay busy for ever).
+	 */
+	if (loop_timer_arm(cf->loop, &c->fin, UINT64_MAX) != 0) {
+		snprintf(err, errlen, "smtpc_start: %s",
+		    loop_error(cf->loop));
+		return -1;
+	}
 	for (i = 0; i < nrc; i++) {
 		rc[i].result = SMTPC_PENDING;
 		rc[i].from_peer = 0;
@@ -223,10 +234,6 @@ smtpc_start(struct smtpc *c, const struct smtpc_config *cf,
 		finish(c);
 	} else
 		connect_next(c);
-	if (c->ended && !loop_timer_armed(&c->fin)) {
-		snprintf(err, errlen, "smtpc_start: no timer left in the loop");
-		return -1;
-	}
 	return 0;
 }
 
@@ -243,6 +250,8 @@ smtpc_abort(struct smtpc *c, const char *reason)
 	settle(c, SMTPC_DEFERRED, "4.3.2", 0, 0, reason != NULL ? reason :
 	    "delivery aborted");
 	loop_timer_cancel(c->cf->loop, &c->timer);
+	/* Its place, held since smtpc_start(): no callback comes now. */
+	loop_timer_cancel(c->cf->loop, &c->fin);
 	c->ended = 1;
 	c->state = C_DONE;
 }
@@ -263,8 +272,9 @@ finish(struct smtpc *c)
 	loop_timer_cancel(c->cf->loop, &c->timer);
 	c->ended = 1;
 	c->state = C_DONE;
-	/* Only a full timer heap fails here; smtpc_start() reports it. */
-	(void)!loop_soon(c->cf->loop, &c->fin);
+	/* Armed since smtpc_start(): moving it cannot fail. */
+	if (loop_soon(c->cf->loop, &c->fin) != 0)
+		abort();
 }
 
 static void
