@@ -37,6 +37,11 @@
 #define SESSION_MAX_JUNK	100
 #define SESSION_AUTH_DELAY_MS	1000	/* per failure, on a timer */
 #define SESSION_ACCEPT_BURST	64	/* accepts per turn per listener */
+/*
+ * A `proxy from` listener: seconds for the balancer's PROXY header.
+ * A balancer sends it with its connect, so anything slower is not one.
+ */
+#define SESSION_PROXY_TIMEOUT	5
 
 struct session;
 struct session_ctx;
@@ -49,6 +54,7 @@ struct listener {
 	int			 tls;		/* implicit TLS */
 	uint8_t			 require;	/* the port's floor */
 	uint32_t		 line;
+	uint32_t		 index;		/* in the table's listeners */
 	char			 local[PLOG_ENDPOINT_SIZE];
 };
 
