@@ -9,3 +9,4 @@ TESTS += tests/unit/proxy_test
 # (integ_proxy.py), and HAProxy in front of two bastiond
 # (integ_haproxy.py).
 TESTS += tests/rt/integ_proxy.py
+TESTS += tests/rt/integ_haproxy.py
