@@ -27,7 +27,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BASTIOND, POLICYC, Site, Dialogue, check, error,
+from harness import (BASTIOND, TOP_SRCDIR, Site, Dialogue, check, error,
                      expect, free_port, plain_token, run, skip, verifier)
 
 NODE_PORT = 2525                # inside each node's namespace
@@ -252,6 +252,11 @@ def main():
         error("haproxy is not installed (tools/deps installs it)")
     if os.geteuid() != 0:
         skip("network namespaces need root")
+    r = subprocess.run(["haproxy", "-c", "-f", os.path.join(
+        TOP_SRCDIR, "examples", "cluster", "haproxy.cfg")],
+        capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, "examples/cluster/haproxy.cfg is valid",
+          r.stdout + r.stderr)
     tag = "bastion-%d" % os.getpid()
     ns = (tag + "-a", tag + "-b")
     made, nodes, lb = [], [], None
