@@ -184,6 +184,15 @@ def main():
                             r"balancer \(PROXY v2 LOCAL\)") is not None,
               "v2 LOCAL: logged as the balancer's own connection")
 
+        # v1 UNKNOWN: a balancer that knows no client; the same.
+        d = connect(port, LB2, b"PROXY UNKNOWN\r\n")
+        expect(d.reply(), "220 ", "v1 UNKNOWN: greeting")
+        d.cmd("QUIT")
+        d.close()
+        check(site.wait_log(r",127\.0\.0\.11:\d+,\+,SMTP from the "
+                            r"balancer \(PROXY v1 UNKNOWN\)") is not None,
+              "v1 UNKNOWN: logged as the balancer's own connection")
+
         # A stranger sending its own header straight to the node.
         d = connect(port, STRANGER, v1(CLIENT, 40007))
         refused_silently(d, "header from no balancer")
