@@ -29,19 +29,8 @@ BASTIOND=${BASTIOND:-$top_builddir/bastiond}
 PY=/usr/bin/python3
 export top_srcdir top_builddir POLICYC BASTIOND
 
-die() {
-	echo "relay_run.sh: $*" >&2
-	exit 1
-}
-
-bounded() {
-	if command -v timeout >/dev/null 2>&1; then
-		timeout -k 10 "${BENCH_TIMEOUT:-300}" "$@"
-	else
-		"$@"
-	fi
-}
-
+# die, bounded, and where Postfix's tools are.
+bench_timeout=300
 . "$top_srcdir/bench/peer.sh"
 
 [ -x "$POLICYC" ] || die "$POLICYC: not built (run make first)"

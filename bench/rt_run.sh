@@ -29,19 +29,8 @@ BENCH_TLSCLIENT=${BENCH_TLSCLIENT:-$top_builddir/bench/rt_tlsclient}
 PY=/usr/bin/python3
 export top_srcdir top_builddir POLICYC BASTIOND BENCH_TLSCLIENT
 
-die() {
-	echo "rt_run.sh: $*" >&2
-	exit 1
-}
-
-bounded() {
-	if command -v timeout >/dev/null 2>&1; then
-		timeout -k 10 "${BENCH_TIMEOUT:-900}" "$@"
-	else
-		"$@"
-	fi
-}
-
+# die, bounded, and where Postfix's tools are.
+bench_timeout=900
 . "$top_srcdir/bench/peer.sh"
 
 [ -x "$POLICYC" ] || die "$POLICYC: not built (run make first)"

@@ -27,26 +27,12 @@ top_builddir=${top_builddir:-$(pwd)}
 POLICYC=${POLICYC:-$top_builddir/policyc}
 BENCH_PROG=${BENCH_PROG:-$top_builddir/bench/ptab_bench}
 PY=/usr/bin/python3
-step_timeout=${BENCH_TIMEOUT:-300}
+bench_timeout=300
 quick=
 [ "${BENCH_QUICK:-0}" = 1 ] && quick=-q
 status=0
 
-die() {
-	echo "run.sh: $*" >&2
-	exit 1
-}
-
-# Run a step with a time limit when coreutils' timeout is there.
-bounded() {
-	if command -v timeout >/dev/null 2>&1; then
-		timeout "$step_timeout" "$@"
-	else
-		"$@"
-	fi
-}
-
-# The cached postfix package, if any.
+# die, bounded, and where Postfix's tools are.
 . "$top_srcdir/bench/peer.sh"
 
 [ -x "$POLICYC" ] || die "$POLICYC: not built (run make first)"

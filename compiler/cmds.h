@@ -11,12 +11,18 @@
 #define EXIT_USER	1
 #define EXIT_USAGE	2
 
-int	cmd_keygen(int argc, char **argv);	/* keys.c */
-int	cmd_seal(int argc, char **argv);	/* keys.c */
-int	cmd_passwd(int argc, char **argv);	/* keys.c */
-int	cmd_dump(int argc, char **argv);	/* dump.c */
-int	cmd_query(int argc, char **argv);	/* query.c */
-int	cmd_diff(int argc, char **argv);	/* diff.c */
+int	cmd_keygen(int argc, char **argv)
+	    __attribute__((warn_unused_result));	/* keys.c */
+int	cmd_seal(int argc, char **argv)
+	    __attribute__((warn_unused_result));	/* keys.c */
+int	cmd_passwd(int argc, char **argv)
+	    __attribute__((warn_unused_result));	/* keys.c */
+int	cmd_dump(int argc, char **argv)
+	    __attribute__((warn_unused_result));	/* dump.c */
+int	cmd_query(int argc, char **argv)
+	    __attribute__((warn_unused_result));	/* query.c */
+int	cmd_diff(int argc, char **argv)
+	    __attribute__((warn_unused_result));	/* diff.c */
 
 /*
  * The operands of a subcommand that takes no option but -h: returns
@@ -24,7 +30,8 @@ int	cmd_diff(int argc, char **argv);	/* diff.c */
  * status in *status (0 after -h, EXIT_USAGE otherwise, usage printed).
  */
 int	cmd_operands(int argc, char **argv, int want, const char *name,
-	    void (*usage)(FILE *), int *status);
+	    void (*usage)(FILE *), int *status)
+	    __attribute__((warn_unused_result));
 
 /* The program name for messages ("policyc"). */
 extern const char *progname;

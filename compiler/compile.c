@@ -114,8 +114,10 @@ compile_buffer(const char *name, const char *buf, size_t len,
 	s.name = name;
 	s.opts = o;
 	sema_run(&s, p.stmts.head);
-	if (!diag_stopped(d))
-		(void)emit_run(&s, out, outlen);
+	/* A failure is reported to d, and so counted below. */
+	if (!diag_stopped(d) && emit_run(&s, out, outlen) != 0 &&
+	    diag_errors(d) == 0)
+		diag_error(d, fid, NULL, "cannot build the table");
 done:
 	r = diag_errors(d) > 0 ? 1 : 0;
 	if (r != 0 && out != NULL && *out != NULL) {

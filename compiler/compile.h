@@ -25,10 +25,12 @@ struct compile_opts {
  * file cannot be read (reason already printed).
  */
 int	compile_file(const char *path, const struct compile_opts *o,
-	    uint8_t **out, size_t *outlen);
+	    uint8_t **out, size_t *outlen)
+	    __attribute__((warn_unused_result));
 
 /* The same for len bytes of source at buf, named name in diagnostics. */
 int	compile_buffer(const char *name, const char *buf, size_t len,
-	    const struct compile_opts *o, uint8_t **out, size_t *outlen);
+	    const struct compile_opts *o, uint8_t **out, size_t *outlen)
+	    __attribute__((warn_unused_result));
 
 #endif

@@ -240,12 +240,6 @@ diag_errors(const struct diag *d)
 	return d->nerrors;
 }
 
-unsigned long
-diag_warnings(const struct diag *d)
-{
-	return d->nwarnings;
-}
-
 int
 diag_stopped(const struct diag *d)
 {

@@ -34,7 +34,8 @@ struct diag;
  * werror: warnings are reported and counted as errors.  NULL on
  * allocation failure.
  */
-struct diag	*diag_new(FILE *fp, int werror);
+struct diag	*diag_new(FILE *fp, int werror)
+	    __attribute__((warn_unused_result));
 void		 diag_free(struct diag *);
 
 /*
@@ -43,7 +44,8 @@ void		 diag_free(struct diag *);
  * source id (the first is 0), or -1 on allocation failure.
  */
 int	diag_source(struct diag *, const char *name, const char *buf,
-	    size_t len);
+	    size_t len)
+	    __attribute__((warn_unused_result));
 
 /* Forget the text of source id, before the caller frees it. */
 void	diag_source_drop(struct diag *, int id);
@@ -68,7 +70,6 @@ void	diag_vreport(struct diag *, enum diag_sev, int file,
 
 /* Errors so far, warnings included under werror. */
 unsigned long	diag_errors(const struct diag *);
-unsigned long	diag_warnings(const struct diag *);
 
 /* 1 once LIM_ERRORS errors were recorded: the caller should stop. */
 int	diag_stopped(const struct diag *);

@@ -424,25 +424,9 @@ sema_list(struct sema *s, struct ast_node *n)
 {
 	struct sema_list	*l;
 	const struct ast_word	*name = n->arg[0], *w;
-	char			 q[SEMA_QUOTE + 4];
-	size_t			 i;
-	int			 ok;
 
-	ok = name->len > 0 && name->len <= LIM_IDENT;
-	for (i = 0; ok && i < name->len; i++) {
-		char	 c = name->s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    c == '_' || (i > 0 && ((c >= '0' && c <= '9') ||
-		    c == '-'))))
-			ok = 0;
-	}
-	if (!ok) {
-		sema_err(s, &name->loc, "bad list name '%s': a letter or '_' "
-		    "first, then letters, digits, '_' or '-' (at most %u)",
-		    sema_q(q, name->s, name->len), (unsigned)LIM_IDENT);
+	if (!sema_ident(s, name, "list"))
 		return;
-	}
 	l = &s->lists[s->nlists++];
 	memset(l, 0, sizeof(*l));
 	l->node = n;

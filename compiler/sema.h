@@ -147,7 +147,8 @@ void	sema_run(struct sema *s, struct ast_node *stmts);
  * is not NULL and no error was reported, *out gets the image.
  * Returns 0, or -1 if the table could not be built (reported).
  */
-int	emit_run(struct sema *s, uint8_t **out, size_t *outlen);
+int	emit_run(struct sema *s, uint8_t **out, size_t *outlen)
+	    __attribute__((warn_unused_result));
 
 /*
  * Read a policy or a list file, at most LIM_SOURCE_SIZE bytes, into d

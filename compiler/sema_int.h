@@ -43,7 +43,8 @@ const char *sema_q(char *buf, const char *s, size_t n);
  * first time, else 0, reported.
  */
 int	sema_once(struct sema *, struct ast_node **seen, struct ast_node *n,
-	    const char *what);
+	    const char *what)
+	    __attribute__((warn_unused_result));
 
 /* ---- Values (sema_values.c) ------------------------------------------ */
 
@@ -54,21 +55,30 @@ int	sema_once(struct sema *, struct ast_node **seen, struct ast_node *n,
 
 /* The index of w among names, or -1 with a suggestion. */
 int	sema_oneof(struct sema *, const struct ast_word *w, const char *what,
-	    const char *const *names, size_t n);
+	    const char *const *names, size_t n)
+	    __attribute__((warn_unused_result));
+/* A list's name: 1 if good, else 0 with an error naming what. */
+int	sema_ident(struct sema *, const struct ast_word *name,
+	    const char *what) __attribute__((warn_unused_result));
 /* A decimal number in min..max. */
 int	sema_u32(struct sema *, const struct ast_word *w, const char *what,
-	    uint32_t min, uint32_t max, uint32_t *out);
+	    uint32_t min, uint32_t max, uint32_t *out)
+	    __attribute__((warn_unused_result));
 /* N, NK, NM, NG: bytes, powers of 1024. */
 int	sema_size(struct sema *, const struct ast_word *w, uint64_t min,
-	    uint64_t max, uint64_t *out);
+	    uint64_t max, uint64_t *out)
+	    __attribute__((warn_unused_result));
 /* N (seconds), Ns, Nm, Nh, Nd. */
 int	sema_duration(struct sema *, const struct ast_word *w,
-	    uint32_t min, uint32_t max, uint32_t *out);
+	    uint32_t min, uint32_t max, uint32_t *out)
+	    __attribute__((warn_unused_result));
 /* none, tls, auth, auth+tls: PTAB_REQ_* bits. */
-int	sema_level(struct sema *, const struct ast_word *w, uint8_t *out);
+int	sema_level(struct sema *, const struct ast_word *w, uint8_t *out)
+	    __attribute__((warn_unused_result));
 /* The n bytes at p as an address or prefix, reported in source file. */
 int	sema_prefix(struct sema *, int file, const char *p, size_t n,
-	    const struct srcloc *loc, struct addr *out);
+	    const struct srcloc *loc, struct addr *out)
+	    __attribute__((warn_unused_result));
 /* A domain, lower-cased; flags: SEMA_DOM_*. */
 const char *sema_domain(struct sema *, const struct ast_word *w, int flags,
 	    const char *what);
@@ -82,7 +92,8 @@ const char *sema_username(struct sema *, const struct ast_word *w,
 	    const char *what);
 /* A sealed password into in, checked against -k's key. */
 int	sema_secret(struct sema *, const struct ast_word *w,
-	    struct ptab_domain_in *in);
+	    struct ptab_domain_in *in)
+	    __attribute__((warn_unused_result));
 
 /* ---- The policy as a whole (sema_policy.c) --------------------------- */
 
@@ -108,7 +119,8 @@ struct sema_file {
 };
 
 int	sema_file_read(struct sema *s, const struct ast_word *path,
-	    const struct sema_file *f, void *ctx);
+	    const struct sema_file *f, void *ctx)
+	    __attribute__((warn_unused_result));
 
 /*
  * Why the n bytes at d are not a domain name (without the leading dot
@@ -131,14 +143,18 @@ int	sema_covers(const struct addr *const *p, size_t n, int family);
  * runs once all statements are read, before the host lists are
  * resolved (a proxy list counts as used).
  */
-int	sema_mail_init(struct sema *s, struct ast_node *stmts);
+int	sema_mail_init(struct sema *s, struct ast_node *stmts)
+	    __attribute__((warn_unused_result));
 void	sema_rcpts(struct sema *s, struct ast_node *n);
 int	sema_mail_rcpt_clause(struct sema *s, struct sema_domain *d,
-	    struct ast_node *c);
+	    struct ast_node *c)
+	    __attribute__((warn_unused_result));
 int	sema_mail_senders(struct sema *s, struct sema_user *u,
-	    struct ast_node *c);
+	    struct ast_node *c)
+	    __attribute__((warn_unused_result));
 int	sema_mail_proxy(struct sema *s, struct sema_listener *l,
-	    struct ast_node *c);
+	    struct ast_node *c)
+	    __attribute__((warn_unused_result));
 void	sema_mail_resolve(struct sema *s);
 
 #endif

@@ -39,7 +39,6 @@ static int	sm_fill_entry(struct sema *, void *, int, const char *,
 		    size_t, const struct srcloc *);
 static int	sm_add(struct sema *, struct sm_fill *, int, const char *,
 		    size_t, const struct srcloc *);
-static int	sm_name_ok(struct sema *, const struct ast_word *);
 static struct sema_list *sm_list_find(struct sema *, const char *);
 static int	sm_rcpts_cmp(const void *, const void *);
 static void	sm_resolve_rcpts(struct sema *);
@@ -115,30 +114,6 @@ sema_mail_init(struct sema *s, struct ast_node *stmts)
 	s->parts = 0;
 	s->rcpts = ast_alloc(s->arena, (k + 1) * sizeof(*s->rcpts));
 	return s->rcpts == NULL ? -1 : 0;
-}
-
-static int
-sm_name_ok(struct sema *s, const struct ast_word *name)
-{
-	char	 q[SEMA_QUOTE + 4];
-	size_t	 i;
-	int	 ok;
-
-	ok = name->len > 0 && name->len <= LIM_IDENT;
-	for (i = 0; ok && i < name->len; i++) {
-		char	 c = name->s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    c == '_' || (i > 0 && ((c >= '0' && c <= '9') ||
-		    c == '-'))))
-			ok = 0;
-	}
-	if (!ok)
-		diag_error(s->diag, s->file, &name->loc, "bad recipients list "
-		    "name '%s': a letter or '_' first, then letters, digits, "
-		    "'_' or '-' (at most %u)", sema_q(q, name->s, name->len),
-		    (unsigned)LIM_IDENT);
-	return ok;
 }
 
 static int
@@ -233,7 +208,7 @@ sema_rcpts(struct sema *s, struct ast_node *n)
 	char			 buf[LIM_LOCALPART * 2 + 3];
 	size_t			 i, k;
 
-	if (!sm_name_ok(s, n->arg[0]))
+	if (!sema_ident(s, n->arg[0], "recipients list"))
 		return;
 	r = &s->rcpts[s->nrcpts++];
 	memset(r, 0, sizeof(*r));

@@ -472,3 +472,32 @@ sema_secret(struct sema *s, const struct ast_word *w,
 	in->secret_len = (size_t)n;
 	return 0;
 }
+
+/*
+ * A list's name (lists of addresses and of recipients): a letter or
+ * '_' first, then letters, digits, '_' or '-'.  what names the kind
+ * in the error ("list", "recipients list").  1 if good, else 0,
+ * reported.
+ */
+int
+sema_ident(struct sema *s, const struct ast_word *name, const char *what)
+{
+	char	 q[SEMA_QUOTE + 4];
+	size_t	 i;
+	int	 ok;
+
+	ok = name->len > 0 && name->len <= LIM_IDENT;
+	for (i = 0; ok && i < name->len; i++) {
+		char	 c = name->s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    c == '_' || (i > 0 && ((c >= '0' && c <= '9') ||
+		    c == '-'))))
+			ok = 0;
+	}
+	if (!ok)
+		sema_err(s, &name->loc, "bad %s name '%s': a letter or '_' "
+		    "first, then letters, digits, '_' or '-' (at most %u)",
+		    what, sema_q(q, name->s, name->len), (unsigned)LIM_IDENT);
+	return ok;
+}

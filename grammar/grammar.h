@@ -38,7 +38,8 @@ struct srcloc {
 
 struct ast_arena;
 
-struct ast_arena *ast_arena_new(void);
+struct ast_arena *ast_arena_new(void)
+	    __attribute__((warn_unused_result));
 void	 ast_arena_free(struct ast_arena *);
 /* size zeroed bytes, aligned for any type; NULL when out of memory. */
 void	*ast_alloc(struct ast_arena *, size_t size);

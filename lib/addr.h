@@ -30,7 +30,8 @@ struct addr {
  * Returns 0 on success, -1 on error.
  */
 int	addr_parse(const char *s, size_t n, int allow_hostbits,
-	    struct addr *out, char *err, size_t errlen);
+	    struct addr *out, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
 
 /* Fold an IPv4-mapped IPv6 host address to IPv4 (for accepted sockets). */
 void	addr_unmap(struct addr *);

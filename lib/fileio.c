@@ -25,6 +25,35 @@ static void	 fileio_release(void *, size_t, int);
 static int	 fileio_fail(struct fileio_data *, enum fileio_fail, int);
 
 int
+fileio_mkdirs(const char *path, uid_t uid, gid_t gid)
+{
+	char	 buf[PATH_MAX];
+	char	*slash;
+	size_t	 n;
+
+	if ((n = strlen(path)) == 0 || n >= sizeof(buf)) {
+		errno = n == 0 ? ENOENT : ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, n + 1);
+	/* Each prefix that ends a component, then the whole path. */
+	for (slash = buf + 1; slash != NULL; ) {
+		if ((slash = strchr(slash, '/')) != NULL)
+			*slash = '\0';
+		if (buf[strlen(buf) - 1] == '/')
+			;	/* "a//b": "a" was made already */
+		else if (mkdir(buf, 0700) == 0) {
+			if (uid != (uid_t)-1 && chown(buf, uid, gid) == -1)
+				return -1;
+		} else if (errno != EEXIST)
+			return -1;
+		if (slash != NULL)
+			*slash++ = '/';
+	}
+	return 0;
+}
+
+int
 fileio_write_all(int fd, const void *buf, size_t len)
 {
 	const unsigned char	*p = buf;
@@ -222,29 +251,4 @@ fileio_data_free(struct fileio_data *d)
 	fileio_release(d->buf, d->len + 1, d->flags);
 	d->buf = NULL;
 	d->len = 0;
-}
-
-int
-fileio_mkparents(const char *path, mode_t mode)
-{
-	char	 buf[PATH_MAX];
-	size_t	 n = strlen(path), i;
-
-	if (n >= sizeof(buf)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(buf, path, n + 1);
-	/* Up to, not including, the last component. */
-	while (n > 0 && buf[n - 1] != '/')
-		n--;
-	for (i = 1; i < n; i++) {
-		if (buf[i] != '/')
-			continue;
-		buf[i] = '\0';
-		if (mkdir(buf, mode) == -1 && errno != EEXIST)
-			return -1;
-		buf[i] = '/';
-	}
-	return 0;
 }

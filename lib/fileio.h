@@ -28,6 +28,16 @@ int	fileio_pread_all(int fd, void *buf, size_t len, uint64_t off)
 int	fileio_read_fd(int fd, void *buf, size_t bufsz, size_t *lenp)
 	    __attribute__((warn_unused_result));
 
+/*
+ * mkdir -p: create each missing folder of path, path itself included,
+ * mode 0700 (whatever the umask leaves of it), and give each one made
+ * here to uid:gid unless uid is (uid_t)-1, so that an account the
+ * process switches to later can still reach what is inside.  Folders
+ * that exist are left as they are.  Returns 0, or -1 with errno.
+ */
+int	fileio_mkdirs(const char *path, uid_t uid, gid_t gid)
+	    __attribute__((warn_unused_result));
+
 /* How fileio_read_file() opens and checks a file (flags). */
 #define FILEIO_REGULAR	0x01	/* a regular file only (else: not a
 				 * directory; pipes are read in steps) */
@@ -76,14 +86,5 @@ int	fileio_read_file(const char *path, size_t max, int flags,
 
 /* Free d->buf (wiped first if it was read as a secret); d may be empty. */
 void	fileio_data_free(struct fileio_data *d);
-
-/*
- * Create the folders that lead to path (not path itself), as mkdir -p
- * does, each new one with mode (less the umask).  Folders that exist
- * are left as they are.  Returns 0, or -1 with errno (ENAMETOOLONG for
- * a path of PATH_MAX or more).
- */
-int	fileio_mkparents(const char *path, mode_t mode)
-	    __attribute__((warn_unused_result));
 
 #endif

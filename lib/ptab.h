@@ -30,6 +30,9 @@
 #define PTAB_MAX_SIZE		0xfffffff8u	/* offsets are 32 bits */
 
 /* Section identifiers, in the order the writer lays them out. */
+/* AUTH mechanisms a table lists at most (PLAIN, LOGIN, SCRAM, and 0). */
+#define PTAB_MECHS_MAX	4
+
 enum ptab_section {
 	PTAB_SEC_STRINGS = 1,	/* NUL-terminated strings; offset 0 is "" */
 	PTAB_SEC_SERVER,	/* one struct ptab_server_rec */
@@ -317,7 +320,8 @@ struct ptab_server_rec {
 	uint32_t	to_connect;
 	uint32_t	lifetime;	/* seconds */
 	uint32_t	retry;
-	uint8_t		mechs[4];	/* enum ptab_mech, in order, 0-ended */
+	uint8_t		mechs[PTAB_MECHS_MAX];	/* enum ptab_mech, in
+					 * order, 0-ended */
 	uint32_t	control;	/* string: control socket, or 0 */
 	uint32_t	line[PTAB_SET_MAX];
 };					/* 144 bytes */
@@ -505,7 +509,7 @@ struct ptab_server_in {
 	uint32_t	 max_rcpts, max_conns, max_conns_host, max_authfail;
 	uint32_t	 to_command, to_data, to_connect;
 	uint32_t	 lifetime, retry;
-	uint8_t		 mechs[4];
+	uint8_t		 mechs[PTAB_MECHS_MAX];
 	const char	*control;	/* NULL when unset */
 	uint32_t	 line[PTAB_SET_MAX];
 };
@@ -551,7 +555,8 @@ struct ptab_domain_in {
 typedef void ptab_conflict_fn(void *ctx, const struct addr *prefix,
 	    uint32_t kept_rule, uint32_t dropped_rule, int same_effect);
 
-struct ptab_builder *ptab_builder_new(void);
+struct ptab_builder *ptab_builder_new(void)
+	    __attribute__((warn_unused_result));
 void	ptab_builder_free(struct ptab_builder *b);
 
 /*

@@ -323,7 +323,7 @@ ptab_builder_server(struct ptab_builder *b, const struct ptab_server_in *in)
 	if (in->mechs[0] != 0) {
 		/* Valid mechanisms, in order, ended by 0, none twice. */
 		zero = 0;
-		for (i = 0; i < 4; i++) {
+		for (i = 0; i < PTAB_MECHS_MAX; i++) {
 			if (in->mechs[i] > PTAB_MECH_SCRAM_SHA_256)
 				return -1;
 			if (in->mechs[i] == 0)

@@ -124,7 +124,8 @@ int	scram_verifier_parse(const char *s, size_t n,
 
 /* Write v in the text form above.  Returns its length, or -1. */
 long	scram_verifier_format(const struct scram_verifier *v, char *out,
-	    size_t outsz);
+	    size_t outsz)
+	    __attribute__((warn_unused_result));
 
 /*
  * A verifier for a user who does not exist: the salt is a keyed hash

@@ -25,7 +25,8 @@ enum verifier_kind {
  * Check the form of the n characters at s.  Returns the kind, or -1
  * with the reason in err.
  */
-int	verifier_check(const char *s, size_t n, char *err, size_t errlen);
+int	verifier_check(const char *s, size_t n, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
 
 /*
  * Make a verifier of the given kind for password pw (pwlen bytes) into

@@ -32,7 +32,7 @@ main(int argc, char **argv)
 	struct server	*srv = &server;
 	const char	*tablepath = NULL, *keypath = NULL;
 	char		 err[LIM_ERRMSG + PATH_MAX];
-	int		 ch, check = 0, foreground = 0, verbose = 0;
+	int		 ch, check = 0, foreground = 0, verbose = 0, rc;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		printf("bastiond (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
@@ -85,7 +85,8 @@ main(int argc, char **argv)
 		oplog_write(&srv->oplog, LOG_ERR, "%s", err);
 		return EXIT_USER;
 	}
-	(void)server_run(srv);
+	/* The loop failing is fatal, and logged: not a clean stop. */
+	rc = server_run(srv);
 	server_free(srv);
-	return 0;
+	return rc == 0 ? 0 : EXIT_USER;
 }

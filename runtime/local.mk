@@ -12,7 +12,9 @@ runtime_librt_a_SOURCES = \
 	runtime/core/pem.c runtime/core/pem.h \
 	runtime/core/oplog.c runtime/core/oplog.h \
 	runtime/core/table.c runtime/core/table.h \
+	runtime/core/ctl.c runtime/core/ctl.h runtime/core/stats.h \
 	runtime/store/spool.c runtime/store/spool.h \
+	runtime/store/spool_state.c \
 	runtime/store/maildir.c runtime/store/maildir.h \
 	runtime/store/dsn.c runtime/store/dsn.h \
 	runtime/store/queue.c runtime/store/queue.h \
@@ -28,5 +30,12 @@ runtime_librt_a_SOURCES = \
 	runtime/outbound/relay.c runtime/outbound/relay.h
 
 sbin_PROGRAMS = bastiond
-bastiond_SOURCES = runtime/bastiond.c runtime/server.c runtime/server.h
+bastiond_SOURCES = runtime/bastiond.c runtime/server.c runtime/server.h \
+	runtime/server_ctl.c
 bastiond_LDADD = runtime/librt.a $(LIBBASTION) $(BEARSSL_LIBS) $(CARES_LIBS)
+
+# bastionctl: the control socket's client.  It reads the table (to find
+# the socket) and shares the protocol's limits (ctl.h), nothing else.
+sbin_PROGRAMS += bastionctl
+bastionctl_SOURCES = runtime/bastionctl.c
+bastionctl_LDADD = $(LIBBASTION)

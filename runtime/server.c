@@ -17,8 +17,6 @@
 
 #include <netinet/in.h>
 
-#include <ifaddrs.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -43,18 +41,22 @@
 static int	server_path(const struct server *, const char *, char *,
 		    size_t);
 static int	listeners_open(struct server *, char *, size_t);
-static int	self_add(struct server *, const struct sockaddr_storage *);
+static int	listener_needs(const struct ptab *,
+		    const struct ptab_listener_rec *, const char *,
+		    const struct tls_server_creds *, char *, size_t);
 static int	creds_load(struct server *, struct tls_server_creds **,
 		    char *, size_t);
 static int	client_creds_load(struct server *, struct tls_client_creds **,
 		    char *, size_t);
 static int	drop_privileges(struct server *, char *, size_t);
+static int	runas_ids(const struct server *, uid_t *, gid_t *);
+static int	store_mkdirs(const struct server *, const char *, int,
+		    char *, size_t);
 static void	raise_nofile(struct server *, int *);
 static void	on_signal(struct loop *, int, void *);
 static void	on_listener(struct loop *, int, int, void *);
 static void	on_grace(struct loop *, void *);
 static void	on_resume(struct loop *, void *);
-static void	reload(struct server *);
 static void	resume_cb(void *, int, const char *, const char *);
 static void	accept_pause(void *);
 static void	on_committed(void *, const char *);
@@ -114,6 +116,33 @@ client_creds_load(struct server *srv, struct tls_client_creds **creds,
 	return tls_client_creds_load(trust, creds, err, errlen);
 }
 
+/*
+ * What a listener needs from a table and its certificate, at start and
+ * at every reload: a certificate for TLS (implicit, or a `require tls'
+ * floor, which only STARTTLS can meet), users and mechanisms for a
+ * `require auth' floor.  policyc refuses a policy without them; this
+ * holds against any table.  Returns 0, or -1 with the reason.
+ */
+static int
+listener_needs(const struct ptab *t, const struct ptab_listener_rec *lr,
+    const char *local, const struct tls_server_creds *creds, char *err,
+    size_t errlen)
+{
+	if ((lr->tls || (lr->require & PTAB_REQ_TLS)) && creds == NULL) {
+		snprintf(err, errlen, "listener %s (line %u) needs TLS but "
+		    "the table has no certificate", local, lr->line);
+		return -1;
+	}
+	if ((lr->require & PTAB_REQ_AUTH) && (t->nusers == 0 ||
+	    t->server->mechs[0] == PTAB_MECH_NONE)) {
+		snprintf(err, errlen, "listener %s (line %u) requires auth "
+		    "but the table has no users or no mechanisms", local,
+		    lr->line);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 listeners_open(struct server *srv, char *err, size_t errlen)
 {
@@ -158,11 +187,9 @@ listeners_open(struct server *srv, char *err, size_t errlen)
 		l->fd = -1;
 		plog_endpoint((struct sockaddr *)&ss, sl, l->local,
 		    sizeof(l->local));
-		if (l->tls && srv->creds == NULL) {
-			snprintf(err, errlen, "listener %s (line %u) is TLS "
-			    "but there is no certificate", l->local, lr->line);
+		if (listener_needs(t, lr, l->local, srv->creds, err,
+		    errlen) != 0)
 			return -1;
-		}
 		fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0);
 		if (fd == -1)
@@ -174,14 +201,9 @@ listeners_open(struct server *srv, char *err, size_t errlen)
 			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
 			    sizeof(on));
 		if (bind(fd, (struct sockaddr *)&ss, sl) == -1 ||
-		    listen(fd, 511) == -1)
+		    listen(fd, SERVER_BACKLOG) == -1)
 			goto fail;
 		srv->nlisteners++;
-		if (self_add(srv, &ss) != 0) {
-			snprintf(err, errlen, "listener %s: cannot list the "
-			    "local addresses: %s", l->local, strerror(errno));
-			return -1;
-		}
 		/*
 		 * Mail leaves from the first specific address we listen
 		 * on, so that partners can tell this site by its address.
@@ -206,63 +228,6 @@ fail:
 	return 0;
 }
 
-/*
- * Remember a listening endpoint as one of our own (relay.h: a next hop
- * that is one of them is a mail loop).  A wildcard stands for every
- * address of that family on a local interface, with its port.
- */
-static int
-self_add(struct server *srv, const struct sockaddr_storage *ss)
-{
-	static const uint8_t	 any[16];
-	struct ifaddrs		*ifs = NULL, *i;
-	struct sockaddr_storage	*p;
-	size_t			 want = 1;
-	int			 wild;
-	in_port_t		 port;
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const void *)ss;
-		wild = sin->sin_addr.s_addr == INADDR_ANY;
-		port = sin->sin_port;
-	} else {
-		const struct sockaddr_in6 *sin6 = (const void *)ss;
-		wild = memcmp(&sin6->sin6_addr, any, 16) == 0;
-		port = sin6->sin6_port;
-	}
-	if (wild) {
-		if (getifaddrs(&ifs) == -1)
-			return -1;
-		for (i = ifs; i != NULL; i = i->ifa_next)
-			want++;
-	}
-	if (srv->nself > SIZE_MAX / sizeof(*p) - want - 1 ||
-	    (p = realloc(srv->self, (srv->nself + want) * sizeof(*p))) ==
-	    NULL) {
-		freeifaddrs(ifs);
-		return -1;
-	}
-	srv->self = p;
-	srv->self[srv->nself++] = *ss;
-	for (i = ifs; i != NULL; i = i->ifa_next) {
-		if (i->ifa_addr == NULL || i->ifa_addr->sa_family !=
-		    ss->ss_family)
-			continue;
-		p = &srv->self[srv->nself++];
-		memset(p, 0, sizeof(*p));
-		if (ss->ss_family == AF_INET) {
-			memcpy(p, i->ifa_addr, sizeof(struct sockaddr_in));
-			((struct sockaddr_in *)p)->sin_port = port;
-		} else {
-			memcpy(p, i->ifa_addr, sizeof(struct sockaddr_in6));
-			((struct sockaddr_in6 *)p)->sin6_port = port;
-		}
-	}
-	if (ifs != NULL)
-		freeifaddrs(ifs);
-	return 0;
-}
-
 /* Take as many descriptors as we may: 10,000 idle sessions is a goal. */
 static void
 raise_nofile(struct server *srv, int *maxfd)
@@ -271,8 +236,8 @@ raise_nofile(struct server *srv, int *maxfd)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rlim_t want = rl.rlim_max;
-		if (want == RLIM_INFINITY || want > 1048576)
-			want = 1048576;
+		if (want == RLIM_INFINITY || want > SERVER_NOFILE_MAX)
+			want = SERVER_NOFILE_MAX;
 		if (rl.rlim_cur < want) {
 			rl.rlim_cur = want;
 			if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -281,7 +246,8 @@ raise_nofile(struct server *srv, int *maxfd)
 				    strerror(errno));
 		}
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
-		*maxfd = rl.rlim_cur > 1048576 ? 1048576 : (int)rl.rlim_cur;
+		*maxfd = rl.rlim_cur > SERVER_NOFILE_MAX ? SERVER_NOFILE_MAX :
+		    (int)rl.rlim_cur;
 	} else
 		*maxfd = 1024;
 }
@@ -314,6 +280,8 @@ drop_privileges(struct server *srv, char *err, size_t errlen)
 	    fchown(srv->spool.tmp, pw->pw_uid, pw->pw_gid) != 0 ||
 	    fchown(srv->spool.queue, pw->pw_uid, pw->pw_gid) != 0 ||
 	    fchown(srv->spool.corrupt, pw->pw_uid, pw->pw_gid) != 0 ||
+	    fchown(srv->spool.hold, pw->pw_uid, pw->pw_gid) != 0 ||
+	    fchown(srv->spool.state, pw->pw_uid, pw->pw_gid) != 0 ||
 	    (srv->log.own && srv->log.fd != -1 &&
 	    fchown(srv->log.fd, pw->pw_uid, pw->pw_gid) != 0)) {
 		snprintf(err, errlen, "cannot give the spool and log to "
@@ -367,8 +335,9 @@ on_listener(struct loop *L, int fd, int events, void *arg)
 
 /*
  * What a running daemon cannot take from a new table: the listeners
- * were bound, and the spool opened, as root before privileges were
- * dropped, and the certificate is what implicit-TLS listeners need.
+ * and the control socket were bound, and the spool and the log opened,
+ * as root before privileges were dropped, and the listeners still need
+ * what they were set up with (listener_needs).
  * Returns 0 if tb can replace the running table, or -1 with the
  * reason ("needs a restart" where a restart would apply it).
  */
@@ -397,12 +366,9 @@ reload_check(const struct server *srv, const struct table *tb,
 			    b->line);
 			return -1;
 		}
-		if (b->tls && creds == NULL) {
-			snprintf(err, errlen, "listener %s (line %u) is TLS "
-			    "but the table has no certificate",
-			    srv->listeners[i].local, b->line);
+		if (listener_needs(n, b, srv->listeners[i].local, creds, err,
+		    errlen) != 0)
 			return -1;
-		}
 	}
 	if (strcmp(ptab_str(o, o->server->spool),
 	    ptab_str(n, n->server->spool)) != 0) {
@@ -410,10 +376,24 @@ reload_check(const struct server *srv, const struct table *tb,
 		    "restart");
 		return -1;
 	}
+	/* Opened as root, perhaps in a folder only root may write. */
+	if (strcmp(ptab_str(o, o->server->log),
+	    ptab_str(n, n->server->log)) != 0) {
+		snprintf(err, errlen, "the protocol log changed; that needs a "
+		    "restart");
+		return -1;
+	}
 	if (strcmp(ptab_str(o, o->server->runas),
 	    ptab_str(n, n->server->runas)) != 0) {
 		snprintf(err, errlen, "'run as' changed; that needs a "
 		    "restart");
+		return -1;
+	}
+	/* Made as root at start, like the listeners. */
+	if (strcmp(ptab_str(o, o->server->control),
+	    ptab_str(n, n->server->control)) != 0) {
+		snprintf(err, errlen, "the control socket changed; that needs "
+		    "a restart");
 		return -1;
 	}
 	return 0;
@@ -426,8 +406,8 @@ reload_check(const struct server *srv, const struct table *tb,
  * so a refused reload leaves the daemon exactly as it was.  Sessions
  * under way keep the table they began with.
  */
-static void
-reload(struct server *srv)
+int
+server_reload(struct server *srv, char *reason, size_t reasonlen)
 {
 	struct table		*tb = NULL, *old;
 	struct tls_server_creds	*creds = NULL;
@@ -478,7 +458,11 @@ reload(struct server *srv)
 	n = snprintf(line, sizeof(line), "table %s loaded", tb->t.sum);
 	plog_write(&srv->log, NULL, "-", "-", "-", PLOG_DECISION, line,
 	    (size_t)n);
-	return;
+	srv->reloaded = 1;
+	srv->reloaded_at = time(NULL);
+	snprintf(srv->reload_why, sizeof(srv->reload_why), "table %s",
+	    tb->t.sum);
+	return 0;
 
 refuse:
 	if (creds != NULL)
@@ -492,6 +476,11 @@ refuse:
 	n = snprintf(line, sizeof(line), "reload refused, old table kept");
 	plog_write(&srv->log, NULL, "-", "-", "-", PLOG_DECISION, line,
 	    (size_t)n);
+	srv->reloaded = -1;
+	srv->reloaded_at = time(NULL);
+	snprintf(srv->reload_why, sizeof(srv->reload_why), "%s", why);
+	snprintf(reason, reasonlen, "%s", why);
+	return -1;
 }
 
 /*
@@ -551,9 +540,11 @@ on_signal(struct loop *L, int signo, void *arg)
 	int		 status;
 
 	switch (signo) {
-	case SIGHUP:
-		reload(srv);
+	case SIGHUP: {
+		char why[LIM_ERRMSG + 64];
+		(void)server_reload(srv, why, sizeof(why));
 		break;
+	}
 	case SIGTERM:
 	case SIGINT:
 		if (srv->stopping) {
@@ -645,6 +636,9 @@ server_init(struct server *srv, int foreground, int verbose, char *err,
 {
 	memset(srv, 0, sizeof(*srv));
 	srv->log.fd = -1;
+	srv->ctl.fd = -1;
+	srv->spool.root = srv->spool.tmp = srv->spool.queue = -1;
+	srv->spool.corrupt = srv->spool.hold = srv->spool.state = -1;
 	srv->oplog.name = "bastiond";
 	srv->oplog.foreground = foreground;
 	srv->oplog.verbose = verbose;
@@ -713,6 +707,55 @@ server_describe(const struct server *srv, const char *name, FILE *fp)
 	    srv->creds ? tls_server_creds_describe(srv->creds) : "");
 }
 
+/*
+ * The `run as' account's ids, if there is one to switch to (root with
+ * a `run as'): 1, else 0 with both -1.
+ */
+static int
+runas_ids(const struct server *srv, uid_t *uid, gid_t *gid)
+{
+	const struct ptab	*t = &srv->table->t;
+	struct passwd		*pw;
+
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (t->server->runas == 0 || geteuid() != 0 ||
+	    (pw = getpwnam(ptab_str(t, t->server->runas))) == NULL)
+		return 0;
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 1;
+}
+
+/*
+ * The folders of path (path itself too unless parent_only), as the log
+ * and the spool want them: missing ones made, private (0700), and the
+ * `run as' account's, which reopens the log by its path after a SIGHUP.
+ */
+static int
+store_mkdirs(const struct server *srv, const char *path, int parent_only,
+    char *err, size_t errlen)
+{
+	char	 dir[PATH_MAX];
+	char	*slash;
+	uid_t	 uid;
+	gid_t	 gid;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (parent_only) {
+		if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+			return 0;
+		*slash = '\0';
+	}
+	(void)runas_ids(srv, &uid, &gid);
+	if (fileio_mkdirs(dir, uid, gid) != 0) {
+		snprintf(err, errlen, "cannot create %.200s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* The spool, and the protocol log if the table (or -f) asks for one. */
 static int
 store_open(struct server *srv, char *err, size_t errlen)
@@ -724,36 +767,18 @@ store_open(struct server *srv, char *err, size_t errlen)
 		snprintf(err, errlen, "the table has no spool statement");
 		return -1;
 	}
-	/*
-	 * Missing parents are made, as for the log: mode 0700, since only
-	 * this daemon has business in them.
-	 */
 	if (server_path(srv, ptab_str(t, t->server->spool), path,
-	    sizeof(path)) != 0) {
-		snprintf(err, errlen, "spool: the path is too long");
-		return -1;
-	}
-	if (fileio_mkparents(path, 0700) != 0) {
-		snprintf(err, errlen, "spool %s: cannot create its folders: "
-		    "%s", path, strerror(errno));
-		return -1;
-	}
-	if (spool_open(&srv->spool, path, lerr, sizeof(lerr)) != 0) {
+	    sizeof(path)) != 0 || store_mkdirs(srv, path, 0, lerr,
+	    sizeof(lerr)) != 0 || spool_open(&srv->spool, path, lerr,
+	    sizeof(lerr)) != 0) {
 		snprintf(err, errlen, "spool %s: %s", path, lerr);
 		return -1;
 	}
 	if (t->server->log != 0) {
 		if (server_path(srv, ptab_str(t, t->server->log), path,
-		    sizeof(path)) != 0) {
-			snprintf(err, errlen, "log: the path is too long");
-			return -1;
-		}
-		if (fileio_mkparents(path, 0700) != 0) {
-			snprintf(err, errlen, "log %s: cannot create its "
-			    "folders: %s", path, strerror(errno));
-			return -1;
-		}
-		if (plog_open(&srv->log, path, lerr, sizeof(lerr)) != 0) {
+		    sizeof(path)) != 0 || store_mkdirs(srv, path, 1, lerr,
+		    sizeof(lerr)) != 0 || plog_open(&srv->log, path, lerr,
+		    sizeof(lerr)) != 0) {
 			snprintf(err, errlen, "log %s: %s", path, lerr);
 			return -1;
 		}
@@ -769,17 +794,11 @@ store_open(struct server *srv, char *err, size_t errlen)
 static int
 verifier_start(struct server *srv, char *err, size_t errlen)
 {
-	const struct ptab	*t = &srv->table->t;
-	uid_t			 uid = (uid_t)-1;
-	gid_t			 gid = (gid_t)-1;
-	struct passwd		*pw;
+	uid_t			 uid;
+	gid_t			 gid;
 	char			 lerr[LIM_ERRMSG];
 
-	if (t->server->runas != 0 && geteuid() == 0 &&
-	    (pw = getpwnam(ptab_str(t, t->server->runas))) != NULL) {
-		uid = pw->pw_uid;
-		gid = pw->pw_gid;
-	}
+	(void)runas_ids(srv, &uid, &gid);
 	if (pwcheck_init(&srv->verify, &srv->loop, uid, gid, lerr,
 	    sizeof(lerr)) != 0) {
 		snprintf(err, errlen, "verifier: %s", lerr);
@@ -829,6 +848,7 @@ wire(struct server *srv)
 	sc->hosts = &srv->hosts;
 	sc->table = &srv->table;
 	sc->creds = &srv->creds;
+	sc->stats = &srv->stats;
 	randombytes_buf(&sc->sid_salt, sizeof(sc->sid_salt));
 	sc->sid_next = (uint64_t)time(NULL) << 32;
 	sc->committed = on_committed;
@@ -843,6 +863,7 @@ wire(struct server *srv)
 	qe.oplog = &srv->oplog;
 	qe.table = &srv->table;
 	qe.base = srv->base;
+	qe.stats = &srv->stats;
 	qe.busy = on_busy;
 	qe.route = on_route;
 	qe.arg = srv;
@@ -858,8 +879,7 @@ wire(struct server *srv)
 	re.key = srv->key;
 	re.src4 = &srv->src4;
 	re.src6 = &srv->src6;
-	re.self = srv->self;
-	re.nself = srv->nself;
+	re.stats = &srv->stats;
 	re.bounced = on_committed;
 	re.room = on_room;
 	re.arg = srv;
@@ -887,6 +907,7 @@ server_start(struct server *srv, char *err, size_t errlen)
 	}
 	if (store_open(srv, err, errlen) != 0 ||
 	    listeners_open(srv, err, errlen) != 0 ||
+	    server_ctl_open(srv, err, errlen) != 0 ||
 	    verifier_start(srv, err, errlen) != 0 ||
 	    drop_privileges(srv, err, errlen) != 0)
 		return -1;
@@ -909,6 +930,9 @@ server_start(struct server *srv, char *err, size_t errlen)
 		}
 
 	wire(srv);
+	srv->started = time(NULL);
+	if (server_ctl_start(srv, err, errlen) != 0)
+		return -1;
 	n = spool_resume(&srv->spool, resume_cb, srv, lerr, sizeof(lerr));
 	if (n == -1)
 		oplog_write(&srv->oplog, LOG_ERR, "spool: %s", lerr);
@@ -946,6 +970,7 @@ server_free(struct server *srv)
 	/* Stopped: nothing in flight is lost; tmp/ is cleaned at start. */
 	queue_stop(&srv->queue);
 	relay_free(&srv->relay);
+	server_ctl_close(srv);
 	loop_signal_close(&srv->loop, &srv->sig);
 	pwcheck_free(&srv->verify);
 	if (srv->key != NULL)
@@ -963,6 +988,6 @@ server_free(struct server *srv)
 	plog_close(&srv->log);
 	hostcount_free(&srv->hosts);
 	loop_free(&srv->loop);
-	free(srv->self);
+	free(srv->ctl_failed);
 	free((char *)srv->table_path);
 }

@@ -26,6 +26,8 @@
 #include <stdio.h>
 
 #include "addr.h"
+#include "bastion_limits.h"
+#include "ctl.h"
 #include "hostcount.h"
 #include "loop.h"
 #include "oplog.h"
@@ -37,10 +39,19 @@
 #include "seal.h"
 #include "session.h"
 #include "spool.h"
+#include "stats.h"
 #include "table.h"
 
 #define SERVER_GRACE_MS		30000	/* SIGTERM: time to finish */
 #define SERVER_ACCEPT_PAUSE_MS	500	/* after EMFILE */
+/*
+ * listen(2)'s backlog: connections the kernel holds while the loop is
+ * busy (it caps this at net.core.somaxconn).  511, as other servers
+ * use, so that a burst during a long loop turn is not refused.
+ */
+#define SERVER_BACKLOG		511
+/* Descriptors we ask for at most: 10,000 idle sessions is a goal. */
+#define SERVER_NOFILE_MAX	1048576
 
 struct tls_server_creds;
 struct tls_client_creds;
@@ -64,14 +75,20 @@ struct server {
 	struct listener		*listeners;
 	size_t			 nlisteners;
 	struct addr		 src4, src6;	/* outbound source; 0: any */
-	struct sockaddr_storage	*self;		/* own endpoints: loops */
-	size_t			 nself;
 	struct session_ctx	 sessions;
 	struct queue		 queue;
 	struct relay		 relay;
 	struct loop_timer	 grace;
 	struct loop_timer	 resume;	/* accepting after EMFILE */
 	int			 stopping;
+	/* bastionctl (server_ctl.c). */
+	struct ctl		 ctl;
+	struct stats		 stats;
+	time_t			 started;
+	int			 reloaded;	/* 0 none, 1 accepted, -1 not */
+	time_t			 reloaded_at;
+	char			 reload_why[LIM_ERRMSG + 64];
+	struct dsn_batch	*ctl_failed;	/* bounce: made when needed */
 };
 
 /*
@@ -79,7 +96,8 @@ struct server {
  * syslog; LOG_DEBUG with verbose.  Returns 0, or -1 with the reason.
  */
 int	server_init(struct server *srv, int foreground, int verbose,
-	    char *err, size_t errlen);
+	    char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
 
 /*
  * Map the table at tablepath (its folder becomes the base of relative
@@ -87,7 +105,8 @@ int	server_init(struct server *srv, int foreground, int verbose,
  * and trust anchors the table names.  Returns 0, or -1 with the reason.
  */
 int	server_load(struct server *srv, const char *tablepath,
-	    const char *keypath, char *err, size_t errlen);
+	    const char *keypath, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
 
 /* One line about the loaded table, called name (bastiond -n). */
 void	server_describe(const struct server *srv, const char *name,
@@ -99,11 +118,30 @@ void	server_describe(const struct server *srv, const char *name,
  * foreground, and set up signals, sessions, queue and relay.  Returns
  * 0, or -1 with the reason.
  */
-int	server_start(struct server *srv, char *err, size_t errlen);
+int	server_start(struct server *srv, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
 
 /* Serve until SIGTERM.  Returns 0, or -1 if the loop failed (logged). */
-int	server_run(struct server *srv);
+int	server_run(struct server *srv)
+	    __attribute__((warn_unused_result));
 
 void	server_free(struct server *srv);
+
+/*
+ * Map the table again (SIGHUP, bastionctl reload): all or nothing.
+ * Returns 0 when the new table serves, or -1 with the reason in why
+ * (the old one still serves).  The verdict is kept for `status'.
+ */
+int	server_reload(struct server *srv, char *why, size_t whylen);
+
+/*
+ * The control socket (server_ctl.c): server_ctl_open makes it, as root
+ * before privileges drop (path from the table's `control', else
+ * control.sock in the spool); server_ctl_start serves it from the loop.
+ * Return 0, or -1 with the reason.
+ */
+int	server_ctl_open(struct server *srv, char *err, size_t errlen);
+int	server_ctl_start(struct server *srv, char *err, size_t errlen);
+void	server_ctl_close(struct server *srv);
 
 #endif

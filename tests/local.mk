@@ -19,6 +19,7 @@ include tests/rt-proxy.mk
 include tests/rt-integ.mk
 include tests/rt-out.mk
 include tests/rt-outinteg.mk
+include tests/ctl.mk
 include tests/modgraph.mk
 
 # What ships: the data folders (tests write only into temporary ones),
@@ -29,5 +30,5 @@ EXTRA_DIST += tests/bad tests/good tests/tools-diff \
 	tests/certs/make-certs.sh \
 	$(filter %.sh %.py,$(TESTS)) \
 	tests/rt/check.py tests/rt/harness.py tests/rt/out_lib.py \
-	tests/rt/smtpc_lib.py tests/rt/smtpc_sink.py \
+	tests/rt/smtpc_lib.py tests/rt/smtpc_sink.py tests/rt/ctl_lib.py \
 	tests/unit/check.h

@@ -12,4 +12,3 @@ TESTS += tests/rt/out_hostile.py
 TESTS += tests/rt/out_bounce.py
 TESTS += tests/rt/out_retry.py
 TESTS += tests/rt/out_crash.py
-TESTS += tests/rt/out_loop.py

@@ -133,13 +133,15 @@ const char *loop_error(const struct loop *L);
  * Run turns until loop_stop() is called (from a callback).  Returns 0
  * after a stop, -1 if waiting for events failed (loop_error()).
  */
-int	loop_run(struct loop *L);
+int	loop_run(struct loop *L)
+	    __attribute__((warn_unused_result));
 
 /*
  * One turn.  If block is 0, do not wait for I/O.  Returns 0 or -1.
  * Tests use it; the daemon uses loop_run().
  */
-int	loop_once(struct loop *L, int block);
+int	loop_once(struct loop *L, int block)
+	    __attribute__((warn_unused_result));
 
 /* Make loop_run() return after the current turn. */
 void	loop_stop(struct loop *L);

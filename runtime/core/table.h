@@ -40,7 +40,8 @@ struct table {
  * with the reason in err.
  */
 struct table *table_load(const char *path, const char *sysname, char *err,
-	    size_t errlen);
+	    size_t errlen)
+	    __attribute__((warn_unused_result));
 
 void	table_ref(struct table *tb);
 /* Drop a reference; the last one unmaps the table.  NULL is allowed. */

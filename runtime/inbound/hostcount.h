@@ -33,7 +33,8 @@ void	hostcount_free(struct hostcount *h);
  * 1 if counted, 0 if a is at its limit (or the table is full).
  */
 int	hostcount_add(struct hostcount *h, const struct addr *a,
-	    uint32_t limit);
+	    uint32_t limit)
+	    __attribute__((warn_unused_result));
 
 /* One session from a ended. */
 void	hostcount_del(struct hostcount *h, const struct addr *a);

@@ -68,6 +68,10 @@ static int	pwcheck_pbkdf2_start(struct pwcheck *, struct pwcheck_job *,
 		    const char *, size_t, const uint8_t *, size_t, uint32_t,
 		    const uint8_t *);
 static void	pwcheck_unqueue(struct pwcheck *, struct pwcheck_job *);
+static int	pwcheck_run(struct pwcheck *, struct pwcheck_job *,
+		    const char *, size_t, int, char *, size_t,
+		    pwcheck_done_fn *, void *, char *, size_t);
+static int	pwcheck_dummy_argon2(const char *, size_t, char *, size_t);
 
 /* The child. */
 
@@ -479,6 +483,8 @@ pwcheck_finish(struct pwcheck_job *j, int result)
 	pwcheck_done_fn	*done = j->done;
 	void		*arg = j->arg;
 
+	if (j->fake && result == 1)
+		result = 0;	/* a dummy never lets anyone in */
 	sodium_memzero(&j->u, sizeof(j->u));
 	j->state = VJ_IDLE;
 	j->fake = 0;
@@ -505,9 +511,86 @@ pwcheck_busy(const struct pwcheck_job *j)
 }
 
 int
+pwcheck_kind(const struct pwcheck_job *j)
+{
+	return j->kind;
+}
+
+int
 pwcheck_start(struct pwcheck *V, struct pwcheck_job *j, const char *v,
     size_t vlen, char *pw, size_t pwlen, pwcheck_done_fn *done, void *arg,
     char *err, size_t errlen)
+{
+	return pwcheck_run(V, j, v, vlen, 0, pw, pwlen, done, arg, err,
+	    errlen);
+}
+
+/*
+ * A dummy argon2id verifier like model (same version, parameters and
+ * salt length), with a random hash of the same length, into out.  The
+ * hash is encoded from random bytes rather than made of random
+ * characters: argon2's decoder refuses base64 with stray low bits,
+ * which would end the check early, and its cost would tell.
+ */
+static int
+pwcheck_dummy_argon2(const char *model, size_t mlen, char *out,
+    size_t outsz)
+{
+	uint8_t		 h[64];
+	const char	*last;
+	size_t		 keep, hlen;
+
+	if (mlen >= outsz)
+		return -1;
+	for (last = model + mlen; last > model && last[-1] != '$'; last--)
+		;
+	if (last == model)
+		return -1;
+	keep = (size_t)(last - model);
+	hlen = (mlen - keep) * 3 / 4;
+	if (hlen == 0 || hlen > sizeof(h) ||
+	    sodium_base64_ENCODED_LEN(hlen,
+	    sodium_base64_VARIANT_ORIGINAL_NO_PADDING) > outsz - keep)
+		return -1;
+	memcpy(out, model, keep);
+	randombytes_buf(h, hlen);
+	sodium_bin2base64(out + keep, outsz - keep, h, hlen,
+	    sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+	return 0;
+}
+
+int
+pwcheck_start_unknown(struct pwcheck *V, struct pwcheck_job *j,
+    const char *model, size_t mlen, char *pw, size_t pwlen,
+    pwcheck_done_fn *done, void *arg, char *err, size_t errlen)
+{
+	char	 dummy[VERIFY_ARGON2_MAX] = "";
+
+	if (model != NULL && verifier_check(model, mlen, err, errlen) ==
+	    VERIFIER_ARGON2ID) {
+		if (j->state == VJ_IDLE && pwcheck_dummy_argon2(model, mlen,
+		    dummy, sizeof(dummy)) != 0) {
+			snprintf(err, errlen, "pwcheck: cannot make a dummy "
+			    "argon2id verifier");
+			sodium_memzero(pw, pwlen);
+			return -1;
+		}
+		return pwcheck_run(V, j, dummy, strlen(dummy), 1, pw, pwlen,
+		    done, arg, err, errlen);
+	}
+	if (model != NULL && verifier_check(model, mlen, err, errlen) !=
+	    VERIFIER_SCRAM_SHA_256)
+		model = NULL;
+	/* SCRAM: the work of model's iterations, with a salt of our own. */
+	return pwcheck_run(V, j, model, model ? mlen : 0, 1, pw, pwlen, done,
+	    arg, err, errlen);
+}
+
+/* pwcheck_start; dummy: the work only, then "no match". */
+static int
+pwcheck_run(struct pwcheck *V, struct pwcheck_job *j, const char *v,
+    size_t vlen, int dummy, char *pw, size_t pwlen, pwcheck_done_fn *done,
+    void *arg, char *err, size_t errlen)
 {
 	struct scram_verifier	 sv;
 	uint8_t			 fake[SCRAM_KEY_SIZE];
@@ -528,17 +611,18 @@ pwcheck_start(struct pwcheck *V, struct pwcheck_job *j, const char *v,
 	j->v = V;
 	j->done = done;
 	j->arg = arg;
-	j->fake = 0;
+	j->fake = dummy || v == NULL;
 	loop_timer_init(&j->slice, pwcheck_slice, j);
 
 	if (v == NULL) {
-		/* No such user: a SCRAM verifier's work, then "no". */
+		/* No such user and no model: a SCRAM verifier's work. */
 		memset(&sv, 0, sizeof(sv));
 		sv.iter = VERIFIER_SCRAM_ITER;
 		sv.saltlen = SCRAM_SALT_SIZE;
 		randombytes_buf(sv.salt, sv.saltlen);
 		randombytes_buf(fake, sizeof(fake));
-		j->fake = 1;
+		j->kind = VERIFIER_SCRAM_SHA_256;
+		V->npbkdf2++;
 		r = pwcheck_pbkdf2_start(V, j, pw, pwlen, sv.salt, sv.saltlen,
 		    sv.iter, fake);
 		if (r != 0)
@@ -550,6 +634,13 @@ pwcheck_start(struct pwcheck *V, struct pwcheck_job *j, const char *v,
 	if (kind == VERIFIER_SCRAM_SHA_256) {
 		if (scram_verifier_parse(v, vlen, &sv, err, errlen) != 0)
 			goto out;
+		if (j->fake) {
+			/* A model: its cost, nobody's salt or key. */
+			randombytes_buf(sv.salt, sv.saltlen);
+			randombytes_buf(sv.stored_key, sizeof(sv.stored_key));
+		}
+		j->kind = kind;
+		V->npbkdf2++;
 		r = pwcheck_pbkdf2_start(V, j, pw, pwlen, sv.salt, sv.saltlen,
 		    sv.iter, sv.stored_key);
 		sodium_memzero(&sv, sizeof(sv));
@@ -569,6 +660,8 @@ pwcheck_start(struct pwcheck *V, struct pwcheck_job *j, const char *v,
 		snprintf(err, errlen, "argon2id verifier too long");
 		goto out;
 	}
+	j->kind = kind;
+	V->nchild++;
 	memcpy(j->u.child.v, v, vlen);
 	j->u.child.vlen = vlen;
 	memcpy(j->u.child.pw, pw, pwlen);

@@ -20,10 +20,13 @@
  *    when the socket closes.  Requests beyond what the socket or the
  *    in-flight window (PWCHECK_INFLIGHT) takes wait in a queue made of
  *    the jobs themselves.
- *  - No verifier (the user does not exist): the same PBKDF2 work as a
- *    SCRAM verifier, then "no match", so that timing does not tell
- *    unknown users from wrong passwords (for argon2id users it still
- *    can: their cost differs; XXX a policy mixing kinds leaks that).
+ *  - No verifier (the user does not exist): pwcheck_start_unknown()
+ *    does the work of a model verifier (one of the table's users'),
+ *    by the same path with the same parameters, against a dummy of
+ *    its kind (random salt for SCRAM, random hash for argon2id), then
+ *    answers "no match", so that timing does not tell unknown users
+ *    from wrong passwords.  XXX a policy that mixes kinds still leaks
+ *    the kind of a known user: the caller picks one model.
  *
  * The password is copied into the job and the caller's copy wiped by
  * pwcheck_start(); the job's copy is wiped as soon as it is no longer
@@ -90,6 +93,7 @@ struct pwcheck_job {
 	void			*arg;
 	int			 state;
 	int			 fake;	/* no such user: no match */
+	int			 kind;	/* VERIFIER_* of the last start */
 	uint32_t		 id;
 	uint32_t		 left;	/* PBKDF2 iterations to go */
 	union {
@@ -125,6 +129,8 @@ struct pwcheck {
 	}			 ring[PWCHECK_INFLIGHT];	/* sent */
 	size_t			 rhead, rcount;
 	struct pwcheck_req	*req;		/* sodium_malloc'd */
+	uint64_t		 nchild;	/* jobs started: argon2id */
+	uint64_t		 npbkdf2;	/* ... and SCRAM (PBKDF2) */
 	uint64_t		 turn;	/* PBKDF2 budget: which turn */
 	uint32_t		 budget;	/* iterations left in it */
 	char			 err[128];
@@ -179,6 +185,22 @@ int	pwcheck_start(struct pwcheck *V, struct pwcheck_job *j, const char *v,
 	    size_t vlen, char *pw, size_t pwlen, pwcheck_done_fn *done,
 	    void *arg, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
+
+/*
+ * As pwcheck_start for a user that does not exist: the work of
+ * checking pw against the verifier model (mlen characters: a real
+ * user's, for its kind and parameters; NULL: a SCRAM verifier with
+ * VERIFIER_SCRAM_ITER iterations), done against a dummy of the same
+ * kind and parameters, by the same path; done() gets 0 (or -1 if the
+ * check could not run).
+ */
+int	pwcheck_start_unknown(struct pwcheck *V, struct pwcheck_job *j,
+	    const char *model, size_t mlen, char *pw, size_t pwlen,
+	    pwcheck_done_fn *done, void *arg, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/* The VERIFIER_* kind j last ran (0 if none yet), for the log. */
+int	pwcheck_kind(const struct pwcheck_job *j);
 
 /*
  * Stop j: no callback will come, every secret in it is wiped, and its

@@ -83,6 +83,7 @@ static int	sasl_scram_final(struct sasl *, const uint8_t *, size_t,
 static int	sasl_set_user(struct sasl *, const char *, size_t);
 static int	sasl_need_verify(struct sasl *, char *, size_t);
 static void	sasl_end(struct sasl *);
+static void	sasl_mock(struct sasl *, struct scram_verifier *);
 
 void
 sasl_ctx_init(struct sasl_ctx *ctx)
@@ -118,6 +119,13 @@ sasl_reset(struct sasl *s)
 	s->vlen = 0;
 	s->mech = 0;
 	s->state = SS_IDLE;
+}
+
+void
+sasl_set_model(struct sasl *s, const char *v, size_t vlen)
+{
+	s->model = v;
+	s->modellen = vlen;
 }
 
 void
@@ -445,7 +453,7 @@ sasl_scram_first(struct sasl *s, const uint8_t *msg, size_t n,
 	if (ver != NULL && scram_verifier_parse(ver, vlen, &v, NULL, 0) == 0)
 		ok = 1;
 	if (!ok)
-		scram_verifier_mock(&v, s->user, s->userlen, s->ctx->secret);
+		sasl_mock(s, &v);
 	r = scram_server_challenge(&s->u.scram, &v, sfirst, sizeof(sfirst),
 	    NULL, 0);
 	sodium_memzero(&v, sizeof(v));
@@ -453,6 +461,32 @@ sasl_scram_first(struct sasl *s, const uint8_t *msg, size_t n,
 		return sasl_reply(s, SASL_BAD, reply, replysz, R_MALFORMED);
 	return sasl_challenge(s, SS_SCRAM_FINAL, sfirst, (size_t)r, reply,
 	    replysz);
+}
+
+/*
+ * The mock verifier of a user with no SCRAM verifier, shaped like the
+ * table's model: its iteration count, a salt of its length (the same
+ * keyed hash of the name, so the same on every attempt).
+ */
+static void
+sasl_mock(struct sasl *s, struct scram_verifier *v)
+{
+	struct scram_verifier	 m;
+	uint8_t			 salt[SCRAM_SALT_MAX];
+
+	scram_verifier_mock(v, s->user, s->userlen, s->ctx->secret);
+	if (s->model == NULL || scram_verifier_parse(s->model, s->modellen,
+	    &m, NULL, 0) != 0)
+		return;
+	v->iter = m.iter;
+	if (m.saltlen != v->saltlen && m.saltlen <= sizeof(salt) &&
+	    crypto_generichash(salt, sizeof(salt),
+	    (const unsigned char *)s->user, s->userlen, s->ctx->secret,
+	    sizeof(s->ctx->secret)) == 0) {
+		memcpy(v->salt, salt, m.saltlen);
+		v->saltlen = m.saltlen;
+	}
+	sodium_memzero(&m, sizeof(m));
 }
 
 /* client-final: the proof decides; server-final goes out as a 334. */

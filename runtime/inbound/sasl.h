@@ -13,8 +13,8 @@
  *	SASL_VERIFY	PLAIN or LOGIN gave a user name and password:
  *			check them with pwcheck_start(), passing
  *			sasl_verifier() (NULL for a user that does not
- *			exist, which verify treats as "no match" after the
- *			same work) and sasl_password() (which pwcheck_start
+ *			exist: pwcheck_start_unknown() does a known
+ *			user's work, then "no match") and sasl_password() (which pwcheck_start
  *			wipes); on its callback, call sasl_verified()
  *	SASL_OK		"235 2.7.0 Authentication successful"; the
  *			user is sasl_user()
@@ -47,7 +47,8 @@
  *    verify with a NULL verifier; SCRAM answers with a mock verifier
  *    whose salt is a keyed hash of the name under the per-process
  *    secret in struct sasl_ctx (scram_verifier_mock), so it is the
- *    same on every attempt.  A user whose verifier is argon2id cannot
+ *    same on every attempt, with the iteration count and salt length
+ *    of the table's SCRAM users (sasl_set_model).  A user whose verifier is argon2id cannot
  *    do SCRAM (the server would need StoredKey): the exchange runs
  *    against a mock verifier and ends in 535 like a wrong password.
  *  - PLAIN's authzid must be empty or equal to the authcid; otherwise
@@ -125,6 +126,8 @@ struct sasl {
 	int			 state;
 	const char		*verifier;	/* from lookup */
 	size_t			 vlen;
+	const char		*model;		/* see sasl_set_model() */
+	size_t			 modellen;
 	const char		*test_nonce;	/* fixed SCRAM nonce */
 	size_t			 test_noncelen;
 	size_t			 userlen;
@@ -179,6 +182,14 @@ char	*sasl_password(struct sasl *s, size_t *pwlen);
 
 /* Is an exchange in progress (between a challenge and a verdict)? */
 int	sasl_busy(const struct sasl *s);
+
+/*
+ * A SCRAM verifier of the table (kept by pointer, NULL for none) whose
+ * iteration count and salt length the mock verifier of an unknown user
+ * takes, so that the server-first message ("i=", the salt's length)
+ * does not tell such a user from a known one.
+ */
+void	sasl_set_model(struct sasl *s, const char *v, size_t vlen);
 
 /* For tests: the server half of the SCRAM nonce (kept by pointer). */
 void	sasl_set_test_nonce(struct sasl *s, const char *nonce, size_t n);

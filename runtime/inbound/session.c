@@ -42,6 +42,7 @@
 #include "session.h"
 #include "smtp_proto.h"
 #include "tls.h"
+#include "verifier.h"
 
 enum state {
 	S_HANDSHAKE,	/* implicit TLS: handshake before the greeting */
@@ -65,6 +66,7 @@ struct session {
 	struct session_ctx	*ctx;
 	struct listener		*lst;
 	struct table		*tb;
+	struct tls_server_creds	*creds;		/* held, as tb; NULL: no TLS */
 	struct session		*prev, *next;
 	enum state		 state;
 	int			 dead;		/* free at the end of the turn */
@@ -91,6 +93,7 @@ struct session {
 	int			 authed;
 	int			 as_refused;	/* AUTH named another account */
 	unsigned		 errors, authfail, junk;
+	int			 refused;	/* a 4xx or 5xx was sent */
 	char			 heloname[SMTP_DOMAIN_MAX + 1];
 	char			 user[LIM_USERNAME + 1];
 	char			 delayed[128];	/* reply held by S_AUTHDELAY */
@@ -102,6 +105,8 @@ struct session {
 	struct session_auth	*auth;
 	struct loop_timer	 timer;
 	struct conn		 conn;		/* over in and out */
+	uint64_t		 data_start;	/* ms: the 354 */
+	uint64_t		 data_in;	/* DATA bytes read since */
 	char			 in[SESSION_IN_SIZE];
 	char			 out[SESSION_OUT_SIZE];
 };
@@ -143,6 +148,9 @@ static void	auth_result(struct session *, int, const char *);
 static int	auth_offered(const struct session *);
 static const char *hostname_of(const struct session *);
 static void	arm(struct session *, uint32_t);
+static void	data_arm(struct session *);
+static const char *model_verifier(const struct session *, const char *,
+		    size_t *);
 
 static void	cmd_helo(struct session *, struct smtp_cmd *);
 static void	cmd_mail(struct session *, struct smtp_cmd *);
@@ -261,11 +269,13 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 	if ((proxied = proxy_sender(l, t, &peer, remote)) == -1)
 		return -1;
 	if (ctx->stopping) {
+		STATS_ADD(ctx->stats, conn[STATS_CONN_SHUTDOWN], 1);
 		refuse_raw(ctx, l, fd, remote,
 		    "421 4.3.2 Service shutting down");
 		return -1;
 	}
 	if (ctx->nsessions >= t->server->max_conns) {
+		STATS_ADD(ctx->stats, conn[STATS_CONN_LIMITED], 1);
 		refuse_raw(ctx, l, fd, remote,
 		    "421 4.7.0 Too many connections, try again later");
 		return -1;
@@ -276,6 +286,7 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 	 */
 	if (!proxied && hostcount_add(ctx->hosts, &peer,
 	    t->server->max_conns_host) != 1) {
+		STATS_ADD(ctx->stats, conn[STATS_CONN_LIMITED], 1);
 		refuse_raw(ctx, l, fd, remote,
 		    "421 4.7.0 Too many connections from your address");
 		return -1;
@@ -291,8 +302,11 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 	s->peer = peer;
 	s->counted = !proxied;
 	memcpy(s->remote, remote, sizeof(remote));
+	/* The table and certificate of now, whatever a SIGHUP brings. */
 	s->tb = *ctx->table;
 	table_ref(s->tb);
+	if ((s->creds = *ctx->creds) != NULL)
+		tls_server_creds_ref(s->creds);
 	snprintf(s->id, sizeof(s->id), "%08x%08x",
 	    (unsigned)(ctx->sid_next >> 32) ^ ctx->sid_salt,
 	    (unsigned)ctx->sid_next);
@@ -305,6 +319,7 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 		s->next->prev = s;
 	ctx->sessions = s;
 	ctx->nsessions++;
+	l->nopen++;
 
 	if (conn_attach(&s->conn, fd, 0, on_io, s) != 0) {
 		oplog_write(ctx->oplog, LOG_ERR, "cannot watch a session: %s",
@@ -351,6 +366,8 @@ session_start(struct session *s, const char *via)
 	s->require = r->require | l->require;
 	s->flags = r->flags;
 	s->as_user = r->as_user ? ptab_str(t, r->as_user) : NULL;
+	STATS_ADD(ctx->stats, conn[s->action == PTAB_ACT_DENY ?
+	    STATS_CONN_DENIED : STATS_CONN_ADMITTED], 1);
 	if (s->action == PTAB_ACT_DENY)
 		decide(s, "deny");
 	else
@@ -365,7 +382,7 @@ session_start(struct session *s, const char *via)
 	if (l->tls) {
 		struct tls_conn	*tc;
 
-		if ((tc = tls_server_new(*ctx->creds, err, sizeof(err))) ==
+		if ((tc = tls_server_new(s->creds, err, sizeof(err))) ==
 		    NULL) {
 			session_drop(s, err);
 			return;
@@ -489,6 +506,7 @@ proxy_ready(struct session *s, const struct proxy_result *res)
 		    "UNKNOWN");
 	if (hostcount_add(s->ctx->hosts, &s->peer,
 	    t->server->max_conns_host) != 1) {
+		STATS_ADD(s->ctx->stats, conn[STATS_CONN_LIMITED], 1);
 		text = "421 4.7.0 Too many connections from your address";
 		slogf(s, PLOG_CONNECT, "%s%s", s->lst->tls ? "implicit TLS" :
 		    "SMTP", via);
@@ -548,7 +566,10 @@ session_free(struct session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	ctx->nsessions--;
+	s->lst->nopen--;
 	table_unref(s->tb);
+	if (s->creds != NULL)
+		tls_server_creds_unref(s->creds);
 	free(s);
 	if (ctx->stopping && ctx->nsessions == 0 && ctx->drained != NULL)
 		ctx->drained(ctx->arg);
@@ -649,6 +670,8 @@ reply(struct session *s, const char *fmt, ...)
 		logline(s, PLOG_OUT, "334 ****", 8);
 	else
 		logline(s, PLOG_OUT, line, (size_t)n);
+	if ((line[0] == '4' || line[0] == '5') && strncmp(line, "421", 3))
+		s->refused = 1;
 }
 
 /* ---- input ----------------------------------------------------------- */
@@ -702,6 +725,8 @@ on_conn(struct conn *c, int ev, void *arg)
 		    "connection closed by client");
 		break;
 	case CONN_EV_ERROR:
+		if (c->op == CONN_OP_HANDSHAKE)
+			STATS_ADD(s->ctx->stats, tls_failed, 1);
 		session_drop(s, c->op == CONN_OP_HANDSHAKE ?
 		    io_reason(s, "TLS handshake failed") :
 		    c->op == CONN_OP_WRITE ? io_reason(s, "write error") :
@@ -728,6 +753,7 @@ io_reason(const struct session *s, const char *dflt)
 static int
 error_count(struct session *s)
 {
+	s->refused = 0;		/* counted here, as junk too */
 	if (junk_count(s))
 		return 1;
 	if (++s->errors < SESSION_MAX_ERRORS)
@@ -863,7 +889,7 @@ command(struct session *s, const char *line, size_t len)
 	const char	*rep;
 	char		 masked[PLOG_TEXT_MAX];
 	size_t		 ml;
-	int		 rc;
+	int		 rc, counted = 0;
 
 	rc = smtp_cmd_parse(line, len, &cmd, &rep);
 	/*
@@ -887,9 +913,11 @@ command(struct session *s, const char *line, size_t len)
 	case SMTP_NOOP:
 	case SMTP_RSET:
 	case SMTP_VRFY:
+	case SMTP_EXPN:
 	case SMTP_HELP:
 		if (junk_count(s))
 			return;
+		counted = 1;
 		break;
 	default:
 		break;
@@ -900,7 +928,11 @@ command(struct session *s, const char *line, size_t len)
 		(void)error_count(s);
 		return;
 	}
+	s->refused = 0;
 	commands[cmd.verb].fn(s, &cmd);
+	/* A refused command moved no mail either: a 503 loop is junk. */
+	if (s->refused && !counted && !s->dead && s->state != S_CLOSING)
+		(void)junk_count(s);
 }
 
 static void
@@ -969,11 +1001,11 @@ cmd_helo(struct session *s, struct smtp_cmd *c)
 	reply(s, "250-SIZE %llu",
 	    (unsigned long long)t->server->max_msgsize);
 	reply(s, "250-8BITMIME");
-	if (*s->ctx->creds != NULL && s->conn.tls == NULL)
+	if (s->creds != NULL && s->conn.tls == NULL)
 		reply(s, "250-STARTTLS");
 	if (auth_offered(s) && !s->authed) {
 		mechs[0] = '\0';
-		for (i = 0; i < 4 && t->server->mechs[i] != PTAB_MECH_NONE;
+		for (i = 0; i < PTAB_MECHS_MAX && t->server->mechs[i] != PTAB_MECH_NONE;
 		    i++)
 			n += (size_t)snprintf(mechs + n, sizeof(mechs) - n,
 			    " %s", sasl_mech_name(t->server->mechs[i]));
@@ -1031,7 +1063,14 @@ cmd_mail(struct session *s, struct smtp_cmd *c)
 	env.auth = s->authed ? s->user : NULL;
 	env.sender = sender;
 	env.size = c->has_size ? c->size : 0;
-	env.limit = t->server->max_msgsize;
+	/*
+	 * The limit is on the client's bytes, which the DATA machine
+	 * counts; the spool's own check must leave room for the Received
+	 * header we add (SESSION_RECEIVED_MAX bytes at most).
+	 */
+	env.limit = t->server->max_msgsize > UINT64_MAX -
+	    SESSION_RECEIVED_MAX ? 0 : t->server->max_msgsize +
+	    SESSION_RECEIVED_MAX;
 	env.body = c->body == SMTP_BODY_8BITMIME ? SPOOL_BODY_8BITMIME :
 	    SPOOL_BODY_7BIT;
 	if (spool_begin(s->ctx->spool, s->w, &env) != 0) {
@@ -1053,8 +1092,9 @@ cmd_rcpt(struct session *s, struct smtp_cmd *c)
 {
 	const struct ptab		*t = &s->tb->t;
 	const struct ptab_domain_rec	*d;
-	const char			*domain;
-	size_t				 dlen;
+	const char			*domain, *addr = c->path;
+	char				 pm[SPOOL_ADDR_MAX + 1];
+	size_t				 dlen, alen = c->pathlen;
 
 	if (!s->intx) {
 		reply(s, "503 5.5.1 Need MAIL command first");
@@ -1068,9 +1108,26 @@ cmd_rcpt(struct session *s, struct smtp_cmd *c)
 		domain = c->path + c->atpos + 1;
 		dlen = c->pathlen - c->atpos - 1;
 	} else {
-		/* <postmaster> alone is ours (RFC 5321 4.5.1). */
+		/*
+		 * <postmaster> alone is our own (RFC 5321 4.5.1): decided,
+		 * stored and routed as postmaster@hostname, so that it goes
+		 * where the hostname's accept rule says, and is never
+		 * relayed (an empty domain would match `outbound *`).
+		 */
 		domain = hostname_of(s);
 		dlen = strlen(domain);
+		alen = (size_t)snprintf(pm, sizeof(pm), "postmaster@%s",
+		    domain);
+		addr = pm;
+		if (alen >= sizeof(pm) ||
+		    ptab_accept_lookup(t, domain, dlen) == NULL) {
+			decide(s, "RCPT <%.*s>: refused, %s is not a domain "
+			    "we accept mail for", (int)c->pathlen, c->path,
+			    domain);
+			reply(s, "550 5.1.1 <%.*s>: No local postmaster "
+			    "here", (int)c->pathlen, c->path);
+			return;
+		}
 	}
 	d = ptab_accept_lookup(t, domain, dlen);
 	if (d != NULL) {
@@ -1088,7 +1145,7 @@ cmd_rcpt(struct session *s, struct smtp_cmd *c)
 		    (int)c->pathlen, c->path);
 		return;
 	}
-	if (spool_rcpt(s->w, c->path, c->pathlen, NULL, 0) != 0) {
+	if (spool_rcpt(s->w, addr, alen, NULL, 0) != 0) {
 		if (spool_error(s->w) == 0)
 			reply(s, "452 4.5.3 Too many recipients");
 		else
@@ -1153,7 +1210,8 @@ static void
 cmd_data(struct session *s, struct smtp_cmd *c)
 {
 	const struct ptab	*t = &s->tb->t;
-	char			 hdr[1024], date[64], peer[ADDR_STRLEN];
+	char			 hdr[SESSION_RECEIVED_MAX], date[64];
+	char			 peer[ADDR_STRLEN];
 	time_t			 now = time(NULL);
 	struct tm		 tm;
 	int			 n;
@@ -1185,7 +1243,9 @@ cmd_data(struct session *s, struct smtp_cmd *c)
 		(void)spool_body(s->w, hdr, (size_t)n);
 	smtp_data_init(&s->data, t->server->max_msgsize);
 	s->state = S_DATA;
-	arm(s, t->server->to_data);
+	s->data_start = loop_now(s->ctx->loop);
+	s->data_in = 0;
+	data_arm(s);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
 
@@ -1202,8 +1262,28 @@ data_input(struct session *s)
 	if (outn > 0)
 		(void)spool_body(s->w, body, outn);
 	conn_consume(&s->conn, used);
+	s->data_in += used;
 	if (done)
 		data_end(s);
+	else if (used > 0)
+		data_arm(s);
+}
+
+/*
+ * The DATA timer: `timeout data` from the last progress, but no later
+ * than `timeout data` after the 354 plus a second for every
+ * SESSION_DATA_MIN_RATE bytes received so far (see session.h).
+ */
+static void
+data_arm(struct session *s)
+{
+	uint64_t	 now = loop_now(s->ctx->loop), idle, end, delay;
+
+	idle = (uint64_t)s->tb->t.server->to_data * 1000;
+	end = s->data_start + idle + s->data_in * 1000 / SESSION_DATA_MIN_RATE;
+	delay = end <= now ? 0 : end - now < idle ? end - now : idle;
+	if (loop_timer_arm(s->ctx->loop, &s->timer, delay) != 0)
+		session_drop(s, "no timer left");
 }
 
 static void
@@ -1235,8 +1315,8 @@ data_end(struct session *s)
 		    (s->data.flags & SMTP_DATA_BARE) ? "bare CR or LF" :
 		    (s->data.flags & SMTP_DATA_NUL) ? "NUL" :
 		    (s->data.flags & SMTP_DATA_LONG) ? "line too long" :
-		    (s->data.flags & SMTP_DATA_HOPS) ? "too many hops" :
-		    "too big");
+		    (s->data.flags & SMTP_DATA_HOPS) ? "a loop: too many "
+		    "Received headers" : "too big");
 	} else if (spool_commit(s->w, id, err, sizeof(err)) != 0) {
 		e = spool_error(s->w);
 		s->intx = 0;
@@ -1250,11 +1330,14 @@ data_end(struct session *s)
 			    "later");
 	} else {
 		s->intx = 0;
+		s->junk = 0;	/* mail moved: the count starts again */
 		slogf(s, PLOG_DECISION, "queued as %s, %llu bytes, %u "
 		    "recipient%s", id,
 		    (unsigned long long)s->data.size, s->nrcpt,
 		    s->nrcpt == 1 ? "" : "s");
 		reply(s, "250 2.0.0 Ok: queued as %s", id);
+		STATS_ADD(s->ctx->stats, msg_accepted, 1);
+		STATS_ADD(s->ctx->stats, bytes_accepted, s->data.size);
 		if (s->ctx->committed != NULL)
 			s->ctx->committed(s->ctx->arg, id);
 	}
@@ -1328,7 +1411,7 @@ cmd_starttls(struct session *s, struct smtp_cmd *c)
 		reply(s, "503 5.5.1 TLS already active");
 		return;
 	}
-	if (*s->ctx->creds == NULL) {
+	if (s->creds == NULL) {
 		reply(s, "454 4.7.0 TLS not available");
 		return;
 	}
@@ -1364,7 +1447,7 @@ start_tls(struct session *s)
 		slogf(s, PLOG_DECISION, "discarded %zu bytes sent after "
 		    "STARTTLS in the clear", s->conn.inlen - crlf);
 	}
-	if ((tc = tls_server_new(*s->ctx->creds, err, sizeof(err))) == NULL) {
+	if ((tc = tls_server_new(s->creds, err, sizeof(err))) == NULL) {
 		session_drop(s, err);
 		return;
 	}
@@ -1377,6 +1460,7 @@ start_tls(struct session *s)
 static void
 tls_ready(struct session *s)
 {
+	STATS_ADD(s->ctx->stats, tls_ok, 1);
 	slogf(s, PLOG_DECISION, "TLS established: %s %s%s%s",
 	    tls_version_name(s->conn.tls), tls_suite_name(s->conn.tls),
 	    *tls_sni(s->conn.tls) ? ", SNI " : "", tls_sni(s->conn.tls));
@@ -1426,6 +1510,30 @@ lookup_user(void *arg, const char *user, size_t len, size_t *vlen)
 	return v;
 }
 
+/*
+ * The first verifier of the table that begins with prefix, or NULL: the
+ * model an unknown user is checked like (pwcheck_start_unknown, and
+ * sasl_set_model for SCRAM's mock), so that he costs, and looks, what a
+ * known user does.
+ */
+static const char *
+model_verifier(const struct session *s, const char *prefix, size_t *vlen)
+{
+	const struct ptab	*t = &s->tb->t;
+	const char		*v;
+	uint32_t		 i;
+
+	for (i = 0; i < t->nusers; i++) {
+		v = ptab_str(t, t->users[i].verifier);
+		if (strncmp(v, prefix, strlen(prefix)) == 0) {
+			*vlen = strlen(v);
+			return v;
+		}
+	}
+	*vlen = 0;
+	return NULL;
+}
+
 static void
 cmd_auth(struct session *s, struct smtp_cmd *c)
 {
@@ -1433,7 +1541,8 @@ cmd_auth(struct session *s, struct smtp_cmd *c)
 	char			 rep[SASL_REPLY_MAX];
 	const char		*sp;
 	size_t			 mlen, irlen = 0;
-	const char		*ir = NULL;
+	const char		*ir = NULL, *mv;
+	size_t			 mvlen;
 	unsigned		 mechs = 0;
 	int			 i, st;
 
@@ -1467,9 +1576,11 @@ cmd_auth(struct session *s, struct smtp_cmd *c)
 		memset(s->auth, 0, sizeof(*s->auth));
 		pwcheck_job_init(&s->auth->job);
 	}
-	for (i = 0; i < 4 && t->server->mechs[i] != PTAB_MECH_NONE; i++)
+	for (i = 0; i < PTAB_MECHS_MAX && t->server->mechs[i] != PTAB_MECH_NONE; i++)
 		mechs |= SASL_MECHBIT(t->server->mechs[i]);
 	sasl_init(&s->auth->sasl, s->ctx->sasl, mechs, lookup_user, s);
+	mv = model_verifier(s, "SCRAM-SHA-256$", &mvlen);
+	sasl_set_model(&s->auth->sasl, mv, mvlen);
 	s->as_refused = 0;
 	sp = memchr(c->arg, ' ', c->arglen);
 	mlen = sp ? (size_t)(sp - c->arg) : c->arglen;
@@ -1493,6 +1604,7 @@ auth_result(struct session *s, int st, const char *rep)
 	char		*pw;
 	size_t		 ulen, vlen, pwlen;
 	const char	*v;
+	int		 r;
 
 	switch (st) {
 	case SASL_CHALLENGE:
@@ -1503,8 +1615,23 @@ auth_result(struct session *s, int st, const char *rep)
 		s->state = S_VERIFY;
 		v = sasl_verifier(&s->auth->sasl, &vlen);
 		pw = sasl_password(&s->auth->sasl, &pwlen);
-		if (pwcheck_start(ctx->verify, &s->auth->job, v, vlen, pw,
-		    pwlen, on_verified, s, err, sizeof(err)) != 0) {
+		/* An unknown user costs what a known one does. */
+		/*
+		 * argon2id wins when the table has both kinds: it is the
+		 * dearer, and an unknown user who costs less than some
+		 * known users tells more than one who costs more.
+		 */
+		if (v == NULL) {
+			v = model_verifier(s, "$argon2id$", &vlen);
+			if (v == NULL)
+				v = model_verifier(s, "SCRAM-SHA-256$", &vlen);
+			r = pwcheck_start_unknown(ctx->verify, &s->auth->job,
+			    v, vlen, pw, pwlen, on_verified, s, err,
+			    sizeof(err));
+		} else
+			r = pwcheck_start(ctx->verify, &s->auth->job, v, vlen,
+			    pw, pwlen, on_verified, s, err, sizeof(err));
+		if (r != 0) {
 			oplog_write(ctx->oplog, LOG_WARNING, "verify: %s", err);
 			sasl_reset(&s->auth->sasl);
 			s->state = S_CMD;
@@ -1519,6 +1646,7 @@ auth_result(struct session *s, int st, const char *rep)
 		s->user[ulen] = '\0';
 		s->authed = 1;
 		s->state = S_CMD;
+		STATS_ADD(ctx->stats, auth_ok, 1);
 		decide(s, "AUTH %s as %s: success",
 		    sasl_mech_name(s->auth->sasl.mech), s->user);
 		reply(s, "%s", rep);
@@ -1526,12 +1654,16 @@ auth_result(struct session *s, int st, const char *rep)
 		return;
 	case SASL_FAIL:
 		s->authfail++;
+		STATS_ADD(ctx->stats, auth_failed, 1);
 		u = sasl_user(&s->auth->sasl, &ulen);
-		decide(s, "AUTH %s as %.*s: failed%s (%u of %u)",
+		decide(s, "AUTH %s as %.*s: failed%s (%u of %u%s)",
 		    sasl_mech_name(s->auth->sasl.mech), (int)ulen, u ? u : "",
 		    s->as_refused ? ": this host may use only its bound "
 		    "account" : "", s->authfail,
-		    s->tb->t.server->max_authfail);
+		    s->tb->t.server->max_authfail,
+		    s->auth->sasl.mech == SASL_MECH_SCRAM ? "" :
+		    pwcheck_kind(&s->auth->job) == VERIFIER_ARGON2ID ?
+		    ", argon2id checked" : ", scram-sha-256 checked");
 		sasl_reset(&s->auth->sasl);
 		/* The reply waits: guessing gets slower, nobody sleeps. */
 		snprintf(s->delayed, sizeof(s->delayed), "%s", rep);
@@ -1614,7 +1746,11 @@ on_timer(struct loop *L, void *arg)
 	default:
 		reply(s, "421 4.4.2 %s Timeout exceeded, closing",
 		    hostname_of(s));
-		session_close(s, s->state == S_DATA ? "timeout during DATA" :
+		session_close(s, s->state == S_DATA && loop_now(L) -
+		    s->data_start >= (uint64_t)s->tb->t.server->to_data *
+		    1000 + s->data_in * 1000 / SESSION_DATA_MIN_RATE ?
+		    "DATA too slow" :
+		    s->state == S_DATA ? "timeout during DATA" :
 		    s->state == S_HANDSHAKE ? "timeout in the TLS handshake" :
 		    "timeout");
 		break;

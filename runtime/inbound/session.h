@@ -23,6 +23,7 @@
 #include "pwcheck.h"
 #include "sasl.h"
 #include "spool.h"
+#include "stats.h"
 #include "table.h"
 
 /* Session buffers, sized once (see session.c for why these sizes). */
@@ -30,11 +31,22 @@
 #define SESSION_OUT_SIZE	2048
 #define SESSION_MAX_ERRORS	10	/* bad commands before 421 */
 /*
- * Commands that move no mail (NOOP, RSET, VRFY, HELP, and errors)
- * before 421, as Postfix's smtpd_junk_command_limit: without it a
- * client holds a session, and a slot of the connection limits, forever.
+ * Commands that move no mail (NOOP, RSET, VRFY, EXPN, HELP, and every
+ * refused command) before 421, as Postfix's smtpd_junk_command_limit:
+ * without it a client holds a session, and a slot of the connection
+ * limits, forever.  A queued message starts the count again, so a long
+ * session that delivers mail is never cut.
  */
 #define SESSION_MAX_JUNK	100
+/*
+ * DATA: `timeout data` is the time allowed without progress; on top,
+ * the phase as a whole may take `timeout data` plus one second per
+ * SESSION_DATA_MIN_RATE bytes received, so that a client dripping a
+ * byte now and then cannot hold a session (and a spool file) for ever.
+ */
+#define SESSION_DATA_MIN_RATE	512	/* bytes per second, on average */
+/* Room kept for our Received: header beyond the message size limit. */
+#define SESSION_RECEIVED_MAX	1024
 #define SESSION_AUTH_DELAY_MS	1000	/* per failure, on a timer */
 #define SESSION_ACCEPT_BURST	64	/* accepts per turn per listener */
 /*
@@ -55,6 +67,7 @@ struct listener {
 	uint8_t			 require;	/* the port's floor */
 	uint32_t		 line;
 	uint32_t		 index;		/* in the table's listeners */
+	uint32_t		 nopen;		/* its sessions now */
 	char			 local[PLOG_ENDPOINT_SIZE];
 };
 
@@ -67,8 +80,13 @@ struct session_ctx {
 	struct pwcheck			*verify;
 	struct sasl_ctx			*sasl;
 	struct hostcount		*hosts;
-	struct table * const		*table;	/* for new sessions */
+	/*
+	 * The table and certificate for new sessions (swapped by a
+	 * reload); a session holds a reference to both for its life.
+	 */
+	struct table * const		*table;
 	struct tls_server_creds * const	*creds;	/* NULL: no TLS */
+	struct stats			*stats;	/* counters, or NULL */
 	uint64_t			 sid_next;	/* session ids */
 	uint32_t			 sid_salt;
 	/* A message was committed as id: deliver it. */

@@ -17,11 +17,11 @@ static int	parse_path(const char *, size_t, int, struct smtp_cmd *,
 		    size_t *);
 static int	local_ok(const char *, size_t);
 static int	literal_ok(const char *, size_t);
-static void	data_hops(struct smtp_data *, unsigned char);
 static int	parse_params(const char *, size_t, struct smtp_cmd *,
 		    const char **);
 static int	parse_envelope(struct smtp_cmd *, const char *, int,
 		    const char *, const char *, const char **);
+static void	data_hops(struct smtp_data *, const char *, size_t);
 
 static const char *const verb_names[SMTP_NVERBS] = {
 	"?", "HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT",
@@ -33,12 +33,6 @@ static const unsigned char no_args[SMTP_NVERBS] = {
 	[SMTP_DATA] = 1, [SMTP_RSET] = 1, [SMTP_QUIT] = 1,
 	[SMTP_STARTTLS] = 1
 };
-
-const char *
-smtp_verb_name(enum smtp_verb v)
-{
-	return (unsigned)v < SMTP_NVERBS ? verb_names[v] : "?";
-}
 
 enum smtp_line
 smtp_line_scan(const char *buf, size_t n, size_t max, size_t *len,
@@ -427,46 +421,76 @@ enum {
 	D_DOTCR		/* after ".\r" at the start of a line */
 };
 
+/* Received counter states, over the unstuffed header block. */
+enum {
+	H_SOL = 0,	/* at the start of a header line */
+	H_NAME,		/* matching "received", then blanks and ':' */
+	H_SKIP,		/* in the rest of a line */
+	H_EMPTY,	/* after a CR at the start of a line */
+	H_BODY		/* past the empty line: nothing more to count */
+};
+
 void
 smtp_data_init(struct smtp_data *d, uint64_t max)
 {
 	memset(d, 0, sizeof(*d));
 	d->state = D_SOL;
 	d->max = max;
+	d->hstate = H_SOL;
+	d->maxhops = SMTP_HOPS_MAX;
 }
 
 /*
- * Count Received: fields in the header block, one unstuffed byte at a
- * time, so that a field split across reads counts the same.  The
- * bytes arrive CRLF-normalised (a bare CR or LF refuses the message
- * anyway), so a line starts after each LF, and a CR as its first byte
- * is the empty line that ends the header block.
+ * The Received counter, run over the unstuffed body (so its lines
+ * end in CRLF: anything else is refused before it gets here).  Only
+ * the header block counts: a message that quotes a bounce with its
+ * trace headers in the body is not a loop.
  */
 static void
-data_hops(struct smtp_data *d, unsigned char c)
+data_hops(struct smtp_data *d, const char *b, size_t n)
 {
-	static const char	 word[] = "RECEIVED:";
+	static const char	 name[] = "received";
+	size_t			 i;
 
-	if (d->inbody)
-		return;
-	if (c == '\n') {
-		d->hmatch = 0;
-		return;
+	/* A refused message needs no more counting. */
+	for (i = 0; i < n && d->hstate != H_BODY && d->flags == 0; i++) {
+		unsigned char c = (unsigned char)b[i];
+
+		switch (d->hstate) {
+		case H_EMPTY:
+			d->hstate = c == '\n' ? H_BODY : H_SKIP;
+			break;
+		case H_SOL:
+			if (c == '\r') {
+				d->hstate = H_EMPTY;
+				break;
+			}
+			if (c == ' ' || c == '\t') {
+				d->hstate = H_SKIP;	/* folded */
+				break;
+			}
+			d->hmatch = 0;
+			d->hstate = H_NAME;
+			/* FALLTHROUGH */
+		case H_NAME:
+			if (d->hmatch < sizeof(name) - 1) {
+				if ((c | 0x20) == name[d->hmatch])
+					d->hmatch++;
+				else
+					d->hstate = H_SKIP;
+			} else if (c == ':') {
+				if (++d->hops > d->maxhops)
+					d->flags |= SMTP_DATA_HOPS;
+				d->hstate = H_SKIP;
+			} else if (c != ' ' && c != '\t')
+				d->hstate = H_SKIP;
+			break;
+		case H_SKIP:
+			if (c == '\n')
+				d->hstate = H_SOL;
+			break;
+		}
 	}
-	if (d->hmatch == 0 && c == '\r') {
-		d->inbody = 1;
-		return;
-	}
-	if (d->hmatch >= sizeof(word) - 1)
-		return;
-	if (c >= 'a' && c <= 'z')
-		c -= 'a' - 'A';
-	if (c != (unsigned char)word[d->hmatch]) {
-		d->hmatch = SMTP_HMATCH_NONE;
-		return;
-	}
-	if (++d->hmatch == sizeof(word) - 1 && ++d->hops > SMTP_HOPS_MAX)
-		d->flags |= SMTP_DATA_HOPS;
 }
 
 /* Emit one byte of body unless the message is already refused. */
@@ -477,7 +501,6 @@ data_hops(struct smtp_data *d, unsigned char c)
 		else {							\
 			out[(*outn)++] = (char)(c);			\
 			d->size++;					\
-			data_hops(d, (unsigned char)(c));		\
 		}							\
 	}								\
 } while (0)
@@ -529,6 +552,7 @@ smtp_data_feed(struct smtp_data *d, const char *in, size_t n, char *out,
 			if (c == '\n') {
 				*done = 1;
 				d->state = D_SOL;
+				data_hops(d, out, *outn);
 				return i + 1;
 			}
 			/* ".\r" then not LF: a bare CR, mid-line now. */
@@ -558,5 +582,6 @@ smtp_data_feed(struct smtp_data *d, const char *in, size_t n, char *out,
 			break;
 		}
 	}
+	data_hops(d, out, *outn);
 	return n;
 }

@@ -23,6 +23,8 @@
 #define SMTP_DOMAIN_MAX		255
 /* A longer command line is still accepted for AUTH (RFC 4954 4). */
 #define SMTP_AUTH_LINE_MAX	12288
+/* RFC 5321 6.3: more Received headers than this is a mail loop. */
+#define SMTP_HOPS_MAX		100
 
 enum smtp_line {
 	SMTP_LINE_OK = 0,	/* a line of *len bytes, CRLF not counted */
@@ -68,9 +70,6 @@ struct smtp_cmd {
 	int		 body;		/* SMTP_BODY_* */
 };
 
-/* The verb's name in upper case ("MAIL"), for logs. */
-const char *smtp_verb_name(enum smtp_verb);
-
 /*
  * Parse the len bytes of a command line (without CRLF).  Returns 0
  * with cmd filled, or -1 with *reply set to the full reply line to send
@@ -78,7 +77,8 @@ const char *smtp_verb_name(enum smtp_verb);
  * 500 5.5.1; cmd->verb is still set when it is known.
  */
 int	smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd,
-	    const char **reply);
+	    const char **reply)
+	    __attribute__((warn_unused_result));
 
 /* Check a domain as in EHLO or a path: labels or an address literal. */
 int	smtp_domain_ok(const char *d, size_t n);
@@ -88,30 +88,28 @@ int	smtp_domain_ok(const char *d, size_t n);
 #define SMTP_DATA_LONG		0x02	/* a line over SMTP_TEXT_LINE_MAX */
 #define SMTP_DATA_BIG		0x04	/* over the size limit */
 #define SMTP_DATA_NUL		0x08	/* a NUL byte */
-#define SMTP_DATA_HOPS		0x10	/* over SMTP_HOPS_MAX Received: */
-
-/*
- * Received header fields a message may carry before it is taken for a
- * mail loop (RFC 5321 6.3 suggests 100).  Only the header block counts:
- * fields up to the first empty line, "Received:" in any case.
- */
-#define SMTP_HOPS_MAX		100
+#define SMTP_DATA_HOPS		0x10	/* over maxhops Received headers */
 
 struct smtp_data {
 	uint8_t		state;
 	uint8_t		flags;
-	uint8_t		inbody;		/* past the header block */
-	uint8_t		hmatch;		/* "RECEIVED:" bytes matched on
-					 * this line; SMTP_HMATCH_NONE:
-					 * this line is something else */
-	uint32_t	hops;		/* Received: fields seen */
+	uint8_t		hstate;		/* the Received counter's */
+	uint8_t		hmatch;		/* "received" bytes matched */
 	uint32_t	linelen;
 	uint64_t	size;		/* body bytes after unstuffing */
 	uint64_t	max;		/* SMTP_DATA_BIG beyond this */
+	uint32_t	hops;		/* Received headers so far */
+	uint32_t	maxhops;	/* SMTP_DATA_HOPS beyond this */
 };
 
-#define SMTP_HMATCH_NONE	0xff
-
+/*
+ * Start a message of at most max bytes and SMTP_HOPS_MAX Received
+ * headers (a test may lower maxhops afterwards).  The Received headers
+ * are counted in the header block only, up to the first empty line,
+ * whatever the pieces the message arrives in: a header line that
+ * begins "Received:" in any case (blanks allowed before the colon),
+ * never a folded continuation line.
+ */
 void	smtp_data_init(struct smtp_data *d, uint64_t max);
 
 /*

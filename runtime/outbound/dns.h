@@ -241,7 +241,8 @@ void	dns_cancel(struct dns_query *q);
  * 0 when it is not (res untouched).  Pure: tests and the queue use it.
  */
 int	dns_result_literal(struct dns_result *res, const char *s,
-	    uint16_t port);
+	    uint16_t port)
+	    __attribute__((warn_unused_result));
 
 /* Write addr a as "192.0.2.1:25" or "[2001:db8::1]:25" (for logs). */
 void	dns_addr_format(const struct dns_addr *a, char *buf, size_t bufsz);

@@ -8,10 +8,14 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
 
+#include <netinet/in.h>
+
 #include <errno.h>
+#include <ifaddrs.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,15 +30,15 @@
 
 static void	rlog(struct relay_job *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
-static const struct ptab_domain_rec *route_of(const struct ptab *,
+static const struct ptab_domain_rec *route_of(const struct table *,
 		    const char *, int *);
 static int	attempted(const struct relay_job *, uint32_t);
 static void	fail_unrouted(struct relay_job *);
 static int	next_group(struct relay_job *);
 static int	start_group(struct relay_job *);
 static int	start_session(struct relay_job *);
-static int	is_self(const struct relay_env *, const struct sockaddr *);
-static void	drop_self(struct relay_job *);
+static int	host_local(const struct addr *);
+static void	loop_check(struct relay_job *);
 static void	advance(struct relay_job *);
 static void	on_dns(struct dns_query *, void *);
 static void	on_done(struct smtpc *, void *);
@@ -44,6 +48,7 @@ static void	finish(struct relay_job *);
 static int	mark(struct relay *, struct spool_msg *, uint64_t, int);
 static int	bounce(struct relay_job *);
 static void	release(struct relay_job *);
+static void	state_begin(struct relay_job *);
 
 int
 relay_init(struct relay *r, const struct relay_env *env, char *err,
@@ -90,6 +95,7 @@ relay_stop(struct relay *r)
 		dns_cancel(&j->dq);
 		if (j->c.cf != NULL)	/* a session was started */
 			smtpc_abort(&j->c, "shutting down");
+		spool_state_abort(&j->sw);
 		spool_msg_close(&j->m);
 		release(j);
 	}
@@ -122,22 +128,28 @@ rlog(struct relay_job *j, const char *fmt, ...)
 /*
  * The route for a recipient domain: a `forward to` of its accept rule,
  * else the best outbound rule.  *local is set when the mail is ours to
- * deliver here (a Maildir rule).  NULL: no route.
+ * deliver here (a Maildir rule).  NULL: no route.  domain is NULL for
+ * an address without one: <postmaster> (RFC 5321 4.5.1), which is
+ * ours, the hostname's, and never leaves by an outbound rule (sessions
+ * store it as postmaster@hostname; an older spool may hold it bare).
  */
 static const struct ptab_domain_rec *
-route_of(const struct ptab *t, const char *domain, int *local)
+route_of(const struct table *tb, const char *domain, int *local)
 {
+	const struct ptab		*t = &tb->t;
 	const struct ptab_domain_rec	*d;
+	const char			*dom = domain ? domain : tb->hostname;
 
 	*local = 0;
-	if ((d = ptab_accept_lookup(t, domain, strlen(domain))) != NULL) {
+	if ((d = ptab_accept_lookup(t, dom, strlen(dom))) != NULL) {
 		if (d->delivery == PTAB_DELIVER_MAILDIR) {
 			*local = 1;
 			return NULL;
 		}
 		return d;
 	}
-	return ptab_outbound_lookup(t, domain, strlen(domain));
+	return domain ? ptab_outbound_lookup(t, domain, strlen(domain)) :
+	    NULL;
 }
 
 static const char *
@@ -145,7 +157,7 @@ domain_of(const char *addr)
 {
 	const char	*at = strrchr(addr, '@');
 
-	return at != NULL ? at + 1 : "";
+	return at != NULL ? at + 1 : NULL;
 }
 
 static int
@@ -210,6 +222,7 @@ relay_start(struct relay *r, const char *id)
 	}
 	memset(j, 0, sizeof(*j));
 	j->r = r;
+	j->sw.fd = -1;
 	rc = spool_msg_open(e->spool, &j->m, id, err, sizeof(err));
 	if (rc != 1) {
 		if (rc == -1)
@@ -234,6 +247,7 @@ relay_start(struct relay *r, const char *id)
 	}
 	snprintf(j->id, sizeof(j->id), "%s", id);
 	j->busy = 1;
+	state_begin(j);
 	j->tb = *e->table;
 	table_ref(j->tb);
 	/*
@@ -259,6 +273,24 @@ relay_start(struct relay *r, const char *id)
 	return 1;
 }
 
+/*
+ * A round is one more attempt: counted in the message's state, which
+ * the round's replies then fill (a state that cannot be written only
+ * leaves bastionctl with less to show).
+ */
+static void
+state_begin(struct relay_job *j)
+{
+	struct spool_state	 old;
+	unsigned		 n = 0;
+
+	if (spool_state_open(j->r->env.spool, j->id, &old) == 1)
+		n = old.attempts;
+	spool_state_close(&old);
+	(void)spool_state_begin(j->r->env.spool, &j->sw, j->id, n + 1,
+	    time(NULL));
+}
+
 /* Recipient index i was given to a session this round (or is beyond). */
 static int
 attempted(const struct relay_job *j, uint32_t i)
@@ -274,7 +306,6 @@ static void
 fail_unrouted(struct relay_job *j)
 {
 	struct dsn_batch	*b = &j->r->failed;
-	const struct ptab	*t = &j->tb->t;
 	struct spool_rcpt	 rr;
 	struct dsn_rcpt		 fr;
 	char			 err[LIM_ERRMSG];
@@ -288,7 +319,7 @@ fail_unrouted(struct relay_job *j)
 		    spool_rcpt_next(&j->m, &rr, err, sizeof(err)) == 1) {
 			if (rr.status != SPOOL_PENDING ||
 			    attempted(j, rr.index) ||
-			    route_of(t, domain_of(rr.addr), &local) != NULL ||
+			    route_of(j->tb, domain_of(rr.addr), &local) != NULL ||
 			    local)
 				continue;
 			/* Once a round, even if its mark does not stick. */
@@ -320,7 +351,6 @@ fail_unrouted(struct relay_job *j)
 static int
 next_group(struct relay_job *j)
 {
-	const struct ptab		*t = &j->tb->t;
 	const struct ptab_domain_rec	*d;
 	struct spool_rcpt		 rr;
 	char				 err[LIM_ERRMSG];
@@ -340,8 +370,10 @@ next_group(struct relay_job *j)
 		if (rr.status != SPOOL_PENDING || attempted(j, rr.index))
 			continue;
 		dom = domain_of(rr.addr);
-		if ((d = route_of(t, dom, &local)) == NULL)
+		if ((d = route_of(j->tb, dom, &local)) == NULL)
 			continue;	/* delivered here, or failed above */
+		if (dom == NULL)
+			dom = j->tb->hostname;
 		if (j->route == NULL) {
 			j->route = d;
 			snprintf(j->domain, sizeof(j->domain), "%s", dom);
@@ -355,6 +387,7 @@ next_group(struct relay_job *j)
 		memset(&j->rc[j->n], 0, sizeof(j->rc[j->n]));
 		j->rc[j->n].addr = j->addr[j->n];
 		j->off[j->n] = rr.off;
+		j->idx[j->n] = rr.index;
 		j->n++;
 	}
 	return j->route != NULL;
@@ -417,78 +450,141 @@ tempfail:
 }
 
 /*
- * Hand the group to an outbound session with the next hop's addresses
- * (or why there are none: the session reports that as its results).
- * Returns 1 when the session runs (on_done() follows), 0 when it could
- * not be set up at all (every recipient deferred, in j->rc).
+ * 1 if a is an address of this host: loopback, the unspecified address
+ * (a connection to it reaches this host), or an interface's.
  */
-/* Is sa one of the gateway's own listening endpoints? */
 static int
-is_self(const struct relay_env *e, const struct sockaddr *sa)
+host_local(const struct addr *a)
 {
-	const struct sockaddr_storage	*ss;
-	size_t				 i;
+	static const uint8_t	 any[16], one[16] = { [15] = 1 };
+	struct ifaddrs		*ifs, *i;
+	const uint8_t		*p;
+	int			 found = 0;
 
-	for (i = 0; i < e->nself; i++) {
-		ss = &e->self[i];
-		if (ss->ss_family != sa->sa_family)
+	if (a->family == ADDR_V4 ? a->a[0] == 127 ||
+	    memcmp(a->a, any, 4) == 0 : memcmp(a->a, any, 16) == 0 ||
+	    memcmp(a->a, one, 16) == 0)
+		return 1;
+	if (getifaddrs(&ifs) == -1)
+		return 0;
+	for (i = ifs; i != NULL && !found; i = i->ifa_next) {
+		if (i->ifa_addr == NULL)
 			continue;
-		if (sa->sa_family == AF_INET) {
-			const struct sockaddr_in *a = (const void *)sa;
-			const struct sockaddr_in *b = (const void *)ss;
-			if (a->sin_port == b->sin_port &&
-			    a->sin_addr.s_addr == b->sin_addr.s_addr)
-				return 1;
-		} else if (sa->sa_family == AF_INET6) {
-			const struct sockaddr_in6 *a = (const void *)sa;
-			const struct sockaddr_in6 *b = (const void *)ss;
-			if (a->sin6_port == b->sin6_port &&
-			    memcmp(&a->sin6_addr, &b->sin6_addr, 16) == 0)
-				return 1;
+		if (a->family == ADDR_V4 && i->ifa_addr->sa_family == AF_INET) {
+			p = (const uint8_t *)&((struct sockaddr_in *)
+			    (void *)i->ifa_addr)->sin_addr;
+			found = memcmp(p, a->a, 4) == 0;
+		} else if (a->family == ADDR_V6 &&
+		    i->ifa_addr->sa_family == AF_INET6) {
+			p = (const uint8_t *)&((struct sockaddr_in6 *)
+			    (void *)i->ifa_addr)->sin6_addr;
+			found = memcmp(p, a->a, 16) == 0;
 		}
+	}
+	freeifaddrs(ifs);
+	return found;
+}
+
+int
+relay_self(const struct ptab *t, const struct sockaddr *sa)
+{
+	static const uint8_t		 any[16];
+	const struct ptab_listener_rec	*lr;
+	struct addr			 a;
+	uint16_t			 port;
+	uint32_t			 i;
+	size_t				 alen;
+	int				 local = -1;
+
+	memset(&a, 0, sizeof(a));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)sa;
+
+		a.family = ADDR_V4;
+		memcpy(a.a, &sin->sin_addr, 4);
+		port = ntohs(sin->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)sa;
+
+		a.family = ADDR_V6;
+		a.len = 128;
+		memcpy(a.a, &sin6->sin6_addr, 16);
+		port = ntohs(sin6->sin6_port);
+		addr_unmap(&a);
+	} else
+		return 0;
+	alen = a.family == ADDR_V4 ? 4 : 16;
+	for (i = 0; i < t->nlisteners; i++) {
+		lr = &t->listeners[i];
+		if (lr->port != port || lr->family != a.family)
+			continue;
+		if (memcmp(lr->addr, a.a, alen) == 0 ||
+		    memcmp(a.a, any, alen) == 0)
+			return 1;
+		if (memcmp(lr->addr, any, alen) != 0)
+			continue;
+		if (local == -1)
+			local = host_local(&a);
+		if (local)
+			return 1;
 	}
 	return 0;
 }
 
 /*
- * Drop the next hop's addresses that are the gateway itself.  If that
- * leaves none, the route loops back here: a permanent failure (RFC
- * 5321 6.3, 5.4.6), never a retry, or every pass would spool the
- * message again.
+ * RFC 5321 5.1: a next hop that is this gateway is a loop, however
+ * the route got there (an MX that names us, a `via' or `forward to'
+ * host that resolves to one of our listeners).  As Postfix does with
+ * MX records, the hosts at our own preference and beyond are dropped;
+ * if none is left the mail can never leave and bounces, instead of
+ * going round until its Received headers run out.
  */
 static void
-drop_self(struct relay_job *j)
+loop_check(struct relay_job *j)
 {
 	struct dns_result	*res = &j->dq.res;
+	const struct ptab	*t = &j->tb->t;
+	uint16_t		 pref = 0;
 	size_t			 i, n = 0;
+	int			 self = 0;
 
-	if (res->status != DNS_OK || res->naddr == 0)
+	for (i = 0; i < res->naddr; i++)
+		if (relay_self(t, &res->addr[i].u.sa) &&
+		    (!self || res->addr[i].pref < pref)) {
+			pref = res->addr[i].pref;
+			self = 1;
+		}
+	if (!self)
 		return;
 	for (i = 0; i < res->naddr; i++)
-		if (!is_self(&j->r->env, &res->addr[i].u.sa))
+		if (res->addr[i].pref < pref)
 			res->addr[n++] = res->addr[i];
-	if (n == res->naddr)
-		return;
-	rlog(j, "%zu address%s of the next hop for %s %s this gateway",
-	    res->naddr - n, res->naddr - n == 1 ? "" : "es", j->domain,
-	    res->naddr - n == 1 ? "is" : "are");
 	res->naddr = n;
-	if (n > 0)
+	if (n > 0) {
+		rlog(j, "%s: the hosts from MX preference %u on are this "
+		    "gateway, not tried", j->domain, (unsigned)pref);
 		return;
+	}
 	res->status = DNS_PERMFAIL;
 	snprintf(res->dsn, sizeof(res->dsn), "5.4.6");
 	snprintf(res->reason, sizeof(res->reason), "mail for %.200s loops back "
 	    "to myself", j->domain);
 }
 
+/*
+ * Hand the group to an outbound session with the next hop's addresses
+ * (or why there are none: the session reports that as its results).
+ * Returns 1 when the session runs (on_done() follows), 0 when it could
+ * not be set up at all (every recipient deferred, in j->rc).
+ */
 static int
 start_session(struct relay_job *j)
 {
 	char	 err[LIM_ERRMSG];
 	size_t	 i;
 
-	drop_self(j);
-
+	if (j->dq.res.status == DNS_OK)
+		loop_check(j);
 	if (smtpc_start(&j->c, &j->cf, &j->rt, &j->dq.res, &j->m, j->rc, j->n,
 	    on_done, j, err, sizeof(err)) == 0)
 		return 1;
@@ -583,6 +679,7 @@ record(struct relay_job *j)
 		case SMTPC_DELIVERED:
 			if (mark(j->r, &j->m, j->off[i], SPOOL_DELIVERED) != 0)
 				j->deferred = 1;
+			STATS_ADD(j->r->env.stats, rcpt_delivered, 1);
 			rlog(j, "delivered <%s>: %s", rc->addr, rc->text);
 			continue;
 		case SMTPC_BOUNCED:
@@ -590,7 +687,9 @@ record(struct relay_job *j)
 			break;
 		default:
 			rlog(j, "deferred <%s>: %s", rc->addr, rc->text);
+			spool_state_rcpt(&j->sw, j->idx[i], rc->text);
 			if (!expired) {
+				STATS_ADD(j->r->env.stats, rcpt_deferred, 1);
 				j->deferred = 1;
 				continue;
 			}
@@ -606,7 +705,8 @@ record(struct relay_job *j)
 		fr.reason = rc->from_peer ? NULL : rc->text;
 		fr.remote_mta = peer;
 		fr.last_attempt = now;
-		(void)dsn_batch_add(&j->r->failed, j->off[i], &fr);
+		if (dsn_batch_add(&j->r->failed, j->off[i], &fr) == 0)
+			STATS_ADD(j->r->env.stats, rcpt_bounced, 1);
 	}
 	if (j->r->failed.n > 0 && bounce(j) != 0)
 		j->deferred = 1;
@@ -629,6 +729,7 @@ finish(struct relay_job *j)
 		if (rr.status == SPOOL_PENDING)
 			pending++;
 	if (rc == 0 && pending == 0) {
+		spool_state_abort(&j->sw);
 		if (spool_msg_remove(e->spool, &j->m, err, sizeof(err)) != 0)
 			oplog_write(e->oplog, LOG_ERR, "queue %s: %s", j->id,
 			    err);
@@ -646,6 +747,10 @@ finish(struct relay_job *j)
 				rlog(j, "next attempt in %lld s", (long long)
 				    (ts[0].tv_sec - time(NULL)));
 		}
+		if (j->sw.fd != -1 && spool_state_commit(&j->sw, err,
+		    sizeof(err)) != 0)
+			oplog_write(e->oplog, LOG_WARNING, "queue %s: %s", j->id,
+			    err);
 		spool_msg_close(&j->m);
 	}
 	release(j);

@@ -28,8 +28,6 @@
 #ifndef BASTION_RELAY_H
 #define BASTION_RELAY_H
 
-#include <sys/socket.h>
-
 #include "addr.h"
 #include "dns.h"
 #include "dsn.h"
@@ -37,6 +35,7 @@
 #include "seal.h"
 #include "smtpc.h"
 #include "spool.h"
+#include "stats.h"
 #include "table.h"
 
 #define RELAY_JOBS		16	/* outbound sessions at once */
@@ -56,13 +55,7 @@ struct relay_env {
 	const struct seal_key		*key;	/* opens route secrets */
 	/* Where mail leaves from, per family: family 0 or NULL: any. */
 	const struct addr		*src4, *src6;
-	/*
-	 * The gateway's own listening addresses and ports (a wildcard
-	 * listener stands for every local interface address): a next hop
-	 * among them is a mail loop (RFC 5321 6.3), which bounces.
-	 */
-	const struct sockaddr_storage	*self;
-	size_t				 nself;
+	struct stats			*stats;	/* counters, or NULL */
 	/* A bounce was queued as id: deliver it. */
 	void				(*bounced)(void *arg, const char *id);
 	/* A job is free again after a due message found none. */
@@ -76,6 +69,8 @@ struct relay_job {
 	struct table			*tb;	/* held while the job runs */
 	char				 id[SPOOL_ID_SIZE];
 	struct spool_msg		 m;
+	/* This round's attempts and replies (spool.h, state/ID). */
+	struct spool_state_writer	 sw;
 	const struct ptab_domain_rec	*route;
 	char				 domain[DNS_NAME_MAX + 1];
 	/*
@@ -96,6 +91,7 @@ struct relay_job {
 	size_t				 n;
 	struct smtpc_rcpt		 rc[RELAY_RCPT_MAX];
 	uint64_t			 off[RELAY_RCPT_MAX];
+	uint32_t			 idx[RELAY_RCPT_MAX];
 	char				 addr[RELAY_RCPT_MAX][SPOOL_ADDR_MAX + 1];
 };
 
@@ -114,7 +110,8 @@ struct relay {
  * -1 with the reason (outbound mail then defers until a restart).
  */
 int	relay_init(struct relay *r, const struct relay_env *env, char *err,
-	    size_t errlen);
+	    size_t errlen)
+	    __attribute__((warn_unused_result));
 void	relay_free(struct relay *r);
 
 /*
@@ -127,6 +124,15 @@ int	relay_start(struct relay *r, const char *id);
 
 /* 1 if a job holds message id. */
 int	relay_busy(const struct relay *r, const char *id);
+
+/*
+ * 1 if sa (an address and port the relay would connect to) is where
+ * this gateway listens, as the listeners of t say: a listener's own
+ * address and port, or any address of this host (loopback, the
+ * unspecified address, an interface's) on a wildcard listener's port.
+ * Such a next hop is a mail loop (5.4.6, "loops back to myself").
+ */
+int	relay_self(const struct ptab *t, const struct sockaddr *sa);
 
 /* Stop every job (SIGTERM): what was not delivered stays queued. */
 void	relay_stop(struct relay *r);

@@ -232,6 +232,7 @@ deliver(struct queue *q, const char *id)
 				    id, err);
 				pending++;
 			}
+			STATS_ADD(e->stats, rcpt_delivered, 1);
 			qlog(q, id, "delivered <%s> to maildir (line %u)",
 			    r.addr, d->line);
 		} else if ((rc == 0 || expired) &&
@@ -251,9 +252,11 @@ deliver(struct queue *q, const char *id)
 			fr.addr = r.addr;
 			fr.status = rc == 0 ? "5.2.0" : "4.4.7";
 			fr.reason = reason;
-			(void)dsn_batch_add(&q->failed, r.off, &fr);
+			if (dsn_batch_add(&q->failed, r.off, &fr) == 0)
+				STATS_ADD(e->stats, rcpt_bounced, 1);
 		} else {
 			pending++;
+			STATS_ADD(e->stats, rcpt_deferred, 1);
 			qlog(q, id, "deferred <%s>: %s", r.addr, merr);
 		}
 	}

@@ -25,6 +25,7 @@
 #include "oplog.h"
 #include "plog.h"
 #include "spool.h"
+#include "stats.h"
 #include "table.h"
 
 #define QUEUE_RECENT		256	/* committed ids kept for delivery */
@@ -37,6 +38,7 @@ struct queue_env {
 	/* The current table (its owner swaps it on reload). */
 	struct table * const	*table;
 	const char		*base;	/* relative Maildirs start here */
+	struct stats		*stats;	/* counters, or NULL */
 	/*
 	 * The outbound side, or NULL for none.  busy: 1 if message id
 	 * is out with an outbound session, which the queue then leaves

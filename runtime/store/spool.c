@@ -93,6 +93,7 @@ static const struct {
 };
 #define SPOOL_NFIELDS	(sizeof(spool_fields) / sizeof(spool_fields[0]))
 
+static void	spool_state_prune(struct spool *);
 static uint32_t	spool_crc(uint32_t, const void *, size_t);
 static void	put16(unsigned char *, uint16_t);
 static void	put32(unsigned char *, uint32_t);
@@ -223,6 +224,7 @@ int
 spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 {
 	sp->root = sp->tmp = sp->queue = sp->corrupt = -1;
+	sp->hold = sp->state = -1;
 	sp->last_us = 0;
 	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create spool %s: %s", path,
@@ -238,7 +240,9 @@ spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 	if (spool_subdir(sp->root, "tmp", &sp->tmp, err, errlen) == -1 ||
 	    spool_subdir(sp->root, "queue", &sp->queue, err, errlen) == -1 ||
 	    spool_subdir(sp->root, "corrupt", &sp->corrupt, err,
-	    errlen) == -1) {
+	    errlen) == -1 ||
+	    spool_subdir(sp->root, "hold", &sp->hold, err, errlen) == -1 ||
+	    spool_subdir(sp->root, "state", &sp->state, err, errlen) == -1) {
 		spool_close(sp);
 		return -1;
 	}
@@ -255,6 +259,10 @@ spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 void
 spool_close(struct spool *sp)
 {
+	if (sp->state != -1)
+		close(sp->state);
+	if (sp->hold != -1)
+		close(sp->hold);
 	if (sp->corrupt != -1)
 		close(sp->corrupt);
 	if (sp->queue != -1)
@@ -264,6 +272,7 @@ spool_close(struct spool *sp)
 	if (sp->root != -1)
 		close(sp->root);
 	sp->root = sp->tmp = sp->queue = sp->corrupt = -1;
+	sp->hold = sp->state = -1;
 }
 
 /*
@@ -813,15 +822,18 @@ short_read:
 	return RD_BAD;
 }
 
-int
-spool_msg_open(struct spool *sp, struct spool_msg *m, const char *id,
-    char *err, size_t errlen)
+/* Open and check folder/ID (folder: queue or hold). */
+static int
+spool_msg_open_at(struct spool *sp, int held, struct spool_msg *m,
+    const char *id, char *err, size_t errlen)
 {
-	char	why[LIM_ERRMSG];
-	int	rc;
+	const char	*folder = held ? "hold" : "queue";
+	char		 why[LIM_ERRMSG];
+	int		 rc;
 
 	m->fd = -1;
 	m->damaged = 0;
+	m->held = held;
 	m->id[0] = '\0';
 	if (!spool_id_valid(id)) {
 		m->damaged = 1;
@@ -829,23 +841,97 @@ spool_msg_open(struct spool *sp, struct spool_msg *m, const char *id,
 		return -1;
 	}
 	memcpy(m->id, id, SPOOL_ID_SIZE);
-	m->fd = openat(sp->queue, id, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	m->fd = openat(held ? sp->hold : sp->queue, id, O_RDWR | O_NOFOLLOW |
+	    O_CLOEXEC);
 	if (m->fd == -1) {
 		if (errno == ENOENT)
 			return 0;
 		if (errno == ELOOP)
 			m->damaged = 1;
-		snprintf(err, errlen, "queue/%s: %s", id, strerror(errno));
+		snprintf(err, errlen, "%s/%s: %s", folder, id,
+		    strerror(errno));
 		return -1;
 	}
 	rc = spool_check(m, why, sizeof(why));
 	if (rc != RD_OK) {
 		m->damaged = rc == RD_BAD;
-		snprintf(err, errlen, "queue/%s: %s", id, why);
+		snprintf(err, errlen, "%s/%s: %s", folder, id, why);
 		close(m->fd);
 		m->fd = -1;
 		return -1;
 	}
+	return 1;
+}
+
+int
+spool_msg_open(struct spool *sp, struct spool_msg *m, const char *id,
+    char *err, size_t errlen)
+{
+	return spool_msg_open_at(sp, 0, m, id, err, errlen);
+}
+
+int
+spool_msg_open_held(struct spool *sp, struct spool_msg *m, const char *id,
+    char *err, size_t errlen)
+{
+	return spool_msg_open_at(sp, 1, m, id, err, errlen);
+}
+
+/* Move id from one folder to the other; both are fsynced after. */
+static int
+spool_move(int from, const char *fname, int to, const char *tname,
+    const char *id, char *err, size_t errlen)
+{
+	struct stat	st;
+
+	if (!spool_id_valid(id)) {
+		snprintf(err, errlen, "not a queue id");
+		return -1;
+	}
+	if (fstatat(from, id, &st, AT_SYMLINK_NOFOLLOW) == -1 &&
+	    errno == ENOENT)
+		return 0;
+	/* renameat would replace a message of the same id: never. */
+	if (fstatat(to, id, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		snprintf(err, errlen, "%s/%s exists already", tname, id);
+		return -1;
+	}
+	if (renameat(from, id, to, id) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "cannot move %s/%s to %s/: %s", fname,
+		    id, tname, strerror(errno));
+		return -1;
+	}
+	if (fsync(to) == -1 || fsync(from) == -1) {
+		snprintf(err, errlen, "cannot fsync %s/ and %s/: %s", fname,
+		    tname, strerror(errno));
+		return -1;
+	}
+	return 1;
+}
+
+int
+spool_hold(struct spool *sp, const char *id, char *err, size_t errlen)
+{
+	return spool_move(sp->queue, "queue", sp->hold, "hold", id, err,
+	    errlen);
+}
+
+int
+spool_release(struct spool *sp, const char *id, char *err, size_t errlen)
+{
+	return spool_move(sp->hold, "hold", sp->queue, "queue", id, err,
+	    errlen);
+}
+
+int
+spool_due_now(struct spool *sp, const char *id)
+{
+	if (!spool_id_valid(id))
+		return 0;
+	if (utimensat(sp->queue, id, NULL, AT_SYMLINK_NOFOLLOW) == -1)
+		return errno == ENOENT ? 0 : -1;
 	return 1;
 }
 
@@ -966,17 +1052,22 @@ int
 spool_msg_remove(struct spool *sp, struct spool_msg *m, char *err,
     size_t errlen)
 {
-	int	rc = 0;
+	const char	*folder = m->held ? "hold" : "queue";
+	int		 dir = m->held ? sp->hold : sp->queue;
+	int		 rc = 0;
 
-	if (unlinkat(sp->queue, m->id, 0) == -1 && errno != ENOENT) {
-		snprintf(err, errlen, "cannot remove queue/%s: %s", m->id,
+	if (unlinkat(dir, m->id, 0) == -1 && errno != ENOENT) {
+		snprintf(err, errlen, "cannot remove %s/%s: %s", folder, m->id,
 		    strerror(errno));
 		rc = -1;
-	} else if (fsync(sp->queue) == -1) {
-		snprintf(err, errlen, "cannot fsync queue: %s",
+	} else if (fsync(dir) == -1) {
+		snprintf(err, errlen, "cannot fsync %s: %s", folder,
 		    strerror(errno));
 		rc = -1;
 	}
+	/* Its state is only a note about it: gone with it, no fsync. */
+	if (sp->state != -1)
+		(void)unlinkat(sp->state, m->id, 0);
 	spool_msg_close(m);
 	return rc;
 }
@@ -1108,5 +1199,39 @@ spool_resume(struct spool *sp, spool_resume_fn *fn, void *ctx, char *err,
 			fn(ctx, SPOOL_RESUME_SKIPPED, de->d_name, why);
 	}
 	closedir(d);
+	spool_state_prune(sp);
 	return count;
+}
+
+/*
+ * state/: a half-written state, or the state of a message that is
+ * gone (removed before its state was), is of no use to anyone.
+ * hold/ is not scanned: a held message waits for `release'.
+ */
+static void
+spool_state_prune(struct spool *sp)
+{
+	struct dirent	*de;
+	struct stat	 st;
+	DIR		*d;
+	int		 fd;
+
+	if (sp->state == -1 || (fd = openat(sp->state, ".", O_RDONLY |
+	    O_DIRECTORY | O_CLOEXEC)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (spool_id_valid(de->d_name) && (fstatat(sp->queue,
+		    de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+		    fstatat(sp->hold, de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0))
+			continue;
+		(void)unlinkat(sp->state, de->d_name, 0);
+	}
+	closedir(d);
 }

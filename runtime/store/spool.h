@@ -14,6 +14,8 @@
  *	ROOT/tmp/	messages being received (never acknowledged)
  *	ROOT/queue/	accepted messages, one file each, named by queue id
  *	ROOT/corrupt/	damaged queue files, each with a NAME.reason file
+ *	ROOT/hold/	messages an administrator holds back (bastionctl)
+ *	ROOT/state/	per message, its delivery attempts and last replies
  *
  * Memory: every structure here is allocated by the caller; nothing in
  * this module calls malloc.  The writer buffers in a small array inside
@@ -71,6 +73,8 @@ struct spool {
 	int		tmp;
 	int		queue;
 	int		corrupt;
+	int		hold;
+	int		state;
 	uint64_t	last_us;	/* last id's time: keeps ids rising */
 };
 
@@ -193,6 +197,7 @@ uint64_t spool_body_size(const struct spool_writer *w);
 struct spool_msg {
 	int		fd;
 	int		damaged;	/* set when open fails on content */
+	int		held;		/* opened from hold/ */
 	char		id[SPOOL_ID_SIZE];
 	int64_t		received;
 	uint64_t	size;		/* SIZE= declared */
@@ -221,6 +226,32 @@ struct spool_msg {
 int	spool_msg_open(struct spool *sp, struct spool_msg *m, const char *id,
 	    char *err, size_t errlen) __attribute__((warn_unused_result));
 void	spool_msg_close(struct spool_msg *m);
+
+/*
+ * The same for a message in hold/ (m->held is set).  A held message is
+ * never delivered: nothing but the control commands open it there.
+ */
+int	spool_msg_open_held(struct spool *sp, struct spool_msg *m,
+	    const char *id, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/*
+ * Hold message id back from delivery, or let it go again: rename it
+ * from queue/ to hold/ (or back), then fsync both folders, as Postfix's
+ * hold queue, so that the choice survives a crash.  Returns 1 when
+ * moved, 0 when there is no such message where it should be, -1 with
+ * the reason in err.
+ */
+int	spool_hold(struct spool *sp, const char *id, char *err,
+	    size_t errlen) __attribute__((warn_unused_result));
+int	spool_release(struct spool *sp, const char *id, char *err,
+	    size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * Make queued message id due now (its file's date is its next attempt,
+ * relay.h).  Returns 1, 0 when it is not in queue/, -1 on error.
+ */
+int	spool_due_now(struct spool *sp, const char *id);
 
 /* One recipient, as read back. */
 struct spool_rcpt {
@@ -255,7 +286,8 @@ ssize_t	spool_body_read(struct spool_msg *m, uint64_t off, void *buf,
 	    size_t len);
 
 /*
- * Remove a delivered message: unlink queue/ID, fsync queue/, close m.
+ * Remove a delivered message: unlink queue/ID (hold/ID if m->held) and
+ * its state/ID, fsync the folder, close m.
  * Returns 0, or -1 with the reason in err (m is closed either way).
  */
 int	spool_msg_remove(struct spool *sp, struct spool_msg *m, char *err,
@@ -291,6 +323,65 @@ typedef void spool_resume_fn(void *ctx, int what, const char *name,
  */
 long	spool_resume(struct spool *sp, spool_resume_fn *fn, void *ctx,
 	    char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * Delivery state: per message, state/ID holds how many delivery rounds
+ * it has had, when the last one was, and each recipient's last reply
+ * from its next hop (or why there was none), so that bastionctl can
+ * show them after a restart.  It is a note beside the message, not part
+ * of it: written whole to state/ID.new, fsynced and renamed over the
+ * old one at the end of each round (a crash leaves the old or the new
+ * one, never a mix), removed with the message, and ignored when
+ * missing or unreadable.  The format is in doc/spool-format.md.
+ */
+#define SPOOL_STATE_TEXT_MAX	512	/* one reply, bytes */
+
+struct spool_state_writer {
+	struct spool	*sp;
+	int		 fd;		/* -1: idle */
+	int		 error;		/* sticky */
+	char		 id[SPOOL_ID_SIZE];
+};
+
+/*
+ * Begin the state of message id: attempts rounds so far (this one
+ * included), the last at time last.  w->fd is -1 again after commit
+ * or abort.  Returns 0, or -1 (the writer is idle; nothing is left).
+ */
+int	spool_state_begin(struct spool *sp, struct spool_state_writer *w,
+	    const char *id, unsigned attempts, int64_t last);
+/* Recipient index's last reply (control bytes are written as '?'). */
+void	spool_state_rcpt(struct spool_state_writer *w, uint32_t index,
+	    const char *text);
+/* fsync and rename into place.  Returns 0, or -1 with the reason. */
+int	spool_state_commit(struct spool_state_writer *w, char *err,
+	    size_t errlen);
+/* Drop what was begun (the old state stays).  Safe when idle. */
+void	spool_state_abort(struct spool_state_writer *w);
+
+/* A state file read back, recipient by recipient in index order. */
+struct spool_state {
+	void		*fp;		/* FILE *, NULL if none */
+	unsigned	 attempts;
+	int64_t		 last;		/* 0: none */
+	int		 have;		/* a record read ahead */
+	uint32_t	 index;		/* ... for this recipient */
+	char		 text[SPOOL_STATE_TEXT_MAX + 1];
+};
+
+/*
+ * Open state/ID and read its counts.  Returns 1, or 0 when there is
+ * none (or it is unreadable: the counts are then 0).  Close with
+ * spool_state_close (safe either way).
+ */
+int	spool_state_open(struct spool *sp, const char *id,
+	    struct spool_state *st);
+/*
+ * The last reply recorded for recipient index, which must rise from
+ * call to call.  Returns 1 with it in st->text, 0 if none.
+ */
+int	spool_state_reply(struct spool_state *st, uint32_t index);
+void	spool_state_close(struct spool_state *st);
 
 /* 1 if s is a well-formed queue id, 0 if not. */
 int	spool_id_valid(const char *s);

@@ -99,8 +99,7 @@ class Site:
             os.makedirs(os.path.dirname(p), exist_ok=True)
             with open(p, "w") as f:
                 f.write(text)
-        # The spool and the log live in var/, which bastiond does not
-        # create (only their last component).
+        # The spool, the log and the Maildirs live in var/.
         os.makedirs(os.path.join(self.dir, "var"), exist_ok=True)
         self.keyfile = None
         if key:

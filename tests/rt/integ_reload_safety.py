@@ -39,7 +39,7 @@ def policy(port, tport, cert=True, extra_listen="", token=None,
     log "var/protocol.log"
 }
 default require %s
-accept for test.example deliver maildir "var/mail/%%u"
+accept for test.example deliver maildir "var/mail/%%u" recipients any
 %s""" % (port, tport, extra_listen,
          '    tls certificate "certs/ec.crt" key "certs/ec.key"\n'
          if cert else "", spool, rule,
@@ -147,14 +147,20 @@ def main():
         r = dry("-k", site.keyfile)
         check(r.returncode == 0, "-n with the right key: exit 0",
               r.stderr)
+        def keyid(pub):
+            with open(site.path(pub)) as f:
+                return f.read().split()[1]
         r = dry("-k", site.path("other.key"))
         check(r.returncode == 1 and "partner.example" in r.stderr and
-              "key" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
-              "-n with another key: exit 1, one line naming the route",
-              r.stderr)
+              keyid("site.pub") in r.stderr and
+              keyid("other.pub") in r.stderr and
+              len(r.stderr.strip().splitlines()) == 1,
+              "-n with another key: exit 1, one line naming the route "
+              "and both key ids", r.stderr)
         r = dry()
         check(r.returncode == 1 and "no key given" in r.stderr and
-              "partner.example" in r.stderr,
+              "partner.example" in r.stderr and
+              keyid("site.pub") in r.stderr,
               "-n without a key: exit 1, saying no key was given",
               r.stderr)
         site.proc = None

@@ -31,6 +31,7 @@ static void		 test_regular(void);
 static void		 test_checks(void);
 static void		 test_pipe(void);
 static void		 test_fd(void);
+static void		 test_mkdirs(void);
 
 static const char *
 path_in(const char *name)
@@ -183,6 +184,30 @@ test_fd(void)
 	    errno == EBADF);
 }
 
+/* mkdir -p: every missing folder, 0700 whatever the umask. */
+static void
+test_mkdirs(void)
+{
+	struct stat	 st;
+	char		 p[300];
+	mode_t		 old = umask(0);
+
+	snprintf(p, sizeof(p), "%s/m1//m2/m3/", dir);
+	CHECK(fileio_mkdirs(p, (uid_t)-1, (gid_t)-1) == 0, "mkdirs %s", p);
+	CHECK(stat(path_in("m1/m2/m3"), &st) == 0 && S_ISDIR(st.st_mode) &&
+	    (st.st_mode & 07777) == 0700, "m1/m2/m3 made, 0700");
+	CHECK(stat(path_in("m1"), &st) == 0 && (st.st_mode & 07777) == 0700,
+	    "m1 made, 0700");
+	CHECK(fileio_mkdirs(path_in("m1/m2"), (uid_t)-1, (gid_t)-1) == 0,
+	    "folders that exist are fine");
+	CHECK(fileio_mkdirs(path_in("small/x"), (uid_t)-1, (gid_t)-1) == -1 &&
+	    errno == ENOTDIR, "a file on the way: ENOTDIR (%d)", errno);
+	umask(old);
+	rmdir(path_in("m1/m2/m3"));
+	rmdir(path_in("m1/m2"));
+	rmdir(path_in("m1"));
+}
+
 int
 main(void)
 {
@@ -203,6 +228,7 @@ main(void)
 	test_checks();
 	test_pipe();
 	test_fd();
+	test_mkdirs();
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		unlink(path_in(names[i]));
 	rmdir(dir);

@@ -161,6 +161,54 @@ test_match(void)
 	CHECK(r[0].calls == 1 && r[0].result == 1, "the first one finished");
 }
 
+/*
+ * An unknown user's check goes the way of its model, with the model's
+ * parameters, and never matches, even with the model's own password.
+ */
+static void
+test_unknown(void)
+{
+	struct {
+		const char	*model, *pw, *what;
+		int		 kind;
+	} t[] = {
+		{ argon_v, "battery staple", "argon2id model",
+		    VERIFIER_ARGON2ID },
+		{ odd_v, "odd iterations", "SCRAM model (5000 iterations)",
+		    VERIFIER_SCRAM_SHA_256 },
+		{ NULL, "anything", "no model", VERIFIER_SCRAM_SHA_256 },
+	};
+	struct pwcheck_job	 j;
+	struct res		 r;
+	uint64_t		 child, pbkdf2;
+	char			 pw[64], err[256];
+	size_t			 i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		memset(&r, 0, sizeof(r));
+		pwcheck_job_init(&j);
+		child = V.nchild;
+		pbkdf2 = V.npbkdf2;
+		snprintf(pw, sizeof(pw), "%s", t[i].pw);
+		CHECK(pwcheck_start_unknown(&V, &j, t[i].model, t[i].model ?
+		    strlen(t[i].model) : 0, pw, strlen(pw), on_done, &r, err,
+		    sizeof(err)) == 0, "%s: started (%s)", t[i].what, err);
+		CHECK(pw[0] == '\0', "%s: the password was wiped", t[i].what);
+		CHECK(pwcheck_kind(&j) == t[i].kind, "%s: the model's kind",
+		    t[i].what);
+		CHECK(t[i].kind == VERIFIER_ARGON2ID ?
+		    V.nchild == child + 1 && V.npbkdf2 == pbkdf2 :
+		    V.npbkdf2 == pbkdf2 + 1 && V.nchild == child,
+		    "%s: the model's path (child %llu, pbkdf2 %llu)", t[i].what,
+		    (unsigned long long)(V.nchild - child),
+		    (unsigned long long)(V.npbkdf2 - pbkdf2));
+		wait_for(&r, 1);
+		CHECK(r.calls == 1 && r.result == 0, "%s: no match, even with "
+		    "the model's password (%d, %d)", t[i].what, r.calls,
+		    r.result);
+	}
+}
+
 static void
 test_cancel(void)
 {
@@ -553,6 +601,7 @@ main(void)
 		return 1;
 	}
 	test_match();
+	test_unknown();
 	test_cancel();
 	test_ping();
 	test_many_argon();

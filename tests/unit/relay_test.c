@@ -4,7 +4,8 @@
  * loopback in a child process.  One message goes out in one job: the
  * recipient the peer takes is delivered, the one it refuses and the
  * one with no route at all come back in bounces handed to the bounced
- * hook, and the message leaves the spool.
+ * hook, and the message leaves the spool.  And relay_self(), which
+ * tells a next hop that is the gateway itself (a mail loop).
  */
 #include "spool_testutil.h"
 
@@ -38,6 +39,8 @@ static int	peer_line(FILE *, char *, size_t);
 static int	peer(int);
 static int	queued_has(const char *, const char *, const char *);
 static pid_t	peer_start(uint16_t *);
+static int	self(const struct ptab *, const char *, uint16_t);
+static void	test_self(void);
 
 static void
 on_bounced(void *arg, const char *id)
@@ -154,6 +157,95 @@ peer_start(uint16_t *port)
 	return pid;
 }
 
+/* relay_self() for the address text a and port. */
+static int
+self(const struct ptab *t, const char *a, uint16_t port)
+{
+	struct sockaddr_in6	 sin6;
+	struct sockaddr_in	 sin;
+
+	memset(&sin, 0, sizeof(sin));
+	memset(&sin6, 0, sizeof(sin6));
+	if (inet_pton(AF_INET, a, &sin.sin_addr) == 1) {
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons(port);
+		return relay_self(t, (struct sockaddr *)&sin);
+	}
+	if (inet_pton(AF_INET6, a, &sin6.sin6_addr) != 1)
+		return -1;
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons(port);
+	return relay_self(t, (struct sockaddr *)&sin6);
+}
+
+/*
+ * Listeners on 127.0.0.2 port 2525, 0.0.0.0 port 25 and :: port 587
+ * (never bound: the table is all relay_self() looks at).
+ */
+
+/* One plain listener on a, port, at source line. */
+static int
+listener_add(struct ptab_builder *b, const struct addr *a, uint16_t port,
+    uint32_t line)
+{
+	struct ptab_listener_in	 l;
+
+	memset(&l, 0, sizeof(l));
+	l.addr = *a;
+	l.port = port;
+	l.line = line;
+	l.proxy_list = PTAB_NONE;
+	return ptab_builder_listener(b, &l);
+}
+
+static void
+test_self(void)
+{
+	struct ptab_builder	*b;
+	struct ptab_server_in	 s;
+	struct ptab		 t;
+	struct addr		 a;
+	uint8_t			*img = NULL;
+	size_t			 len;
+	char			 err[256];
+
+	memset(&t, 0, sizeof(t));
+	CHECK((b = ptab_builder_new()) != NULL, "builder");
+	if (b == NULL)
+		return;
+	memset(&s, 0, sizeof(s));
+	s.hostname = RT_HOSTNAME;
+	s.spool = "spool";
+	CHECK(ptab_builder_server(b, &s) == 0, "server");
+	CHECK(addr_parse("127.0.0.2", 9, 0, &a, err, sizeof(err)) == 0 &&
+	    listener_add(b, &a, 2525, 1) == 0, "listener 1");
+	CHECK(addr_parse("0.0.0.0", 7, 0, &a, err, sizeof(err)) == 0 &&
+	    listener_add(b, &a, 25, 2) == 0, "listener 2");
+	CHECK(addr_parse("::", 2, 0, &a, err, sizeof(err)) == 0 &&
+	    listener_add(b, &a, 587, 3) == 0, "listener 3");
+	CHECK(ptab_build(b, NULL, NULL, &img, &len, err, sizeof(err)) == 0 &&
+	    ptab_load(&t, img, len, err, sizeof(err)) == 0, "table: %s",
+	    err);
+	ptab_builder_free(b);
+	if (img == NULL || t.nlisteners != 3) {
+		free(img);
+		return;
+	}
+	CHECK(self(&t, "127.0.0.2", 2525) == 1, "a listener's own address");
+	CHECK(self(&t, "::ffff:127.0.0.2", 2525) == 1, "the same, mapped");
+	CHECK(self(&t, "127.0.0.3", 2525) == 0, "another address");
+	CHECK(self(&t, "127.0.0.2", 2526) == 0, "another port");
+	CHECK(self(&t, "127.0.0.9", 25) == 1, "loopback on a wildcard");
+	CHECK(self(&t, "0.0.0.0", 25) == 1, "0.0.0.0 on a wildcard");
+	CHECK(self(&t, "0.0.0.0", 2525) == 1, "0.0.0.0 reaches a listener");
+	CHECK(self(&t, "192.0.2.1", 25) == 0, "not an address of this host");
+	CHECK(self(&t, "::1", 587) == 1, "::1 on the IPv6 wildcard");
+	CHECK(self(&t, "::1", 25) == 0, "the IPv4 wildcard is not IPv6's");
+	CHECK(self(&t, "2001:db8::1", 587) == 0, "not this host's");
+	ptab_close(&t);
+	free(img);
+}
+
 int
 main(void)
 {
@@ -172,6 +264,7 @@ main(void)
 	pid_t			 pid;
 	int			 status = -1, i;
 
+	test_self();
 	if ((pid = peer_start(&port)) == -1)
 		return 99;
 	if (rt_site_open(S, "relay_test", port) != 0) {
