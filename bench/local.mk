@@ -52,3 +52,17 @@ bench-relay: bastiond$(EXEEXT) policyc$(EXEEXT)
 	BENCH_SAN='$(SAN_CFLAGS)' \
 	$(SHELL) $(srcdir)/bench/relay_run.sh
 .PHONY: bench-relay
+
+# The cluster benchmark: `make bench-cluster` runs bastiond behind
+# HAProxy, one node and two, with and without the PROXY header
+# (bench/cluster_run.sh, bench/cluster_bench.py; bench/README.md, "The
+# cluster benchmark").  Not part of `make bench`.
+EXTRA_DIST += bench/cluster_run.sh bench/cluster_bench.py
+
+bench-cluster: bastiond$(EXEEXT) policyc$(EXEEXT)
+	@top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	POLICYC='$(abs_top_builddir)/policyc$(EXEEXT)' \
+	BASTIOND='$(abs_top_builddir)/bastiond$(EXEEXT)' \
+	BENCH_SAN='$(SAN_CFLAGS)' \
+	$(SHELL) $(srcdir)/bench/cluster_run.sh
+.PHONY: bench-cluster

@@ -183,6 +183,7 @@ listeners_open(struct server *srv, char *err, size_t errlen)
 		l->tls = lr->tls;
 		l->require = lr->require;
 		l->line = lr->line;
+		l->index = i;
 		l->fd = -1;
 		plog_endpoint((struct sockaddr *)&ss, sl, l->local,
 		    sizeof(l->local));

@@ -16,12 +16,14 @@ bad() {
 	fail=1
 }
 
-for src in "$top_srcdir"/tests/good/*.policy "$top_srcdir"/examples/*.policy
+for src in "$top_srcdir"/tests/good/*.policy "$top_srcdir"/examples/*.policy \
+    "$top_srcdir"/examples/*/*.policy
 do
 	[ -f "$src" ] || continue
 	n=$((n + 1))
 	name=$(basename "$src" .policy)
 	case $src in
+	*/examples/*/*) name=example-$(basename "$(dirname "$src")")-$name ;;
 	*/examples/*) name=example-$name ;;
 	esac
 	if ! "$POLICYC" -o "$tmp/a/$name.ptab" "$src" 2>"$tmp/$name.cc"; then

@@ -38,6 +38,7 @@
 
 #include "bastion_limits.h"
 #include "conn.h"
+#include "proxy.h"
 #include "session.h"
 #include "smtp_proto.h"
 #include "tls.h"
@@ -51,7 +52,8 @@ enum state {
 	S_VERIFY,	/* AUTH: the password is being checked */
 	S_AUTHDELAY,	/* AUTH failed: the reply waits on a timer */
 	S_STARTTLS,	/* 220 sent; TLS starts once it is flushed */
-	S_CLOSING	/* flush what is queued, then close */
+	S_CLOSING,	/* flush what is queued, then close */
+	S_PROXY		/* `proxy from`: waiting for the PROXY header */
 };
 
 /* What the session allocates on first use and keeps. */
@@ -75,6 +77,13 @@ struct session {
 	char			 id[17];
 	struct addr		 peer;
 	char			 remote[PLOG_ENDPOINT_SIZE];
+	/*
+	 * A `proxy from` listener: the balancer the connection came from,
+	 * and the header so far (S_PROXY).  Once it is read, peer and
+	 * remote are the client's.
+	 */
+	char			 via[PLOG_ENDPOINT_SIZE];
+	struct proxy		 px;
 	/* The policy for this client. */
 	uint32_t		 rule;
 	uint8_t			 action, require, flags;
@@ -107,6 +116,12 @@ static void	on_timer(struct loop *, void *);
 static void	on_verified(void *, int);
 static int	session_new(struct listener *, int, struct sockaddr *,
 		    socklen_t);
+static void	session_start(struct session *, const char *);
+static int	proxy_sender(struct listener *, const struct ptab *,
+		    const struct addr *, const char *);
+static void	proxy_input(struct session *);
+static void	proxy_ready(struct session *, const struct proxy_result *);
+static void	proxy_refuse(struct session *, const char *);
 static void	session_free(struct session *);
 static void	session_close(struct session *, const char *);
 static void	session_drop(struct session *, const char *);
@@ -231,11 +246,10 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 {
 	struct session_ctx	*ctx = l->ctx;
 	const struct ptab	*t = &(*ctx->table)->t;
-	const struct ptab_rule_rec *r;
 	struct session		*s;
 	struct addr		 peer;
-	char			 remote[PLOG_ENDPOINT_SIZE], err[LIM_ERRMSG];
-	uint32_t		 ent;
+	char			 remote[PLOG_ENDPOINT_SIZE];
+	int			 proxied;
 
 	memset(&peer, 0, sizeof(peer));
 	if (sa->sa_family == AF_INET) {
@@ -251,6 +265,9 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 		return -1;
 	plog_endpoint(sa, sl, remote, sizeof(remote));
 
+	/* Only the listed balancers may speak for someone else. */
+	if ((proxied = proxy_sender(l, t, &peer, remote)) == -1)
+		return -1;
 	if (ctx->stopping) {
 		STATS_ADD(ctx->stats, conn[STATS_CONN_SHUTDOWN], 1);
 		refuse_raw(ctx, l, fd, remote,
@@ -263,21 +280,27 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 		    "421 4.7.0 Too many connections, try again later");
 		return -1;
 	}
-	if (hostcount_add(ctx->hosts, &peer, t->server->max_conns_host) != 1) {
+	/*
+	 * Behind a balancer every connection comes from its address: the
+	 * per-host count waits for the client's, in the header.
+	 */
+	if (!proxied && hostcount_add(ctx->hosts, &peer,
+	    t->server->max_conns_host) != 1) {
 		STATS_ADD(ctx->stats, conn[STATS_CONN_LIMITED], 1);
 		refuse_raw(ctx, l, fd, remote,
 		    "421 4.7.0 Too many connections from your address");
 		return -1;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		hostcount_del(ctx->hosts, &peer);
+		if (!proxied)
+			hostcount_del(ctx->hosts, &peer);
 		oplog_write(ctx->oplog, LOG_ERR, "out of memory for a session");
 		return -1;
 	}
 	s->ctx = ctx;
 	s->lst = l;
 	s->peer = peer;
-	s->counted = 1;
+	s->counted = !proxied;
 	memcpy(s->remote, remote, sizeof(remote));
 	/* The table and certificate of now, whatever a SIGHUP brings. */
 	s->tb = *ctx->table;
@@ -304,11 +327,40 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 		session_free(s);	/* the caller closes fd */
 		return -1;
 	}
-	slogf(s, PLOG_CONNECT, "%s%s", l->tls ? "implicit TLS" : "SMTP",
-	    l->require ? " (listener floor)" : "");
+	if (proxied) {
+		/* Nothing is said, and no TLS begins, before the header. */
+		memcpy(s->via, remote, sizeof(remote));
+		proxy_init(&s->px);
+		s->state = S_PROXY;
+		arm(s, SESSION_PROXY_TIMEOUT);
+		session_done(s);
+		return 0;
+	}
+	session_start(s, "");
+	session_done(s);
+	return 0;
+}
+
+/*
+ * The client is known (its own address, or the one a balancer's header
+ * gave): log the connection, find its rule, and greet it or start the
+ * implicit TLS handshake.  via: how it came, for the connect line.
+ */
+static void
+session_start(struct session *s, const char *via)
+{
+	struct session_ctx	*ctx = s->ctx;
+	struct listener		*l = s->lst;
+	const struct ptab	*t = &s->tb->t;
+	const struct ptab_rule_rec *r;
+	char			 err[LIM_ERRMSG];
+	uint32_t		 ent;
+
+	slogf(s, PLOG_CONNECT, "%s%s%s", l->tls ? "implicit TLS" : "SMTP",
+	    via, l->require ? " (listener floor)" : "");
 
 	/* The policy: most specific host rule, joined with the floor. */
-	s->rule = ptab_host_lookup(t, &peer, &ent);
+	s->rule = ptab_host_lookup(t, &s->peer, &ent);
 	r = &t->rules[s->rule];
 	s->action = r->action;
 	s->require = r->require | l->require;
@@ -333,18 +385,150 @@ session_new(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 		if ((tc = tls_server_new(s->creds, err, sizeof(err))) ==
 		    NULL) {
 			session_drop(s, err);
-			session_done(s);
-			return 0;
+			return;
 		}
 		(void)conn_start_tls(&s->conn, tc);
 		s->state = S_HANDSHAKE;
 		arm(s, t->server->to_command);
-		session_done(s);
-		return 0;
+		return;
 	}
 	greet(s);
-	session_done(s);
-	return 0;
+}
+
+/* ---- the PROXY header ------------------------------------------------ */
+
+/*
+ * Is this connection to a `proxy from` listener?  1: yes, from one of
+ * its balancers; 0: not such a listener; -1: such a listener, and the
+ * peer is no balancer of it (logged; the caller closes).
+ */
+static int
+proxy_sender(struct listener *l, const struct ptab *t,
+    const struct addr *peer, const char *remote)
+{
+	const struct ptab_listener_rec	*lr;
+	char				 why[160];
+	int				 n;
+
+	if (l->index >= t->nlisteners)
+		return 0;
+	lr = &t->listeners[l->index];
+	if (!lr->proxy)
+		return 0;
+	if (ptab_listener_proxy(t, lr, peer))
+		return 1;
+	n = snprintf(why, sizeof(why), "refused: not a PROXY sender of the "
+	    "listener (line %u), table %s", lr->line, t->sum);
+	plog_write(l->ctx->log, NULL, "-", l->local, remote, PLOG_DISCONNECT,
+	    why, n > 0 && (size_t)n < sizeof(why) ? (size_t)n : strlen(why));
+	return -1;
+}
+
+/*
+ * The socket is readable in S_PROXY.  The header is peeked at and only
+ * its own bytes are taken from the socket, so what follows it (SMTP, or
+ * a ClientHello on an implicit-TLS port) stays there for the session,
+ * exactly as if the client had connected directly.
+ */
+static void
+proxy_input(struct session *s)
+{
+	uint8_t			 buf[PROXY_HDR_MAX];
+	struct proxy_result	 res;
+	char			 err[LIM_ERRMSG];
+	size_t			 used;
+	ssize_t			 n;
+	int			 r;
+
+	n = recv(s->conn.fd, buf, sizeof(buf), MSG_PEEK);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (n == 0)
+			proxy_eof(&s->px, err, sizeof(err));
+		else
+			snprintf(err, sizeof(err), "%s", strerror(errno));
+		proxy_refuse(s, err);
+		return;
+	}
+	r = proxy_feed(&s->px, buf, (size_t)n, &used, &res, err, sizeof(err));
+	if (r == -1) {
+		proxy_refuse(s, err);
+		return;
+	}
+	/* Peeked bytes are there: taking them cannot come up short. */
+	if (used > 0 && recv(s->conn.fd, buf, used, 0) != (ssize_t)used) {
+		proxy_refuse(s, "the header could not be taken from the "
+		    "socket");
+		return;
+	}
+	if (r == 1)
+		proxy_ready(s, &res);
+}
+
+/* The header is in: the client it names becomes the session's. */
+static void
+proxy_ready(struct session *s, const struct proxy_result *res)
+{
+	const struct ptab	*t = &s->tb->t;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl;
+	char			 via[16 + PLOG_ENDPOINT_SIZE];
+	const char		*text;
+
+	loop_timer_cancel(s->ctx->loop, &s->timer);
+	if (res->kind == PROXY_ADDRS) {
+		memset(&ss, 0, sizeof(ss));
+		if (res->src.family == ADDR_V4) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+			sin->sin_family = AF_INET;
+			sin->sin_port = htons(res->sport);
+			memcpy(&sin->sin_addr, res->src.a, 4);
+			sl = sizeof(*sin);
+		} else {
+			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+			sin6->sin6_family = AF_INET6;
+			sin6->sin6_port = htons(res->sport);
+			memcpy(&sin6->sin6_addr, res->src.a, 16);
+			sl = sizeof(*sin6);
+		}
+		s->peer = res->src;
+		plog_endpoint((struct sockaddr *)&ss, sl, s->remote,
+		    sizeof(s->remote));
+		snprintf(via, sizeof(via), " via %s", s->via);
+	} else
+		/* A health check, or a balancer that knows no client. */
+		snprintf(via, sizeof(via), " from the balancer (PROXY v%d "
+		    "%s)", res->version, res->kind == PROXY_LOCAL ? "LOCAL" :
+		    "UNKNOWN");
+	if (hostcount_add(s->ctx->hosts, &s->peer,
+	    t->server->max_conns_host) != 1) {
+		STATS_ADD(s->ctx->stats, conn[STATS_CONN_LIMITED], 1);
+		text = "421 4.7.0 Too many connections from your address";
+		slogf(s, PLOG_CONNECT, "%s%s", s->lst->tls ? "implicit TLS" :
+		    "SMTP", via);
+		if (!s->lst->tls)
+			reply(s, "%s", text);
+		else
+			logline(s, PLOG_OUT, text, strlen(text));
+		session_close(s, "refused");
+		return;
+	}
+	s->counted = 1;
+	session_start(s, via);
+}
+
+/* No usable header: close without a word, and say why in the log. */
+static void
+proxy_refuse(struct session *s, const char *why)
+{
+	char	 msg[LIM_ERRMSG + 64];
+
+	snprintf(msg, sizeof(msg), "refused: %s", why);
+	session_drop(s, msg);
 }
 
 /* After a callback: free a dead session, else fix the loop interest. */
@@ -503,7 +687,10 @@ on_io(struct loop *L, int fd, int events, void *arg)
 
 	(void)L;
 	(void)fd;
-	(void)conn_io(&s->conn, events);
+	if (s->state == S_PROXY)
+		proxy_input(s);
+	else
+		(void)conn_io(&s->conn, events);
 	session_done(s);
 }
 
@@ -1547,6 +1734,15 @@ on_timer(struct loop *L, void *arg)
 	case S_CLOSING:
 		session_drop(s, "closing");
 		break;
+	case S_PROXY: {
+		char	 why[LIM_ERRMSG];
+
+		proxy_eof(&s->px, why, sizeof(why));
+		snprintf(why + strlen(why), sizeof(why) - strlen(why),
+		    " after %d s", SESSION_PROXY_TIMEOUT);
+		proxy_refuse(s, why);
+		break;
+	}
 	default:
 		reply(s, "421 4.4.2 %s Timeout exceeded, closing",
 		    hostname_of(s));
@@ -1581,7 +1777,8 @@ session_shutdown_all(struct session_ctx *ctx, int now)
 			s->quit_after = 1;
 			continue;
 		}
-		if (s->state != S_HANDSHAKE && s->state != S_STARTTLS)
+		if (s->state != S_HANDSHAKE && s->state != S_STARTTLS &&
+		    s->state != S_PROXY)
 			reply(s, "421 4.3.2 %s Service shutting down",
 			    hostname_of(s));
 		session_close(s, "shutdown");

@@ -49,6 +49,11 @@
 #define SESSION_RECEIVED_MAX	1024
 #define SESSION_AUTH_DELAY_MS	1000	/* per failure, on a timer */
 #define SESSION_ACCEPT_BURST	64	/* accepts per turn per listener */
+/*
+ * A `proxy from` listener: seconds for the balancer's PROXY header.
+ * A balancer sends it with its connect, so anything slower is not one.
+ */
+#define SESSION_PROXY_TIMEOUT	5
 
 struct session;
 struct session_ctx;
@@ -61,6 +66,7 @@ struct listener {
 	int			 tls;		/* implicit TLS */
 	uint8_t			 require;	/* the port's floor */
 	uint32_t		 line;
+	uint32_t		 index;		/* in the table's listeners */
 	uint32_t		 nopen;		/* its sessions now */
 	char			 local[PLOG_ENDPOINT_SIZE];
 };
