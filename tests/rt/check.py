@@ -76,3 +76,18 @@ def free_port(host="127.0.0.1"):
     with socket.socket(fam, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+_closed = []
+
+
+def closed_port(host="127.0.0.1"):
+    """A port where a connect is refused for as long as the test runs:
+    bound and never listened on, so that no other test running at the
+    same time can take it (a port that free_port() found free may be
+    some other server's a moment later)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.bind((host, 0))
+    _closed.append(s)
+    return s.getsockname()[1]

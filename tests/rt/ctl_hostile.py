@@ -19,6 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check import closed_port
 from harness import Site, check, error, free_port, run
 from out_lib import alive, queue_ids, send, server_block, wait_for
 from ctl_lib import ctl, raw
@@ -27,7 +28,7 @@ NMSG, NRCPT = 20, 200
 
 
 def main():
-    port, hop = free_port(), free_port()
+    port, hop = free_port(), closed_port()   # the hop is never up
     sockdir = tempfile.mkdtemp(prefix="bastion-ctlsock-")
     os.chmod(sockdir, 0o755)
     sock = os.path.join(sockdir, "ctl.sock")

@@ -129,6 +129,7 @@ class Site:
         if self.keyfile:
             args += ["-k", self.keyfile]
         args += list(extra)
+        mark = len(self.stderr())
         self.err = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self.err, stderr=self.err,
                                      stdin=subprocess.DEVNULL, cwd=self.dir,
@@ -154,6 +155,17 @@ class Site:
                         raise RuntimeError("bastiond does not listen on %s:%d"
                                            % (host, port))
                     time.sleep(0.05)
+        # Listening comes before the drop of privileges and the signal
+        # handlers: a SIGHUP or a look at the spool's owners right after
+        # the port opens could come too early.  "started" is the last
+        # word of the start-up.
+        while "started: table" not in self.stderr()[mark:]:
+            if self.proc.poll() is not None:
+                raise RuntimeError("bastiond exited %d:\n%s" % (
+                    self.proc.returncode, self.stderr()))
+            if time.time() > deadline:
+                raise RuntimeError("bastiond did not say it started")
+            time.sleep(0.05)
         return self
 
     def signal(self, sig):

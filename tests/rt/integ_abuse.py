@@ -23,6 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check import closed_port
 from harness import (Site, Dialogue, b64, check, expect, free_port,
                      plain_token, run, verifier)
 
@@ -341,7 +342,7 @@ def size_limit(site, port):
 
 
 def main():
-    port, dead = free_port(), free_port()
+    port, dead = free_port(), closed_port()
     site = Site(policy(port, dead), name="abuse")
     try:
         site.start([("127.0.0.1", port)])

@@ -23,6 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check import closed_port
 from harness import Site, check, free_port, run
 from out_lib import (USER, AioPeer, Dnsmasq, alive, message, queue_ids,
                      seal, send, send_null, server_block, wait_for)
@@ -135,7 +136,7 @@ def main():
         dotfail = AioPeer(site, data_reply="554 5.6.0 Content rejected: "
                           "we do not like it")
         authfail = AioPeer(site, tls=True, auth=True)
-        dead = free_port()              # nothing listens there
+        dead = closed_port()            # nothing listens there
         site.write_policy(server_block(port, CONF) + """
 outbound hard.example via 127.0.0.1 port %d tls none
 outbound dotfail.example via 127.0.0.1 port %d tls none

@@ -20,6 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check import closed_port
 from smtpc_lib import (DEFAULT_BODY, Closed, Scratch, Server, check, drive,
                        finish, free_port)
 
@@ -349,7 +350,7 @@ def main():
               "EHLO 502: HELO, plain MAIL, delivered", r.show())
 
         # -- Failover: a refused port, a 554 greeting, then a good host.
-        dead = free_port()
+        dead = closed_port()
 
         def greet554(c):
             c.send(b"554 5.7.1 go away\r\n")
