@@ -13,6 +13,7 @@ runtime_librt_a_SOURCES = \
 	runtime/core/oplog.c runtime/core/oplog.h \
 	runtime/core/table.c runtime/core/table.h \
 	runtime/store/spool.c runtime/store/spool.h \
+	runtime/store/commit.c runtime/store/commit.h \
 	runtime/store/maildir.c runtime/store/maildir.h \
 	runtime/store/dsn.c runtime/store/dsn.h \
 	runtime/store/queue.c runtime/store/queue.h \
