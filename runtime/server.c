@@ -891,6 +891,11 @@ server_start(struct server *srv, char *err, size_t errlen)
 		return -1;
 	if (!srv->oplog.foreground && daemonize(err, errlen) != 0)
 		return -1;
+	/* After every fork: a child of a threaded process is fragile. */
+	if (commit_init(&srv->commit, &srv->loop, SERVER_COMMIT_MAX, lerr,
+	    sizeof(lerr)) != 0)
+		oplog_write(&srv->oplog, LOG_WARNING, "%s: committing in the "
+		    "loop", lerr);
 	sasl_ctx_init(&srv->sasl);
 	loop_timer_init(&srv->grace, on_grace, srv);
 	loop_timer_init(&srv->resume, on_resume, srv);
@@ -908,6 +913,8 @@ server_start(struct server *srv, char *err, size_t errlen)
 		}
 
 	wire(srv);
+	if (commit_started(&srv->commit))
+		srv->sessions.commit = &srv->commit;
 	n = spool_resume(&srv->spool, resume_cb, srv, lerr, sizeof(lerr));
 	if (n == -1)
 		oplog_write(&srv->oplog, LOG_ERR, "spool: %s", lerr);
@@ -943,6 +950,7 @@ void
 server_free(struct server *srv)
 {
 	/* Stopped: nothing in flight is lost; tmp/ is cleaned at start. */
+	commit_free(&srv->commit);
 	queue_stop(&srv->queue);
 	relay_free(&srv->relay);
 	loop_signal_close(&srv->loop, &srv->sig);

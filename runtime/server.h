@@ -41,6 +41,7 @@
 
 #define SERVER_GRACE_MS		30000	/* SIGTERM: time to finish */
 #define SERVER_ACCEPT_PAUSE_MS	500	/* after EMFILE */
+#define SERVER_COMMIT_MAX	4096	/* commits in flight; then 451 */
 
 struct tls_server_creds;
 struct tls_client_creds;
@@ -57,6 +58,7 @@ struct server {
 	struct tls_client_creds	*client_creds;	/* outbound; anchors */
 	struct plog		 log;
 	struct spool		 spool;
+	struct commit		 commit;	/* the spool's fsyncs */
 	struct pwcheck		 verify;
 	struct sasl_ctx		 sasl;
 	struct hostcount	 hosts;

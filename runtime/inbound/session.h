@@ -63,6 +63,8 @@ struct session_ctx {
 	struct hostcount		*hosts;
 	struct table * const		*table;	/* for new sessions */
 	struct tls_server_creds * const	*creds;	/* NULL: no TLS */
+	/* The commit thread (commit.h); NULL: commit in the loop. */
+	struct commit			*commit;
 	uint64_t			 sid_next;	/* session ids */
 	uint32_t			 sid_salt;
 	/* A message was committed as id: deliver it. */

@@ -63,10 +63,11 @@
  * Fork: a child of a process with a thread inherits only the forking
  * thread, with the thread's locks in whatever state they were.  Start
  * the engine after every fork the daemon does at start (the verifier
- * child, the detach into the background); bastiond's sessions start it
- * on first use, from the running loop.  A child forked later (the
- * verifier is respawned) must not call into this module; the eventfd is
- * close-on-exec.
+ * child, the detach into the background): bastiond's server_start()
+ * does it last.  A child forked later (the verifier is respawned) must
+ * not call into this module; it is safe otherwise, since the thread
+ * holds no lock of libc's (it allocates nothing and only makes system
+ * calls) and the eventfd is close-on-exec.
  */
 #ifndef BASTION_COMMIT_H
 #define BASTION_COMMIT_H
