@@ -71,7 +71,7 @@ struct session {
 	int			 counted;	/* in ctx->hosts */
 	int			 discard;	/* dropping up to the next LF */
 	int			 quit_after;	/* SIGTERM: 421 when mail is in */
-	int			 hup;		/* EOF read during S_COMMIT */
+	int			 hup;		/* EOF in S_COMMIT */
 	char			 id[17];
 	struct addr		 peer;
 	char			 remote[PLOG_ENDPOINT_SIZE];

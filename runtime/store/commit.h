@@ -27,7 +27,7 @@
  * succeeded, and their errors are ignored.
  *
  * Usage (spool.c, maildir and queue state changes alike):
- *	commit_init(&c, L, max, err, errlen);	(after any fork: see below)
+ *	commit_init(&c, L, max, err, errlen);	(after any fork)
  *	commit_job_init(&j, done, arg);
  *	commit_op_fsync(&j, fd); commit_op_link(&j, tmp, n, queue, n, 0);
  *	commit_op_dirsync(&j, queue); commit_op_tidy(&j, tmp, n);
@@ -81,11 +81,11 @@ struct commit_job;
 
 /* Operations, in stage order. */
 #define COMMIT_FSYNC	1	/* fsync(fd) */
-#define COMMIT_CLOSE	2	/* close(fd), which can report a write error */
+#define COMMIT_CLOSE	2	/* close(fd): may report a write error */
 #define COMMIT_LINK	3	/* linkat(dir, name, todir, to) */
 #define COMMIT_RENAME	4	/* renameat(dir, name, todir, to) */
 #define COMMIT_UNLINK	5	/* unlinkat(dir, name) */
-#define COMMIT_DIRSYNC	6	/* fsync(fd) of a directory, once a batch */
+#define COMMIT_DIRSYNC	6	/* fsync(fd) of a directory, once */
 #define COMMIT_TIDY	7	/* unlinkat(dir, name), errors ignored */
 
 /* COMMIT_LINK flag: where hard links are refused, rename instead. */
@@ -99,8 +99,8 @@ typedef void	commit_done_fn(struct commit_job *job, void *arg);
 struct commit_op {
 	uint8_t		 kind;
 	uint8_t		 flags;
-	uint8_t		 renamed;	/* LINK with F_RENAME: renamed it */
-	int		 fd;		/* FSYNC, CLOSE, DIRSYNC; else dir */
+	uint8_t		 renamed;	/* LINK, F_RENAME: renamed */
+	int		 fd;		/* file or directory */
 	int		 todir;		/* LINK, RENAME */
 	const char	*name;		/* LINK, RENAME, UNLINK, TIDY */
 	const char	*to;		/* LINK, RENAME */
@@ -116,7 +116,7 @@ struct commit_job {
 	unsigned		 nops;
 	int			 error;
 	int			 failed;	/* op index, -1: none */
-	int			 busy;		/* submitted, no callback yet */
+	int			 busy;		/* in flight */
 	commit_done_fn		*fn;
 	void			*arg;
 	struct commit_job	*next;		/* the engine's lists */
@@ -135,7 +135,7 @@ struct commit_stats {
 /* The engine: one per loop.  Caller-allocated; fields are private. */
 struct commit {
 	struct loop		*L;
-	int			 efd;		/* eventfd, in the loop */
+	int			 efd;		/* eventfd */
 	int			 started;	/* thread running */
 	int			 quit;
 	unsigned		 max, inflight;
@@ -143,7 +143,7 @@ struct commit {
 	pthread_mutex_t		 mu;		/* guards the rest */
 	pthread_cond_t		 cv;
 	struct commit_job	*todo, *todo_tail;	/* submitted */
-	struct commit_job	*done, *done_tail;	/* run, not reported */
+	struct commit_job	*done, *done_tail;	/* run */
 	struct commit_stats	 st;
 	char			 err[COMMIT_ERRLEN];
 };

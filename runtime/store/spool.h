@@ -205,8 +205,8 @@ int	spool_commit(struct spool_writer *w, char id[SPOOL_ID_SIZE],
  * (spool_abort would do nothing).  The message is durable and will be
  * delivered even if the session that sent it is gone by then.
  */
-typedef void	spool_done_fn(struct spool_writer *w, int rc, const char *id,
-		    const char *err, void *arg);
+typedef void	spool_done_fn(struct spool_writer *w, int rc,
+		    const char *id, const char *err, void *arg);
 
 int	spool_commit_start(struct spool_writer *w, struct commit *eng,
 	    spool_done_fn *done, void *arg, char *err, size_t errlen)
