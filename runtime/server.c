@@ -949,8 +949,16 @@ server_run(struct server *srv)
 void
 server_free(struct server *srv)
 {
+	struct commit_stats	 cst;
+
 	/* Stopped: nothing in flight is lost; tmp/ is cleaned at start. */
 	commit_free(&srv->commit);
+	commit_get_stats(&srv->commit, &cst);
+	if (cst.jobs > 0)
+		oplog_write(&srv->oplog, LOG_INFO, "commits: %llu in %llu "
+		    "batches, %llu folder fsyncs", (unsigned long long)cst.jobs,
+		    (unsigned long long)cst.batches,
+		    (unsigned long long)cst.dirsyncs);
 	queue_stop(&srv->queue);
 	relay_free(&srv->relay);
 	loop_signal_close(&srv->loop, &srv->sig);
