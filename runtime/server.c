@@ -913,6 +913,11 @@ server_start(struct server *srv, char *err, size_t errlen)
 		return -1;
 	if (!srv->oplog.foreground && daemonize(err, errlen) != 0)
 		return -1;
+	/* After every fork: a child of a threaded process is fragile. */
+	if (commit_init(&srv->commit, &srv->loop, SERVER_COMMIT_MAX, lerr,
+	    sizeof(lerr)) != 0)
+		oplog_write(&srv->oplog, LOG_WARNING, "%s: committing in the "
+		    "loop", lerr);
 	sasl_ctx_init(&srv->sasl);
 	loop_timer_init(&srv->grace, on_grace, srv);
 	loop_timer_init(&srv->resume, on_resume, srv);
@@ -933,6 +938,8 @@ server_start(struct server *srv, char *err, size_t errlen)
 	srv->started = time(NULL);
 	if (server_ctl_start(srv, err, errlen) != 0)
 		return -1;
+	if (commit_started(&srv->commit))
+		srv->sessions.commit = &srv->commit;
 	n = spool_resume(&srv->spool, resume_cb, srv, lerr, sizeof(lerr));
 	if (n == -1)
 		oplog_write(&srv->oplog, LOG_ERR, "spool: %s", lerr);
@@ -967,7 +974,16 @@ server_run(struct server *srv)
 void
 server_free(struct server *srv)
 {
+	struct commit_stats	 cst;
+
 	/* Stopped: nothing in flight is lost; tmp/ is cleaned at start. */
+	commit_free(&srv->commit);
+	commit_get_stats(&srv->commit, &cst);
+	if (cst.jobs > 0)
+		oplog_write(&srv->oplog, LOG_INFO, "commits: %llu in %llu "
+		    "batches, %llu folder fsyncs", (unsigned long long)cst.jobs,
+		    (unsigned long long)cst.batches,
+		    (unsigned long long)cst.dirsyncs);
 	queue_stop(&srv->queue);
 	relay_free(&srv->relay);
 	server_ctl_close(srv);

@@ -52,6 +52,7 @@
 #define SERVER_BACKLOG		511
 /* Descriptors we ask for at most: 10,000 idle sessions is a goal. */
 #define SERVER_NOFILE_MAX	1048576
+#define SERVER_COMMIT_MAX	4096	/* commits in flight; then 451 */
 
 struct tls_server_creds;
 struct tls_client_creds;
@@ -68,6 +69,7 @@ struct server {
 	struct tls_client_creds	*client_creds;	/* outbound; anchors */
 	struct plog		 log;
 	struct spool		 spool;
+	struct commit		 commit;	/* the spool's fsyncs */
 	struct pwcheck		 verify;
 	struct sasl_ctx		 sasl;
 	struct hostcount	 hosts;

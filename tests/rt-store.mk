@@ -47,3 +47,10 @@ tests_unit_queue_test_SOURCES = tests/unit/queue_test.c \
 	tests/unit/spool_testutil.h tests/unit/rt_testutil.h
 tests_unit_queue_test_LDADD = $(RT_STORE_LIBS)
 TESTS += tests/unit/queue_test
+
+# The commit thread, and the spool's asynchronous commit through it.
+check_PROGRAMS += tests/unit/commit_test
+tests_unit_commit_test_SOURCES = tests/unit/commit_test.c \
+	tests/unit/spool_testutil.h
+tests_unit_commit_test_LDADD = $(RT_STORE_LIBS)
+TESTS += tests/unit/commit_test

@@ -52,6 +52,7 @@ enum state {
 	S_VERIFY,	/* AUTH: the password is being checked */
 	S_AUTHDELAY,	/* AUTH failed: the reply waits on a timer */
 	S_STARTTLS,	/* 220 sent; TLS starts once it is flushed */
+	S_COMMIT,	/* end of DATA: the message is being made durable */
 	S_CLOSING,	/* flush what is queued, then close */
 	S_PROXY		/* `proxy from`: waiting for the PROXY header */
 };
@@ -74,6 +75,7 @@ struct session {
 	int			 counted;	/* in ctx->hosts */
 	int			 discard;	/* dropping up to the next LF */
 	int			 quit_after;	/* SIGTERM: 421 when mail is in */
+	int			 hup;		/* EOF in S_COMMIT */
 	char			 id[17];
 	struct addr		 peer;
 	char			 remote[PLOG_ENDPOINT_SIZE];
@@ -141,6 +143,10 @@ static int	junk_count(struct session *);
 static void	command(struct session *, const char *, size_t);
 static void	data_input(struct session *);
 static void	data_end(struct session *);
+static void	data_committed(struct spool_writer *, int, const char *,
+		    const char *, void *);
+static void	data_reply(struct session *, int, const char *,
+		    const char *);
 static void	tx_reset(struct session *);
 static void	start_tls(struct session *);
 static void	tls_ready(struct session *);
@@ -548,6 +554,15 @@ session_free(struct session *s)
 
 	conn_close(&s->conn, 0);	/* wipes the input too */
 	loop_timer_cancel(ctx->loop, &s->timer);
+	if (s->w != NULL && spool_committing(s->w)) {
+		/*
+		 * The commit thread has the message: the client is gone,
+		 * but the session (its place in the limits and in the count
+		 * a shutdown waits for) lasts until data_committed().
+		 */
+		s->state = S_CLOSING;
+		return;
+	}
 	if (s->auth != NULL) {
 		pwcheck_cancel(&s->auth->job);
 		sasl_reset(&s->auth->sasl);
@@ -720,6 +735,11 @@ on_conn(struct conn *c, int ev, void *arg)
 			start_tls(s);
 		break;
 	case CONN_EV_EOF:
+		/* A client may close after pipelining QUIT: answer first. */
+		if (s->state == S_COMMIT) {
+			s->hup = 1;
+			break;
+		}
 		session_drop(s, s->state == S_DATA ?
 		    "connection lost during DATA" :
 		    "connection closed by client");
@@ -1291,7 +1311,7 @@ data_end(struct session *s)
 {
 	const struct ptab	*t = &s->tb->t;
 	char			 id[SPOOL_ID_SIZE], err[LIM_ERRMSG];
-	int			 e;
+	int			 rc;
 
 	s->state = S_CMD;
 	arm(s, t->server->to_command);
@@ -1317,9 +1337,73 @@ data_end(struct session *s)
 		    (s->data.flags & SMTP_DATA_LONG) ? "line too long" :
 		    (s->data.flags & SMTP_DATA_HOPS) ? "a loop: too many "
 		    "Received headers" : "too big");
-	} else if (spool_commit(s->w, id, err, sizeof(err)) != 0) {
+		data_reply(s, 1, NULL, NULL);
+		return;
+	}
+	if (s->ctx->commit == NULL) {
+		rc = spool_commit(s->w, id, err, sizeof(err));
+		data_reply(s, rc, id, err);
+		return;
+	}
+	if (spool_commit_start(s->w, s->ctx->commit, data_committed, s, err,
+	    sizeof(err)) != 0) {
+		data_reply(s, -1, NULL, err);
+		return;
+	}
+	/*
+	 * The 250 waits for the disk (data_committed): meanwhile no
+	 * command is taken (process() leaves pipelined input buffered)
+	 * and no timeout runs, since the session cannot end before its
+	 * commit does.
+	 */
+	s->state = S_COMMIT;
+	loop_timer_cancel(s->ctx->loop, &s->timer);
+}
+
+/* The commit thread is done with the message: in the loop. */
+static void
+data_committed(struct spool_writer *w, int rc, const char *id,
+    const char *err, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)w;
+	if (s->state == S_CLOSING) {
+		/* Torn down meanwhile: the mail goes on, the reply not. */
+		if (rc == 0) {
+			slogf(s, PLOG_DECISION, "queued as %s, %llu bytes, %u "
+			    "recipient%s (client gone before the reply)", id,
+			    (unsigned long long)s->data.size, s->nrcpt,
+			    s->nrcpt == 1 ? "" : "s");
+			if (s->ctx->committed != NULL)
+				s->ctx->committed(s->ctx->arg, id);
+		} else
+			oplog_write(s->ctx->oplog, LOG_ERR, "spool: %s", err);
+		session_free(s);
+		return;
+	}
+	s->state = S_CMD;
+	arm(s, s->tb->t.server->to_command);
+	data_reply(s, rc, id, err);
+	if (!s->dead)
+		(void)conn_resume(&s->conn);
+	if (s->hup && !s->dead)
+		session_drop(s, "connection closed by client");
+	session_done(s);
+}
+
+/*
+ * The end of a transaction: rc 0 (queued as id), -1 (the commit failed
+ * for err), or 1 (refused, and answered, already).
+ */
+static void
+data_reply(struct session *s, int rc, const char *id, const char *err)
+{
+	int	e;
+
+	s->intx = 0;
+	if (rc == -1) {
 		e = spool_error(s->w);
-		s->intx = 0;
 		oplog_write(s->ctx->oplog, LOG_ERR, "spool: %s", err);
 		if (e == EMSGSIZE)
 			reply(s, "552 5.3.4 Message size exceeds fixed limit");
@@ -1328,8 +1412,7 @@ data_end(struct session *s)
 		else
 			reply(s, "451 4.3.0 Temporary failure, try again "
 			    "later");
-	} else {
-		s->intx = 0;
+	} else if (rc == 0) {
 		s->junk = 0;	/* mail moved: the count starts again */
 		slogf(s, PLOG_DECISION, "queued as %s, %llu bytes, %u "
 		    "recipient%s", id,
@@ -1772,8 +1855,14 @@ session_shutdown_all(struct session_ctx *ctx, int now)
 		next = s->next;
 		if (s->state == S_CLOSING)
 			continue;
-		if (!now && (s->intx || s->state == S_DATA ||
-		    s->state == S_VERIFY || s->state == S_AUTHDELAY)) {
+		/*
+		 * A commit in flight cannot be called back, and a 421 now
+		 * would have the client send again a message about to be
+		 * queued: it gets its reply first, then the 421.
+		 */
+		if (s->state == S_COMMIT || (!now && (s->intx ||
+		    s->state == S_DATA || s->state == S_VERIFY ||
+		    s->state == S_AUTHDELAY))) {
 			s->quit_after = 1;
 			continue;
 		}

@@ -87,6 +87,8 @@ struct session_ctx {
 	struct table * const		*table;
 	struct tls_server_creds * const	*creds;	/* NULL: no TLS */
 	struct stats			*stats;	/* counters, or NULL */
+	/* The commit thread (commit.h); NULL: commit in the loop. */
+	struct commit			*commit;
 	uint64_t			 sid_next;	/* session ids */
 	uint32_t			 sid_salt;
 	/* A message was committed as id: deliver it. */

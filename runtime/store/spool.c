@@ -32,6 +32,7 @@
 #define W_ENV		1	/* envelope and recipients */
 #define W_BODY		2
 #define W_DONE		3
+#define W_COMMIT	4	/* the commit thread has it */
 
 /* Offsets in the fixed header. */
 #define H_MAGIC		0
@@ -110,6 +111,11 @@ static void	w_put(struct spool_writer *, const void *, size_t);
 static void	w_record(struct spool_writer *, int, int, const void *,
 		    size_t, const void *, size_t);
 static void	w_cleanup(struct spool_writer *);
+static int	w_prepare(struct spool_writer *);
+static void	w_job(struct spool_writer *, commit_done_fn *);
+static int	w_finish(struct spool_writer *);
+static void	w_errmsg(struct spool_writer *, char *, size_t);
+static void	w_done(struct commit_job *, void *);
 static int	rd_get(struct spool_rd *, void *, size_t);
 static int	spool_check(struct spool_msg *, char *, size_t);
 static int	spool_status_valid(int);
@@ -365,6 +371,9 @@ w_record(struct spool_writer *w, int tag, int status, const void *a,
 static void
 w_cleanup(struct spool_writer *w)
 {
+	/* The commit thread has the file and its names: hands off. */
+	if (w->state == W_COMMIT)
+		return;
 	if (w->state == W_ENV || w->state == W_BODY) {
 		close(w->fd);
 		unlinkat(w->sp->tmp, w->id, 0);
@@ -498,17 +507,19 @@ spool_body(struct spool_writer *w, const void *data, size_t len)
 	return w->error != 0 ? -1 : 0;
 }
 
-int
-spool_commit(struct spool_writer *w, char id[SPOOL_ID_SIZE], char *err,
-    size_t errlen)
+/*
+ * The part of a commit the loop does itself, all of it quick: flush the
+ * buffer and fill in the header.  0, or -1 with the writer failed.
+ */
+static int
+w_prepare(struct spool_writer *w)
 {
 	unsigned char	t[SPOOL_HDR_SIZE - H_BODYOFF];
-	int		tries, linked;
 
 	if (w->state != W_ENV && w->state != W_BODY) {
 		if (w->error == 0)
 			w_fail(w, EINVAL, "commit outside a transaction");
-		goto fail;
+		return -1;
 	}
 	if (w->error == 0 && w->nrcpt == 0)
 		w_fail(w, EINVAL, "commit without recipients");
@@ -516,7 +527,7 @@ spool_commit(struct spool_writer *w, char id[SPOOL_ID_SIZE], char *err,
 		w->body_off = w->off;
 	w_flush(w);
 	if (w->error != 0)
-		goto fail;
+		return -1;
 
 	memset(t, 0, sizeof(t));
 	put64(t + H_BODYOFF - H_BODYOFF, w->body_off);
@@ -526,85 +537,189 @@ spool_commit(struct spool_writer *w, char id[SPOOL_ID_SIZE], char *err,
 	put32(t + H_COMMIT - H_BODYOFF, SPOOL_COMMITTED);
 	if (pwrite(w->fd, t, sizeof(t), H_BODYOFF) != (ssize_t)sizeof(t)) {
 		w_fail(w, errno, "write");
-		goto fail;
+		return -1;
 	}
-	if (fsync(w->fd) == -1) {
-		w_fail(w, errno, "fsync");
-		goto fail;
+	w->tries = 0;
+	return 0;
+}
+
+/*
+ * The slow part, as a commit job: fsync the file, close it (close() can
+ * report a deferred write error on some filesystems), link it into
+ * queue/, fsync queue/, and only then drop the tmp/ name.
+ *
+ * link(2) refuses to replace an existing queue file, which rename(2)
+ * would silently do if an id ever repeated (a clock stepped back across
+ * a restart, a recycled pid): so link, and on a clash w_finish gives
+ * the message another name and links again; the id lives only in the
+ * file name.  Filesystems without hard links get rename.
+ *
+ * The job owns the descriptor from here: the writer forgets it.
+ */
+static void
+w_job(struct spool_writer *w, commit_done_fn *fn)
+{
+	struct commit_job	*j = &w->job;
+
+	commit_job_init(j, fn, w);
+	if (w->fd != -1) {
+		(void)commit_op_fsync(j, w->fd);
+		(void)commit_op_close(j, w->fd);
 	}
-	/* close() can report a deferred write error on some filesystems. */
-	if (close(w->fd) == -1) {
-		w->fd = -1;
-		w_fail(w, errno, "close");
-		unlinkat(w->sp->tmp, w->id, 0);
-		w->state = W_DONE;
-		goto fail;
-	}
+	(void)commit_op_link(j, w->sp->tmp, w->id, w->sp->queue, w->id,
+	    COMMIT_F_RENAME);
+	(void)commit_op_dirsync(j, w->sp->queue);
+	(void)commit_op_tidy(j, w->sp->tmp, w->id);
 	w->fd = -1;
+	w->state = W_COMMIT;
+}
 
-	/*
-	 * link(2) refuses to replace an existing queue file, which rename(2)
-	 * would silently do if an id ever repeated (a clock stepped back
-	 * across a restart, a recycled pid): so link, and on a clash give
-	 * the message another name; the id lives only in the file name.
-	 * Filesystems without hard links get rename.
-	 */
-	linked = 0;
-	for (tries = 0; tries < SPOOL_ID_TRIES; tries++) {
-		if (linkat(w->sp->tmp, w->id, w->sp->queue, w->id, 0) == 0) {
-			linked = 1;
-			break;
-		}
-		if (errno == EEXIST) {
-			char	nid[SPOOL_ID_SIZE];
+/*
+ * The job is over: 0 when the message is in queue/ and durable, 1 when
+ * it must go again under a new name (w->job is ready for it), -1 when
+ * it failed (the writer is finished and nothing is left behind).
+ */
+static int
+w_finish(struct spool_writer *w)
+{
+	const struct commit_job	*j = &w->job;
+	char			 nid[SPOOL_ID_SIZE];
+	int			 kind;
 
+	if (j->error == 0) {
+		w->state = W_DONE;
+		return 0;
+	}
+	kind = j->ops[j->failed].kind;
+	switch (kind) {
+	case COMMIT_FSYNC:
+		w_fail(w, j->error, "fsync");
+		break;
+	case COMMIT_CLOSE:
+		w_fail(w, j->error, "close");
+		break;
+	case COMMIT_LINK:
+		if (j->error == EEXIST && ++w->tries < SPOOL_ID_TRIES) {
 			spool_make_id(w->sp, nid);
 			if (renameat(w->sp->tmp, w->id, w->sp->tmp,
-			    nid) == -1)
-				break;
-			memcpy(w->id, nid, sizeof(nid));
-			continue;
+			    nid) == 0) {
+				memcpy(w->id, nid, sizeof(nid));
+				w_job(w, j->fn);
+				return 1;
+			}
+			w_fail(w, errno, "rename");
+			break;
 		}
-		if (errno == EPERM || errno == EOPNOTSUPP ||
-		    errno == EMLINK || errno == ENOSYS) {
-			if (renameat(w->sp->tmp, w->id, w->sp->queue,
-			    w->id) == 0)
-				linked = 2;
-		}
+		w_fail(w, j->error, "rename");
 		break;
-	}
-	if (!linked) {
-		w_fail(w, errno, "rename");
-		unlinkat(w->sp->tmp, w->id, 0);
-		w->state = W_DONE;
-		goto fail;
-	}
-	if (fsync(w->sp->queue) == -1) {
+	default:
 		/*
 		 * Not durable, so not accepted: take it back out, or it
 		 * would be delivered after the client was told to retry.
 		 */
-		w_fail(w, errno, "fsync queue");
+		w_fail(w, j->error, "fsync queue");
 		unlinkat(w->sp->queue, w->id, 0);
-		unlinkat(w->sp->tmp, w->id, 0);
-		w->state = W_DONE;
-		goto fail;
+		break;
 	}
-	if (linked == 1)
-		unlinkat(w->sp->tmp, w->id, 0);
+	unlinkat(w->sp->tmp, w->id, 0);
 	w->state = W_DONE;
-	memcpy(id, w->id, SPOOL_ID_SIZE);
-	return 0;
+	return -1;
+}
 
-fail:
-	w_cleanup(w);
+/* The reason a commit failed, for the caller's log. */
+static void
+w_errmsg(struct spool_writer *w, char *err, size_t errlen)
+{
 	if (w->error == EMSGSIZE)
 		snprintf(err, errlen, "message exceeds the size limit");
 	else
 		snprintf(err, errlen, "spool %s%s%s: %s",
 		    w->what != NULL ? w->what : "error",
 		    w->id[0] != '\0' ? " " : "", w->id, strerror(w->error));
+}
+
+int
+spool_commit(struct spool_writer *w, char id[SPOOL_ID_SIZE], char *err,
+    size_t errlen)
+{
+	int	rc;
+
+	if (w_prepare(w) == -1) {
+		w_cleanup(w);
+		w_errmsg(w, err, errlen);
+		return -1;
+	}
+	w_job(w, NULL);
+	do {
+		(void)commit_run_now(&w->job);
+		rc = w_finish(w);
+	} while (rc == 1);
+	if (rc == -1) {
+		w_errmsg(w, err, errlen);
+		return -1;
+	}
+	memcpy(id, w->id, SPOOL_ID_SIZE);
+	return 0;
+}
+
+/* The commit thread is done with w's job: in the loop thread. */
+static void
+w_done(struct commit_job *j, void *arg)
+{
+	struct spool_writer	*w = arg;
+	char			 err[LIM_ERRMSG];
+	int			 rc;
+
+	(void)j;
+	while ((rc = w_finish(w)) == 1) {
+		if (commit_submit(w->eng, &w->job) == 0)
+			return;
+		/* The link was refused and the retry cannot go: undo. */
+		w_fail(w, errno, "commit");
+		unlinkat(w->sp->tmp, w->id, 0);
+		w->state = W_DONE;
+		rc = -1;
+		break;
+	}
+	err[0] = '\0';
+	if (rc == -1)
+		w_errmsg(w, err, sizeof(err));
+	w->done(w, rc, rc == 0 ? w->id : NULL, err, w->done_arg);
+}
+
+int
+spool_commit_start(struct spool_writer *w, struct commit *eng,
+    spool_done_fn *done, void *arg, char *err, size_t errlen)
+{
+	if (w_prepare(w) == -1)
+		goto fail;
+	w->eng = eng;
+	w->done = done;
+	w->done_arg = arg;
+	/*
+	 * Keep the descriptor until the job is taken: a refused job
+	 * leaves the transaction to undo here.
+	 */
+	{
+		int	fd = w->fd;
+
+		w_job(w, w_done);
+		if (commit_submit(eng, &w->job) == 0)
+			return 0;
+		w_fail(w, errno, "commit");
+		w->fd = fd;
+		w->state = W_BODY;
+	}
+fail:
+	w_cleanup(w);
+	w_errmsg(w, err, errlen);
 	return -1;
+}
+
+int
+spool_committing(const struct spool_writer *w)
+{
+	return w->state == W_COMMIT;
 }
 
 void

@@ -20,8 +20,9 @@
  * Memory: every structure here is allocated by the caller; nothing in
  * this module calls malloc.  The writer buffers in a small array inside
  * struct spool_writer.  The calls do blocking file I/O on a local disk
- * (write, fsync), which is the price of durability in a one-thread
- * daemon; each call does a bounded amount of it.
+ * (write, fsync), a bounded amount each; the daemon commits with
+ * spool_commit_start(), which leaves the fsyncs to the commit thread
+ * (commit.h), so that its loop never waits for them.
  */
 #ifndef BASTION_SPOOL_H
 #define BASTION_SPOOL_H
@@ -29,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "commit.h"
 
 /* Format. */
 #define SPOOL_MAGIC		"BSPOOL\r\n"	/* 8 bytes */
@@ -129,6 +132,13 @@ struct spool_writer {
 	size_t		 blen;
 	char		 id[SPOOL_ID_SIZE];
 	unsigned char	 buf[SPOOL_WBUF_SIZE];
+	/* A commit in flight (spool_commit_start). */
+	struct commit_job job;
+	struct commit	*eng;
+	int		 tries;
+	void		(*done)(struct spool_writer *, int, const char *,
+			    const char *, void *);
+	void		*done_arg;
 };
 
 /*
@@ -180,7 +190,39 @@ int	spool_body(struct spool_writer *w, const void *data, size_t len);
 int	spool_commit(struct spool_writer *w, char id[SPOOL_ID_SIZE],
 	    char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* Drop the transaction: close and remove tmp/ID.  Safe in any state. */
+/*
+ * The same commit without waiting: the fsyncs, the link into queue/
+ * and the fsync of queue/ are handed to the commit thread as one job
+ * (commit.h), and done(w, rc, id, err, arg) is called from the loop
+ * when they are over: rc 0 with the queue id (answer 250 now), or -1
+ * with the reason in err and spool_error(w) as for spool_commit() (the
+ * temporary file is removed, nothing is left in queue/).  queue/ is
+ * fsynced once for all the messages committed at about the same time.
+ *
+ * Returns 0 when the commit is under way, or -1 at once, with no call
+ * to come, when it cannot start: the writer had failed, or the commit
+ * thread is busy (EBUSY: answer 451) or stopped; the writer is then
+ * finished, err and spool_error(w) say why, as for spool_commit().
+ *
+ * Until done is called the writer, the spool and the engine belong to
+ * the commit: keep them allocated and open, and call nothing on w
+ * (spool_abort would do nothing).  The message is durable and will be
+ * delivered even if the session that sent it is gone by then.
+ */
+typedef void	spool_done_fn(struct spool_writer *w, int rc,
+		    const char *id, const char *err, void *arg);
+
+int	spool_commit_start(struct spool_writer *w, struct commit *eng,
+	    spool_done_fn *done, void *arg, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/* 1 while a spool_commit_start() is in flight in w. */
+int	spool_committing(const struct spool_writer *w);
+
+/*
+ * Drop the transaction: close and remove tmp/ID.  Safe in any state
+ * but a commit in flight, where it does nothing.
+ */
 void	spool_abort(struct spool_writer *w);
 
 /* The sticky errno (0 while the writer is fine). */

@@ -48,6 +48,9 @@ static int	client_open(struct client *, struct loop *,
 		    const struct sockaddr_in *);
 static void	client_close(struct client *);
 static int	talk(struct client *, const char *, const char *);
+static void	test_async(struct loop *, struct session_ctx *,
+		    struct hooks *, const struct sockaddr_in *,
+		    struct client *);
 
 static void
 on_committed(void *arg, const char *id)
@@ -160,6 +163,99 @@ talk(struct client *c, const char *line, const char *want)
 	return 1;
 }
 
+static int
+two_replies(void *arg)
+{
+	struct client	*c = arg;
+
+	return c->eof || (replied(c) && strstr(c->buf, "\r\n") !=
+	    c->buf + c->len - 2);
+}
+
+static int
+commit_busy(void *arg)
+{
+	return commit_inflight(arg) > 0;
+}
+
+static int
+no_sessions(void *arg)
+{
+	return ((struct session_ctx *)arg)->nsessions == 0;
+}
+
+/* Up to DATA's 354 on a new connection. */
+static int
+open_tx(struct client *c, struct loop *L, const struct sockaddr_in *sin)
+{
+	return client_open(c, L, sin) == 0 && talk(c, NULL, "220 ") &&
+	    talk(c, "HELO client.example", "250 ") &&
+	    talk(c, "MAIL FROM:<sender@client.example>", "250 ") &&
+	    talk(c, "RCPT TO:<alice@local.example>", "250 ") &&
+	    talk(c, "DATA", "354 ");
+}
+
+/*
+ * With the commit thread: the 250 comes from the commit's completion,
+ * and input pipelined after the dot waits for it; a client that closes
+ * after pipelining QUIT still gets its replies; one reset while its
+ * message is committed gets none, but the message is queued.
+ */
+static void
+test_async(struct loop *L, struct session_ctx *ctx, struct hooks *h,
+    const struct sockaddr_in *sin, struct client *c)
+{
+	static const char	 body[] = "Subject: a\r\n\r\nA.\r\n.\r\n";
+	struct commit		 eng;
+	struct linger		 lg;
+	char			 err[128], out[256];
+	int			 before = h->committed, n;
+
+	CHECK(commit_init(&eng, L, 4, err, sizeof(err)) == 0, "%s", err);
+	ctx->commit = &eng;
+
+	CHECK(open_tx(c, L, sin), "async: up to DATA");
+	c->len = 0;
+	n = snprintf(out, sizeof(out), "%sNOOP\r\n", body);
+	CHECK(write(c->fd, out, (size_t)n) == n);
+	(void)rt_spin(L, two_replies, c, 5000);
+	CHECK(strncmp(c->buf, "250 2.0.0 Ok: queued as ", 24) == 0 &&
+	    strstr(c->buf, "\r\n250 2.0.0 Ok\r\n") != NULL,
+	    "async: 250, then NOOP's: \"%s\"", c->buf);
+	CHECK(h->committed == before + 1);
+	client_close(c);
+	CHECK(rt_spin(L, no_sessions, ctx, 5000) == 1);
+
+	CHECK(open_tx(c, L, sin), "async: up to DATA");
+	c->len = 0;
+	n = snprintf(out, sizeof(out), "%sQUIT\r\n", body);
+	CHECK(write(c->fd, out, (size_t)n) == n);
+	CHECK(shutdown(c->fd, SHUT_WR) == 0);
+	CHECK(rt_spin(L, closed, c, 5000) == 1, "async: closed");
+	CHECK(strncmp(c->buf, "250 2.0.0 Ok: queued as ", 24) == 0 &&
+	    strstr(c->buf, "\r\n221 ") != NULL,
+	    "async: the replies after a half-close: \"%s\"", c->buf);
+	CHECK(h->committed == before + 2);
+	client_close(c);
+	CHECK(rt_spin(L, no_sessions, ctx, 5000) == 1);
+
+	CHECK(open_tx(c, L, sin), "async: up to DATA");
+	CHECK(write(c->fd, body, sizeof(body) - 1) ==
+	    (ssize_t)sizeof(body) - 1);
+	CHECK(rt_spin(L, commit_busy, &eng, 5000) == 1, "async: in flight");
+	lg.l_onoff = 1;
+	lg.l_linger = 0;	/* close() sends a reset */
+	CHECK(setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg,
+	    sizeof(lg)) == 0);
+	client_close(c);
+	CHECK(rt_spin(L, no_sessions, ctx, 5000) == 1, "async: session gone");
+	CHECK(h->committed == before + 3, "async: queued all the same (%d)",
+	    h->committed - before);
+	CHECK(commit_inflight(&eng) == 0);
+	commit_free(&eng);
+	ctx->commit = NULL;
+}
+
 int
 main(void)
 {
@@ -240,6 +336,12 @@ main(void)
 	(void)loop_once(&S->L, 0);
 	CHECK(ctx.nsessions == 0, "%u sessions after QUIT", ctx.nsessions);
 	CHECK(h.drained == 0, "not drained while not stopping");
+
+	test_async(&S->L, &ctx, &h, &sin, &c);
+	/* Which came first, the reset or the completion, is the kernel's. */
+	printf("async: the reset came %s the commit completed\n",
+	    rt_file_has(S->dir, "protocol.log", "client gone before the "
+	    "reply") ? "before" : "after");
 
 	/* SIGTERM: an idle session is told, and the last one reported. */
 	CHECK(client_open(&c, &S->L, &sin) == 0, "connect");
