@@ -23,11 +23,8 @@ BASTIOND=${BASTIOND:-$top_builddir/bastiond}
 PY=/usr/bin/python3
 export top_srcdir top_builddir POLICYC BASTIOND
 
-die() {
-	echo "cluster_run.sh: $*" >&2
-	exit 1
-}
-
+# die, bounded, and where Postfix's tools are.
+bench_timeout=900
 . "$top_srcdir/bench/peer.sh"
 
 [ -x "$POLICYC" ] || die "$POLICYC: not built (run make first)"
