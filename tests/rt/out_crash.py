@@ -36,7 +36,14 @@ class SlowPeer(AioPeer):
         h = self.handler
         inner = h.handle_DATA
 
+        # Closed until every message is in: on a slow build the
+        # submissions could otherwise take longer than the deliveries,
+        # and nothing would be in flight when the kill comes.
+        self.gate = False
+
         async def slow_data(server, session, envelope):
+            while not self.gate:
+                await asyncio.sleep(0.05)
             await asyncio.sleep(DELAY)
             return await inner(server, session, envelope)
         h.handle_DATA = slow_data
@@ -75,6 +82,7 @@ def main():
             sent[tag] = message(tag, to=rcpt)
             refused = send(port, "alice@local.example", [rcpt], sent[tag])
             check(refused == {}, "%s accepted" % tag)
+        peer.gate = True
         # Kill while sessions wait for their 250, some mail delivered.
         wait_for(lambda: len(peer.mails) >= 3 and in_flight(site) >= 4, 10)
         flying = in_flight(site)
