@@ -8,14 +8,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
-struct compile_opts {
-	int		 werror;	/* -W error: warnings count as errors */
-	const char	*pubkey;	/* -k: tokens must be sealed for it */
-	int		 no_files;	/* refuse `list ... file` (fuzzing) */
-	FILE		*diag;		/* where diagnostics go; NULL: none */
-};
+#include "opts.h"
 
 /*
  * Compile the policy at path.  Diagnostics ("FILE:LINE:COL: error:

@@ -4,7 +4,7 @@ bin_PROGRAMS += policyc
 policyc_SOURCES = \
 	compiler/policyc.c compiler/cmds.c compiler/cmds.h \
 	compiler/diag.c compiler/diag.h \
-	compiler/compile.c compiler/compile.h \
+	compiler/compile.c compiler/compile.h compiler/opts.h \
 	compiler/sema.c compiler/sema.h compiler/sema_int.h \
 	compiler/sema_values.c compiler/sema_policy.c compiler/sema_mail.c \
 	compiler/nameset.c compiler/nameset.h compiler/emit.c \

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "addr.h"
-#include "compile.h"
+#include "opts.h"
 #include "diag.h"
 #include "fileio.h"
 #include "grammar.h"
