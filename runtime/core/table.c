@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "render.h"
 #include "table.h"
@@ -69,4 +70,14 @@ table_unref(struct table *tb)
 	free(tb->rule_text);
 	ptab_close(&tb->t);
 	free(tb);
+}
+
+const char *
+table_rcpt_domain(const struct table *tb, const char *addr, int *bare)
+{
+	const char	*at = strrchr(addr, '@');
+
+	if (bare != NULL)
+		*bare = at == NULL;
+	return at != NULL ? at + 1 : tb->hostname;
 }

@@ -43,6 +43,16 @@ struct table *table_load(const char *path, const char *sysname, char *err,
 	    size_t errlen)
 	    __attribute__((warn_unused_result));
 
+/*
+ * The domain recipient addr is delivered by: what follows its last
+ * '@', or tb's hostname for a bare local part (<postmaster>, RFC 5321
+ * 4.5.1; sessions store it as postmaster@hostname, an older spool may
+ * hold it bare).  *bare (if not NULL) says which, for the routes a bare
+ * address must never take.  One answer for the queue and the relay alike.
+ */
+const char *table_rcpt_domain(const struct table *tb, const char *addr,
+	    int *bare);
+
 void	table_ref(struct table *tb);
 /* Drop a reference; the last one unmaps the table.  NULL is allowed. */
 void	table_unref(struct table *tb);

@@ -126,19 +126,19 @@ rlog(struct relay_job *j, const char *fmt, ...)
 }
 
 /*
- * The route for a recipient domain: a `forward to` of its accept rule,
- * else the best outbound rule.  *local is set when the mail is ours to
- * deliver here (a Maildir rule).  NULL: no route.  domain is NULL for
- * an address without one: <postmaster> (RFC 5321 4.5.1), which is
- * ours, the hostname's, and never leaves by an outbound rule (sessions
- * store it as postmaster@hostname; an older spool may hold it bare).
+ * The route for recipient addr: a `forward to` of its domain's accept
+ * rule, else the best outbound rule.  *local is set when the mail is
+ * ours to deliver here (a Maildir rule).  NULL: no route.  A bare
+ * <postmaster> is the hostname's and never leaves by an outbound rule
+ * (table_rcpt_domain).
  */
 static const struct ptab_domain_rec *
-route_of(const struct table *tb, const char *domain, int *local)
+route_of(const struct table *tb, const char *addr, int *local)
 {
 	const struct ptab		*t = &tb->t;
 	const struct ptab_domain_rec	*d;
-	const char			*dom = domain ? domain : tb->hostname;
+	int				 bare;
+	const char			*dom = table_rcpt_domain(tb, addr, &bare);
 
 	*local = 0;
 	if ((d = ptab_accept_lookup(t, dom, strlen(dom))) != NULL) {
@@ -148,16 +148,7 @@ route_of(const struct table *tb, const char *domain, int *local)
 		}
 		return d;
 	}
-	return domain ? ptab_outbound_lookup(t, domain, strlen(domain)) :
-	    NULL;
-}
-
-static const char *
-domain_of(const char *addr)
-{
-	const char	*at = strrchr(addr, '@');
-
-	return at != NULL ? at + 1 : NULL;
+	return bare ? NULL : ptab_outbound_lookup(t, dom, strlen(dom));
 }
 
 static int
@@ -319,7 +310,7 @@ fail_unrouted(struct relay_job *j)
 		    spool_rcpt_next(&j->m, &rr, err, sizeof(err)) == 1) {
 			if (rr.status != SPOOL_PENDING ||
 			    attempted(j, rr.index) ||
-			    route_of(j->tb, domain_of(rr.addr), &local) != NULL ||
+			    route_of(j->tb, rr.addr, &local) != NULL ||
 			    local)
 				continue;
 			/* Once a round, even if its mark does not stick. */
@@ -355,7 +346,7 @@ next_group(struct relay_job *j)
 	struct spool_rcpt		 rr;
 	char				 err[LIM_ERRMSG];
 	const char			*dom;
-	int				 local;
+	int				 local, bare;
 
 	/* From the first recipient not attempted yet, in spool order. */
 	j->n = 0;
@@ -369,11 +360,9 @@ next_group(struct relay_job *j)
 	    spool_rcpt_next(&j->m, &rr, err, sizeof(err)) == 1) {
 		if (rr.status != SPOOL_PENDING || attempted(j, rr.index))
 			continue;
-		dom = domain_of(rr.addr);
-		if ((d = route_of(j->tb, dom, &local)) == NULL)
+		if ((d = route_of(j->tb, rr.addr, &local)) == NULL)
 			continue;	/* delivered here, or failed above */
-		if (dom == NULL)
-			dom = j->tb->hostname;
+		dom = table_rcpt_domain(j->tb, rr.addr, &bare);
 		if (j->route == NULL) {
 			j->route = d;
 			snprintf(j->domain, sizeof(j->domain), "%s", dom);

@@ -179,7 +179,7 @@ deliver(struct queue *q, const char *id)
 	char				 err[LIM_ERRMSG], merr[LIM_ERRMSG];
 	char				 reason[LIM_ERRMSG];
 	char				 bounce[SPOOL_ID_SIZE];
-	const char			*at, *domain;
+	const char			*domain;
 	struct stat			 st;
 	struct timespec			 date[2];
 	int				 rc, pending = 0, dated = 0, marked = 0;
@@ -215,8 +215,7 @@ deliver(struct queue *q, const char *id)
 	while ((rc = spool_rcpt_next(&m, &r, err, sizeof(err))) == 1) {
 		if (r.status != SPOOL_PENDING)
 			continue;
-		at = strrchr(r.addr, '@');
-		domain = at ? at + 1 : tb->hostname;
+		domain = table_rcpt_domain(tb, r.addr, NULL);
 		d = ptab_accept_lookup(t, domain, strlen(domain));
 		if (d == NULL || d->delivery != PTAB_DELIVER_MAILDIR) {
 			pending++;	/* for the route hook */
