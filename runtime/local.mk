@@ -15,6 +15,7 @@ runtime_librt_a_SOURCES = \
 	runtime/core/ctl.c runtime/core/ctl.h runtime/core/stats.h \
 	runtime/store/spool.c runtime/store/spool.h \
 	runtime/store/spool_state.c \
+	runtime/store/spool_settle.c \
 	runtime/store/commit.c runtime/store/commit.h \
 	runtime/store/maildir.c runtime/store/maildir.h \
 	runtime/store/dsn.c runtime/store/dsn.h \

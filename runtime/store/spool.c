@@ -948,6 +948,7 @@ spool_msg_open_at(struct spool *sp, int held, struct spool_msg *m,
 
 	m->fd = -1;
 	m->damaged = 0;
+	m->noted = 0;
 	m->held = held;
 	m->id[0] = '\0';
 	if (!spool_id_valid(id)) {
@@ -1109,6 +1110,21 @@ int
 spool_mark(struct spool_msg *m, struct spool_rcpt *r, int status,
     char *err, size_t errlen)
 {
+	if (spool_note(m, r, status, err, errlen) != 0)
+		return -1;
+	if (fsync(m->fd) == -1) {
+		snprintf(err, errlen, "queue/%s: fsync: %s", m->id,
+		    strerror(errno));
+		return -1;
+	}
+	m->noted = 0;
+	return 0;
+}
+
+int
+spool_note(struct spool_msg *m, struct spool_rcpt *r, int status,
+    char *err, size_t errlen)
+{
 	unsigned char	tag, st;
 
 	if (!spool_status_valid(status) || r->off < m->rcpt_off ||
@@ -1132,11 +1148,7 @@ spool_mark(struct spool_msg *m, struct spool_rcpt *r, int status,
 		    strerror(errno));
 		return -1;
 	}
-	if (fsync(m->fd) == -1) {
-		snprintf(err, errlen, "queue/%s: fsync: %s", m->id,
-		    strerror(errno));
-		return -1;
-	}
+	m->noted = 1;
 	r->status = status;
 	return 0;
 }

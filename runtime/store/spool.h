@@ -240,6 +240,7 @@ struct spool_msg {
 	int		fd;
 	int		damaged;	/* set when open fails on content */
 	int		held;		/* opened from hold/ */
+	int		noted;		/* spool_note() since the last fsync */
 	char		id[SPOOL_ID_SIZE];
 	int64_t		received;
 	uint64_t	size;		/* SIZE= declared */
@@ -319,6 +320,14 @@ int	spool_rcpt_next(struct spool_msg *m, struct spool_rcpt *r,
  */
 int	spool_mark(struct spool_msg *m, struct spool_rcpt *r, int status,
 	    char *err, size_t errlen) __attribute__((warn_unused_result));
+/*
+ * The same without the fsync: the status byte is written (to the page
+ * cache) and m->noted is set; spool_settle_start() makes it durable,
+ * off the loop.  For the delivery paths, which must not wait on the
+ * disk.
+ */
+int	spool_note(struct spool_msg *m, struct spool_rcpt *r, int status,
+	    char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /*
  * Read up to len body bytes from body offset off (0 is the first body
@@ -383,6 +392,7 @@ struct spool_state_writer {
 	int		 fd;		/* -1: idle */
 	int		 error;		/* sticky */
 	char		 id[SPOOL_ID_SIZE];
+	char		 tmp[SPOOL_ID_SIZE + 8];	/* ID.new */
 };
 
 /*
@@ -400,6 +410,61 @@ int	spool_state_commit(struct spool_state_writer *w, char *err,
 	    size_t errlen);
 /* Drop what was begun (the old state stays).  Safe when idle. */
 void	spool_state_abort(struct spool_state_writer *w);
+
+/*
+ * Settling a delivery round without waiting on the disk.  The round
+ * notes its outcomes with spool_note() and the state writer, then
+ * hands the rest to the commit thread (commit.h) in one job:
+ *
+ *	keep (recipients still pending): fsync queue/ID if noted, fsync
+ *	state/ID.new, close both, rename state/ID.new over state/ID;
+ *	remove (nothing pending): unlink queue/ID (hold/ID), fsync the
+ *	folder, drop state/ID.
+ *
+ * A removal does not fsync the marks first: the folder's fsync makes
+ * the message gone for good, and it is shared with every other job of
+ * the batch (commit.h), where a file's fsync would be one per message.
+ * A crash before it completes finds the message again and delivers it
+ * again at worst, which SMTP allows (a duplicate, never a loss); the
+ * same holds for marks not yet durable when the loop moves on, which
+ * is why the caller keeps the message to itself until the callback.
+ *
+ * From the call until the callback, s, m's descriptor and w's belong
+ * to the job (both are closed by it; m->fd and w->fd read -1 at once).
+ * Returns 0 when submitted (fn(s, rc, err, arg) follows from the loop,
+ * rc 0 or -1 with the reason); or 1 when the engine was not running or
+ * full, in which case the job ran here and now, blocking, its outcome
+ * in spool_settle_result() and no callback: a full engine means the
+ * disk is the bottleneck anyway, and a delivery already made must be
+ * recorded.
+ */
+struct spool_settle;
+typedef void	spool_settle_fn(struct spool_settle *s, int rc,
+		    const char *err, void *arg);
+
+struct spool_settle {
+	struct commit_job	 job;
+	struct spool		*sp;
+	int			 remove;
+	int			 held;
+	char			 id[SPOOL_ID_SIZE];
+	spool_settle_fn		*fn;
+	void			*arg;
+};
+
+int	spool_settle_start(struct spool *sp, struct spool_settle *s,
+	    struct commit *eng, struct spool_msg *m,
+	    struct spool_state_writer *w, int remove, spool_settle_fn *fn,
+	    void *arg);
+/* The outcome of a settle that ran at once: 0, or -1 with the reason. */
+int	spool_settle_result(const struct spool_settle *s, char *err,
+	    size_t errlen);
+/*
+ * Append w's durable ops to job (fsync, close, rename into place), and
+ * hand its descriptor over; an idle or failed writer adds nothing (a
+ * failed one is dropped).  For spool_settle_start.
+ */
+void	spool_state_job(struct spool_state_writer *w, struct commit_job *job);
 
 /* A state file read back, recipient by recipient in index order. */
 struct spool_state {

@@ -111,6 +111,23 @@ spool_state_commit(struct spool_state_writer *w, char *err, size_t errlen)
 }
 
 void
+spool_state_job(struct spool_state_writer *w, struct commit_job *job)
+{
+	if (w->fd == -1)
+		return;
+	if (w->error != 0) {
+		spool_state_abort(w);
+		return;
+	}
+	snprintf(w->tmp, sizeof(w->tmp), "%s%s", w->id, STATE_NEW);
+	(void)commit_op_fsync(job, w->fd);
+	(void)commit_op_close(job, w->fd);
+	(void)commit_op_rename(job, w->sp->state, w->tmp, w->sp->state,
+	    w->id);
+	w->fd = -1;
+}
+
+void
 spool_state_abort(struct spool_state_writer *w)
 {
 	char	 name[SPOOL_ID_SIZE + sizeof(STATE_NEW)];

@@ -5,7 +5,8 @@
  * only its own job, the bound refuses with EBUSY, commit_free() with
  * jobs in flight runs them all and calls them all back; and the spool's
  * asynchronous commit puts the message in queue/ before its callback,
- * and leaves nothing behind when it fails.
+ * and leaves nothing behind when it fails; a settled delivery round has
+ * its marks and state, or its removal, on disk at its callback.
  */
 #include "spool_testutil.h"
 
@@ -306,6 +307,107 @@ test_spool(const char *root)
 	spool_close(&sp);
 }
 
+/* ---- settling a delivery round --------------------------------------- */
+
+static int	settle_rc = -2;
+
+static void
+on_settled(struct spool_settle *s, int rc, const char *err, void *arg)
+{
+	(void)s;
+	(void)arg;
+	settle_rc = rc;
+	if (rc != 0)
+		printf("settle failed: %s\n", err);
+	ncalled++;
+}
+
+/* A message for two recipients, committed at once. */
+static void
+settle_msg(struct spool *sp, char id[SPOOL_ID_SIZE])
+{
+	struct spool_writer	w;
+	struct spool_env	e;
+	char			err[256];
+
+	memset(&e, 0, sizeof(e));
+	e.sender = "a@b";
+	CHECK(spool_begin(sp, &w, &e) == 0);
+	CHECK(spool_rcpt(&w, "c@d", 3, NULL, 0) == 0);
+	CHECK(spool_rcpt(&w, "e@f", 3, NULL, 0) == 0);
+	CHECK(spool_body(&w, "Subject: x\r\n\r\nhi\r\n", 18) == 0);
+	CHECK(spool_commit(&w, id, err, sizeof(err)) == 0, "%s", err);
+}
+
+/*
+ * A round that keeps the message: the mark and the state are on disk
+ * at the callback and both descriptors are gone; then a round that
+ * removes it: queue/ID and state/ID are gone at the callback.  Without
+ * an engine the same runs at once and says so.
+ */
+static void
+test_settle(const char *root)
+{
+	struct spool			sp;
+	struct spool_msg		m;
+	struct spool_rcpt		r;
+	struct spool_state_writer	sw;
+	struct spool_settle		s;
+	struct commit			c;
+	char				err[256], path[700], dir[600];
+	char				id[SPOOL_ID_SIZE];
+
+	snprintf(dir, sizeof(dir), "%s/spool2", root);
+	if (spool_open(&sp, dir, err, sizeof(err)) == -1) {
+		CHECK(0, "spool_open: %s", err);
+		return;
+	}
+	CHECK(commit_init(&c, &L, 4, err, sizeof(err)) == 0, "%s", err);
+	settle_msg(&sp, id);
+	CHECK(spool_msg_open(&sp, &m, id, err, sizeof(err)) == 1, "%s", err);
+	memset(&r, 0, sizeof(r));
+	CHECK(spool_rcpt_next(&m, &r, err, sizeof(err)) == 1);
+	CHECK(spool_note(&m, &r, SPOOL_DELIVERED, err, sizeof(err)) == 0);
+	CHECK(m.noted);
+	CHECK(spool_state_begin(&sp, &sw, id, 1, 1) == 0);
+	spool_state_rcpt(&sw, 1, "451 later");
+	ncalled = 0;
+	CHECK(spool_settle_start(&sp, &s, &c, &m, &sw, 0, on_settled,
+	    NULL) == 0);
+	CHECK(m.fd == -1 && sw.fd == -1, "descriptors handed over");
+	run_until(1);
+	CHECK(ncalled == 1 && settle_rc == 0);
+	snprintf(path, sizeof(path), "%s/state/%s", dir, id);
+	CHECK(access(path, F_OK) == 0, "state/%s in place", id);
+	CHECK(spool_msg_open(&sp, &m, id, err, sizeof(err)) == 1, "%s", err);
+	memset(&r, 0, sizeof(r));
+	CHECK(spool_rcpt_next(&m, &r, err, sizeof(err)) == 1);
+	CHECK(r.status == SPOOL_DELIVERED, "the mark is kept");
+	CHECK(spool_rcpt_next(&m, &r, err, sizeof(err)) == 1);
+	CHECK(spool_note(&m, &r, SPOOL_DELIVERED, err, sizeof(err)) == 0);
+	CHECK(spool_state_begin(&sp, &sw, id, 2, 2) == 0);
+	CHECK(spool_settle_start(&sp, &s, &c, &m, &sw, 1, on_settled,
+	    NULL) == 0);
+	run_until(2);
+	CHECK(ncalled == 2 && settle_rc == 0);
+	CHECK(access(path, F_OK) == -1 && errno == ENOENT, "state/ gone");
+	snprintf(path, sizeof(path), "%s/state", dir);
+	CHECK(tu_count(path) == 0, "no state/%s.new left", id);
+	snprintf(path, sizeof(path), "%s/queue/%s", dir, id);
+	CHECK(access(path, F_OK) == -1 && errno == ENOENT, "queue/ gone");
+
+	/* No engine: at once, no callback. */
+	commit_free(&c);
+	settle_msg(&sp, id);
+	CHECK(spool_msg_open(&sp, &m, id, err, sizeof(err)) == 1, "%s", err);
+	CHECK(spool_settle_start(&sp, &s, &c, &m, NULL, 1, on_settled,
+	    NULL) == 1);
+	CHECK(ncalled == 2);
+	CHECK(spool_settle_result(&s, err, sizeof(err)) == 0, "%s", err);
+	CHECK(access(path, F_OK) == -1, "removed at once");
+	spool_close(&sp);
+}
+
 int
 main(void)
 {
@@ -328,6 +430,7 @@ main(void)
 	}
 	test_batch(root, tmp, q);
 	test_failure(tmp, q);
+	test_settle(root);
 	test_bound(q);
 	test_shutdown(root, tmp, q);
 	test_spool(root);
