@@ -744,7 +744,7 @@ finish(struct relay_job *j)
 				rlog(j, "next attempt in %lld s", (long long)
 				    (ts[0].tv_sec - time(NULL)));
 		}
-		if (j->sw.fd != -1 && spool_state_commit(&j->sw, err,
+		if (j->sw.begun && spool_state_commit(&j->sw, err,
 		    sizeof(err)) != 0)
 			oplog_write(e->oplog, LOG_WARNING, "queue %s: %s", j->id,
 			    err);

@@ -389,16 +389,21 @@ long	spool_resume(struct spool *sp, spool_resume_fn *fn, void *ctx,
 
 struct spool_state_writer {
 	struct spool	*sp;
-	int		 fd;		/* -1: idle */
+	int		 begun;		/* 0: idle */
+	int		 fd;		/* -1: not made yet (or idle) */
 	int		 error;		/* sticky */
+	unsigned	 attempts;
+	int64_t		 last;
 	char		 id[SPOOL_ID_SIZE];
 	char		 tmp[SPOOL_ID_SIZE + 8];	/* ID.new */
 };
 
 /*
  * Begin the state of message id: attempts rounds so far (this one
- * included), the last at time last.  w->fd is -1 again after commit
- * or abort.  Returns 0, or -1 (the writer is idle; nothing is left).
+ * included), the last at time last.  The file is only made when
+ * something is written or committed (a round that removes the message
+ * makes none).  w->begun is 0 again after commit or abort.  Returns 0,
+ * or -1 (the writer is idle; nothing is left).
  */
 int	spool_state_begin(struct spool *sp, struct spool_state_writer *w,
 	    const char *id, unsigned attempts, int64_t last);

@@ -27,8 +27,37 @@
 #define STATE_MAGIC	"bastion-state 1\n"
 #define STATE_NEW	".new"
 
+static void	state_open(struct spool_state_writer *);
 static void	state_put(struct spool_state_writer *, const char *, size_t);
 static int	state_line(struct spool_state *);
+
+/*
+ * The file is made at the first thing written to it, not at begin: a
+ * round that delivers everything removes the message and never writes
+ * its state, and on a busy gateway most rounds are such.  A file not
+ * made is an inode neither allocated nor freed, which is most of what
+ * the state would cost (ext4 without a journal scans for an inode not
+ * freed too recently on every create).
+ */
+static void
+state_open(struct spool_state_writer *w)
+{
+	char	 line[128];
+	int	 n;
+
+	if (!w->begun || w->fd != -1 || w->error != 0)
+		return;
+	snprintf(w->tmp, sizeof(w->tmp), "%s%s", w->id, STATE_NEW);
+	w->fd = openat(w->sp->state, w->tmp, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (w->fd == -1) {
+		w->error = errno ? errno : EIO;
+		return;
+	}
+	n = snprintf(line, sizeof(line), "%sattempts %u\nlast %" PRId64 "\n",
+	    STATE_MAGIC, w->attempts, w->last);
+	state_put(w, line, (size_t)n);
+}
 
 static void
 state_put(struct spool_state_writer *w, const char *s, size_t n)
@@ -43,24 +72,16 @@ int
 spool_state_begin(struct spool *sp, struct spool_state_writer *w,
     const char *id, unsigned attempts, int64_t last)
 {
-	char	 name[SPOOL_ID_SIZE + sizeof(STATE_NEW)];
-	char	 line[128];
-	int	 n;
-
 	w->sp = sp;
 	w->fd = -1;
 	w->error = 0;
+	w->begun = 0;
 	if (sp->state == -1 || !spool_id_valid(id))
 		return -1;
 	memcpy(w->id, id, SPOOL_ID_SIZE);
-	snprintf(name, sizeof(name), "%s%s", id, STATE_NEW);
-	w->fd = openat(sp->state, name, O_WRONLY | O_CREAT | O_TRUNC |
-	    O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (w->fd == -1)
-		return -1;
-	n = snprintf(line, sizeof(line), "%sattempts %u\nlast %" PRId64 "\n",
-	    STATE_MAGIC, attempts, last);
-	state_put(w, line, (size_t)n);
+	w->attempts = attempts;
+	w->last = last;
+	w->begun = 1;
 	return 0;
 }
 
@@ -71,6 +92,7 @@ spool_state_rcpt(struct spool_state_writer *w, uint32_t index,
 	char	 line[SPOOL_STATE_TEXT_MAX + 32];
 	size_t	 n, i;
 
+	state_open(w);
 	if (w->fd == -1)
 		return;
 	n = (size_t)snprintf(line, sizeof(line), "r %" PRIu32 " ", index);
@@ -86,58 +108,58 @@ spool_state_rcpt(struct spool_state_writer *w, uint32_t index,
 int
 spool_state_commit(struct spool_state_writer *w, char *err, size_t errlen)
 {
-	char	 name[SPOOL_ID_SIZE + sizeof(STATE_NEW)];
 	int	 rc = 0;
 
-	if (w->fd == -1) {
+	if (!w->begun) {
 		snprintf(err, errlen, "no state begun");
 		return -1;
 	}
-	snprintf(name, sizeof(name), "%s%s", w->id, STATE_NEW);
+	state_open(w);
 	if (w->error == 0 && fsync(w->fd) == -1)
 		w->error = errno;
-	if (w->error == 0 && renameat(w->sp->state, name, w->sp->state,
+	if (w->error == 0 && renameat(w->sp->state, w->tmp, w->sp->state,
 	    w->id) == -1)
 		w->error = errno;
 	if (w->error != 0) {
 		snprintf(err, errlen, "state/%s: %s", w->id,
 		    strerror(w->error));
-		(void)unlinkat(w->sp->state, name, 0);
+		(void)unlinkat(w->sp->state, w->tmp, 0);
 		rc = -1;
 	}
-	close(w->fd);
+	if (w->fd != -1)
+		close(w->fd);
 	w->fd = -1;
+	w->begun = 0;
 	return rc;
 }
 
 void
 spool_state_job(struct spool_state_writer *w, struct commit_job *job)
 {
-	if (w->fd == -1)
+	if (!w->begun)
 		return;
+	state_open(w);
 	if (w->error != 0) {
 		spool_state_abort(w);
 		return;
 	}
-	snprintf(w->tmp, sizeof(w->tmp), "%s%s", w->id, STATE_NEW);
 	(void)commit_op_fsync(job, w->fd);
 	(void)commit_op_close(job, w->fd);
 	(void)commit_op_rename(job, w->sp->state, w->tmp, w->sp->state,
 	    w->id);
 	w->fd = -1;
+	w->begun = 0;
 }
 
 void
 spool_state_abort(struct spool_state_writer *w)
 {
-	char	 name[SPOOL_ID_SIZE + sizeof(STATE_NEW)];
-
-	if (w->fd == -1)
-		return;
-	snprintf(name, sizeof(name), "%s%s", w->id, STATE_NEW);
-	(void)unlinkat(w->sp->state, name, 0);
-	close(w->fd);
+	if (w->fd != -1) {
+		(void)unlinkat(w->sp->state, w->tmp, 0);
+		close(w->fd);
+	}
 	w->fd = -1;
+	w->begun = 0;
 }
 
 /*
