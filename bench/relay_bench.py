@@ -68,6 +68,8 @@ started = []        # processes to stop by pid if we are interrupted
 problems = []       # mail lost or doubled, a step that cannot run
 results = {}        # (server, sessions) -> dict of figures
 instances = []      # Postfix instances to stop if we are interrupted
+LOADS = (20, 100, 1)    # smtp-source -s: concurrent client sessions
+CRASH_CLIENTS = 20
 
 
 def say(text=""):
@@ -779,7 +781,7 @@ def bench(args, tools, sink):
         for rnd in range(args.runs):
             say("== Round %d of %d: smtp-source -m %d -l 1024, one message"
                 " a session" % (rnd + 1, args.runs, args.msgs))
-            for sessions in (20, 1):
+            for sessions in LOADS:
                 r = b.run(tools, sessions, args.msgs)
                 results.setdefault(("bastiond", sessions), []).append(r)
                 if pf is not None:
@@ -801,13 +803,157 @@ def bench(args, tools, sink):
         w = BastiondSlot(args, sink, "1s")
         try:
             w.run(tools, 20, args.warm, "bastiond warm-up")
-            for sessions in (20, 1):
+            for sessions in LOADS:
                 r = w.run(tools, sessions, args.msgs)
                 results.setdefault(("bastiond retry 1s", sessions),
                                    []).append(r)
         finally:
             w.stop()
         say()
+
+# ---- kill -9 in the middle of a run ----------------------------------------
+
+class TagSink:
+    """A next hop that remembers what it got: a threaded SMTP server on
+    SINK_ADDR that answers 250 to everything and records the X-Bench-Tag
+    header of each message.  smtp-sink only counts, and a count cannot
+    tell a lost message from a duplicate of another."""
+
+    def __init__(self):
+        import socketserver
+        sink = self
+        self.tags = []
+        self.lock = threading.Lock()
+
+        class Handler(socketserver.StreamRequestHandler):
+            timeout = WAIT * 3
+
+            def handle(self):
+                w = self.wfile
+                w.write(b"220 tagsink\r\n")
+                data = None
+                while True:
+                    line = self.rfile.readline(1100)
+                    if not line:
+                        return
+                    if data is not None:
+                        if line in (b".\r\n", b".\n"):
+                            m = re.search(rb"^X-Bench-Tag: (\S+)", data,
+                                          re.M)
+                            with sink.lock:
+                                sink.tags.append(m.group(1).decode()
+                                                 if m else "?")
+                            data = None
+                            w.write(b"250 ok\r\n")
+                        elif len(data) < 65536:
+                            data += line
+                        continue
+                    verb = line[:4].upper()
+                    if verb == b"DATA":
+                        data = b""
+                        w.write(b"354 go\r\n")
+                    elif verb == b"QUIT":
+                        w.write(b"221 bye\r\n")
+                        return
+                    elif verb == b"EHLO":
+                        w.write(b"250-tagsink\r\n250 PIPELINING\r\n")
+                    else:
+                        w.write(b"250 ok\r\n")
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+            # The default backlog of 5 overflows under 16 outbound
+            # sessions at once, and a connection dropped from a full
+            # accept queue looks established to the client, which then
+            # waits minutes for a banner.
+            request_queue_size = 512
+
+            def handle_error(self, request, client_address):
+                pass    # a session cut by the kill: expected here
+
+        self.port = free_port(SINK_ADDR)
+        self.srv = Server((SINK_ADDR, self.port), Handler)
+        self.th = threading.Thread(target=self.srv.serve_forever,
+                                   daemon=True)
+        self.th.start()
+
+    def got(self):
+        with self.lock:
+            return list(self.tags)
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def crash_client(site, c, n, acked, stop):
+    """One client: up to n messages, one a session, each tagged; the tag
+    of every message that got its 250 goes into acked.  Stops at the
+    first failure (the server was killed) or when told to."""
+    import smtplib
+    for i in range(n):
+        if stop.is_set():
+            return
+        tag = "c%d-m%d" % (c, i)
+        msg = ("From: <%s>\r\nTo: <%s>\r\nSubject: crash %s\r\n"
+               "X-Bench-Tag: %s\r\n\r\n%s\r\n" % (
+                   SENDER, RCPT, tag, tag, ("x" * 72 + "\r\n") * 14))
+        try:
+            with smtplib.SMTP(site.addr, site.port, timeout=WAIT) as s:
+                s.sendmail(SENDER, [RCPT], msg)
+        except (OSError, smtplib.SMTPException):
+            return
+        acked.append(tag)
+
+
+def crash(args):
+    """CRASH_CLIENTS clients send into bastiond (relaying to a TagSink);
+    in the middle of it bastiond gets SIGKILL; it is started again on
+    the same spool, and every message that got its 250 must reach the
+    sink (a duplicate is allowed, a loss is not)."""
+    say("== kill -9 in the middle of a %d-client run" % CRASH_CLIENTS)
+    sink = TagSink()
+    site = Bastiond(args.work, sink.port, None).start()
+    acked, stop = [], threading.Event()
+    n = 20 if args.quick else 100
+    th = [threading.Thread(target=crash_client,
+                           args=(site, c, n, acked, stop), daemon=True)
+          for c in range(CRASH_CLIENTS)]
+    try:
+        for t in th:
+            t.start()
+        # Half-way, by the count acknowledged: a kill in full flow.
+        wait_until(lambda: len(acked) >= CRASH_CLIENTS * n // 2, 60, 0.01)
+        os.kill(site.pid(), signal.SIGKILL)
+        site.proc.wait(10)
+        at_kill = len(acked)
+        stop.set()
+        for t in th:
+            t.join(WAIT * 2)
+        acked = list(acked)
+        site.err.close()
+        site.start()
+        want = set(acked)
+        wait_until(lambda: want <= set(sink.got()) and
+                   site.queued() == 0, 120, 0.1)
+        got = sink.got()
+        missing = want - set(got)
+        dups = len(got) - len(set(got))
+        text = ("%d acknowledged (%d at the kill), %d at the sink, %d"
+                " missing, %d duplicates, %d left in queue/" % (
+                    len(acked), at_kill, len(got), len(missing), dups,
+                    site.queued()))
+        say("  " + text)
+        results["crash"] = text
+        if missing:
+            problem("kill -9: %d acknowledged messages never reached the"
+                    " sink: %s" % (len(missing), sorted(missing)[:5]))
+    finally:
+        stop.set()
+        site.stop()
+        sink.stop()
+    say()
 
 
 def figure(runs, k):
@@ -831,7 +977,7 @@ def summary(args):
     fmt = "%-17s %-9s %17s %17s %6s"
     say(fmt % ("load", "figure", "bastiond", "Postfix", "b/P"))
     keys = [k for k in ("bastiond", "bastiond retry 1s")
-            if any((k, s) in results for s in (20, 1))]
+            if any((k, s) in results for s in LOADS)]
 
     def show(f, k):
         if f is None:
@@ -845,7 +991,7 @@ def summary(args):
                        else "")
 
     for key in keys:
-        for s in (20, 1):
+        for s in LOADS:
             for k, name in (("acc", "accepted/s"), ("all", "delivered/s")):
                 bf = figure(results.get((key, s)), k)
                 pfig = figure(results.get(("Postfix", s)), k)
@@ -856,14 +1002,17 @@ def summary(args):
                 load = "-s %d" % s + (", retry 1s" if key != "bastiond"
                                       else "")
                 say(fmt % (load, name, show(bf, k), show(pfig, k), ratio))
-    for s in (20, 1):
+    for s in LOADS:
         bf = figure(results.get(("bastiond", s)), "cpu_ms")
         pfig = figure(results.get(("Postfix", s)), "cpu_ms")
         if bf and pfig and bf[0] is not None and pfig[0] is not None:
             say("server CPU a message, -s %-3d bastiond %.3f ms, Postfix"
-                " %.3f ms (all its processes)" % (s, bf[0], pfig[0]))
+                " %.3f ms (all its processes), b/P %.2f" % (
+                    s, bf[0], pfig[0], bf[0] / pfig[0]))
+    if "crash" in results:
+        say("kill -9 during -s %d: %s" % (CRASH_CLIENTS, results["crash"]))
     for key in keys:
-        for s in (20, 1):
+        for s in LOADS:
             for r in results.get((key, s), []):
                 if r["stalled"]:
                     say("%s -s %d stalled: %d of %d at the sink, %d left in"
@@ -949,6 +1098,7 @@ def main():
                                                   sink.proc.pid))
         say()
         bench(args, tools, sink)
+        crash(args)
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         problem("relay_bench: %s" % e)
     finally:

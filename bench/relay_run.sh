@@ -16,7 +16,7 @@
 #   BASTION_POSTFIX            where tools/postfix-tools unpacked Postfix
 #                              (default: /usr/local/lib/bastion/postfix)
 #   BENCH_QUICK=1              smoke run: smaller counts
-#   BENCH_TIMEOUT              seconds allowed to the whole run (300)
+#   BENCH_TIMEOUT              seconds allowed to the whole run (600)
 #   BENCH_SAN                  the sanitizer flags the tree was built with
 
 set -u
@@ -30,7 +30,7 @@ PY=/usr/bin/python3
 export top_srcdir top_builddir POLICYC BASTIOND
 
 # die, bounded, and where Postfix's tools are.
-bench_timeout=300
+bench_timeout=600
 . "$top_srcdir/bench/peer.sh"
 
 [ -x "$POLICYC" ] || die "$POLICYC: not built (run make first)"
