@@ -70,6 +70,15 @@ results = {}        # (server, sessions) -> dict of figures
 instances = []      # Postfix instances to stop if we are interrupted
 LOADS = (20, 100, 1)    # smtp-source -s: concurrent client sessions
 CRASH_CLIENTS = 20
+DENIED = 1000       # networks both servers refuse, as a real edge would
+
+
+def denied_nets():
+    """DENIED /24 networks in 10.0.0.0/8, none of them the loopback:
+    both servers check every client against them, as a gateway with a
+    block list does (bastiond with its table, Postfix with a cidr:
+    table), so each pays what its lookup costs."""
+    return ["10.%d.%d.0/24" % (i // 256, i % 256) for i in range(DENIED)]
 
 
 def say(text=""):
@@ -265,10 +274,14 @@ class Bastiond:
                 "%s"
                 "}\n"
                 "default require none\n"
+                "list denied file \"denied.txt\"\n"
+                "host <denied> deny\n"
                 "host 127.0.0.0/8 require none relay\n"
                 "outbound %s via %s port %d tls none\n"
                 % (DOMAIN, self.addr, self.port, queue, DOMAIN, SINK_ADDR,
                    sink_port))
+        with open(os.path.join(self.dir, "denied.txt"), "w") as f:
+            f.write("".join(n + "\n" for n in denied_nets()))
         r = subprocess.run([POLICYC, "-o", self.table, policy],
                            capture_output=True, text=True, timeout=STEP)
         if r.returncode != 0:
@@ -426,6 +439,9 @@ class Postfix:
         os.makedirs(self.data, mode=0o700)
         os.chown(self.data, owner.pw_uid, owner.pw_gid)
         lib = os.path.join(root, "usr/lib/postfix")
+        cidr = os.path.join(self.conf, "denied.cidr")
+        with open(cidr, "w") as f:
+            f.write("".join(n + " REJECT\n" for n in denied_nets()))
         with open(os.path.join(self.conf, "main.cf"), "w") as f:
             f.write(
                 "# bench/relay_bench.py: a private Postfix that relays"
@@ -450,6 +466,8 @@ class Postfix:
                 "inet_interfaces = 127.0.0.1\ninet_protocols = ipv4\n"
                 "mynetworks = 127.0.0.0/8\n"
                 "smtpd_relay_restrictions = permit_mynetworks, reject\n"
+                "smtpd_client_restrictions = check_client_access"
+                " cidr:%s\n"
                 "relayhost = [%s]:%d\n"
                 "smtp_dns_support_level = disabled\n"
                 "smtpd_peername_lookup = no\n"
@@ -461,7 +479,7 @@ class Postfix:
                    os.path.join(root, "usr/lib/postfix/sbin"),
                    os.path.join(root, "usr/sbin"),
                    os.path.join(root, "etc/postfix"), lib, lib,
-                   self.maillog, self.dir, self.addr, SINK_ADDR,
+                   self.maillog, self.dir, self.addr, cidr, SINK_ADDR,
                    sink_port))
         # The `n` in the fifth column: no chroot anywhere.
         svc = [("%s:%d" % (self.addr, self.port), "inet", "n", "-", "n",
@@ -729,8 +747,10 @@ class BastiondSlot:
 def bastiond_intro(sink):
     say("bastiond: smtp-source -> bastiond %s (relay host rule, durable"
         " spool) -> smtp-sink %s" % (BASTIOND_ADDR, SINK_ADDR))
-    say("  policy: host 127.0.0.0/8 require none relay; outbound %s via %s"
-        " port %d tls none;" % (DOMAIN, SINK_ADDR, sink.port))
+    say("  policy: host <denied> deny (%d networks); host 127.0.0.0/8"
+        " require none relay;" % DENIED)
+    say("  outbound %s via %s port %d tls none;" % (DOMAIN, SINK_ADDR,
+                                                   sink.port))
     say("  defaults otherwise (queue lifetime 5d retry 300s), the protocol"
         " log on, as in production.")
     say("  250 only after write, fsync, rename, fsync of queue/; out of"
@@ -752,6 +772,8 @@ def start_postfix(args, sink):
             " under %s;" % pf.dir)
         say("  mail_owner %s; relayhost = [%s]:%d, no chroot, no local"
             " delivery, TLS off," % (pf.owner.pw_name, SINK_ADDR, sink.port))
+        say("  smtpd_client_restrictions = check_client_access cidr: (the"
+            " same %d networks, REJECT);" % DENIED)
         say("  defaults otherwise (in_flow_delay 1s, connection cache on"
             " demand).  cleanup fsyncs")
         say("  the queue file before smtpd's 250: a 250 means on disk for"
