@@ -15,8 +15,9 @@
  * Speed: a full handshake is three scalar multiplications on the
  * server (ECDHE key, shared secret, the ECDSA or RSA signature) and
  * they are most of its cost.  tls_pick() chooses, once, the fastest
- * code this BearSSL has and this CPU runs for each primitive, instead
- * of BearSSL's portable defaults; X25519 goes to libsodium, several
+ * code this BearSSL has and this CPU runs for each primitive.  With
+ * Debian's BearSSL 0.6 on x86-64 the library's own defaults are that
+ * already, except for Curve25519: X25519 goes to libsodium, some four
  * times faster than any Curve25519 code in BearSSL 0.6.
  */
 #include "config.h"
@@ -253,12 +254,12 @@ static const br_x509_class tls_x509_vtable = {
 
 /*
  * Pick, once, the fastest code for each primitive.  BearSSL's own
- * defaults (br_ssl_engine_set_default_*) are decided when the library
- * is compiled and, for the curves, stop at the portable 31-bit code;
- * here each getter is asked at run time, and one that returns NULL
- * (no such CPU feature, or a build without that code) falls through
- * to the next.  Getters that Debian's BearSSL 0.6 does not have at all
- * are asked only when configure found them.
+ * defaults (br_ssl_engine_set_default_*) are partly decided when the
+ * library is compiled; here each getter is asked at run time, and one
+ * that returns NULL (no such CPU feature, or a build without that
+ * code) falls through to the next, ending at BearSSL's default.  The
+ * getters of the 64-bit curve code, which Debian's BearSSL 0.6 does
+ * not have, are asked only when configure found them.
  */
 static void
 tls_pick(void)
@@ -270,8 +271,10 @@ tls_pick(void)
 	tls_impl.done = 1;
 
 	/*
-	 * br_ec_get_default() is br_ec_all_m31 on a 64-bit build (m15 on
-	 * CPUs with a slow multiplier): the fallback for every curve.
+	 * br_ec_get_default() is br_ec_all_m31 (m15 on CPUs with a slow
+	 * multiplier): the fallback for every curve.  In 0.6 it is the
+	 * 31-bit code; later releases have it call the m64 code where the
+	 * compiler allows, which the getters below then name outright.
 	 */
 	ec = br_ec_get_default();
 	tls_impl.p256 = tls_impl.c25519 = tls_impl.other = ec;
