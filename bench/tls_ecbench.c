@@ -9,7 +9,9 @@
  *
  * Each figure is the median over BENCH_BATCHES batches of the process's
  * CPU time per operation (CLOCK_PROCESS_CPUTIME_ID: time the core spent
- * elsewhere does not count, which matters on a shared machine).
+ * elsewhere does not count, which matters on a shared machine); the
+ * batches of the two implementations alternate, so that a change in
+ * the machine's load weighs on both alike.
  *
  *   tls_ecbench [-q]	-q: a smoke run, fewer batches
  */
@@ -36,8 +38,9 @@ struct op {
 
 static double	cpu_now(void);
 static int	cmp_double(const void *, const void *);
-static double	bench_op(void (*)(const br_ec_impl *), const br_ec_impl *,
-		    int);
+static double	batch(void (*)(const br_ec_impl *), const br_ec_impl *);
+static void	bench_op(void (*)(const br_ec_impl *), const br_ec_impl *,
+		    const br_ec_impl *, int, double *, double *);
 static void	fill(unsigned char *, size_t, unsigned);
 static void	setup(void);
 static void	ecdhe(const br_ec_impl *, int);
@@ -77,23 +80,37 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Median CPU microseconds of one operation over the batches. */
+/* CPU microseconds of one operation, over a batch. */
 static double
-bench_op(void (*run)(const br_ec_impl *), const br_ec_impl *ec,
-    int batches)
+batch(void (*run)(const br_ec_impl *), const br_ec_impl *ec)
 {
-	double	 t[BENCH_BATCHES], t0;
-	int	 b, i;
+	double	 t0;
+	int	 i;
 
-	run(ec);	/* warm the caches */
-	for (b = 0; b < batches; b++) {
-		t0 = cpu_now();
-		for (i = 0; i < BENCH_OPS; i++)
-			run(ec);
-		t[b] = (cpu_now() - t0) * 1e6 / BENCH_OPS;
+	t0 = cpu_now();
+	for (i = 0; i < BENCH_OPS; i++)
+		run(ec);
+	return (cpu_now() - t0) * 1e6 / BENCH_OPS;
+}
+
+/* Medians over the batches, a and b in turn. */
+static void
+bench_op(void (*run)(const br_ec_impl *), const br_ec_impl *a,
+    const br_ec_impl *b, int batches, double *ma, double *mb)
+{
+	double	 ta[BENCH_BATCHES], tb[BENCH_BATCHES];
+	int	 i;
+
+	run(a);		/* warm the caches */
+	run(b);
+	for (i = 0; i < batches; i++) {
+		ta[i] = batch(run, a);
+		tb[i] = batch(run, b);
 	}
-	qsort(t, batches, sizeof(t[0]), cmp_double);
-	return t[batches / 2];
+	qsort(ta, batches, sizeof(ta[0]), cmp_double);
+	qsort(tb, batches, sizeof(tb[0]), cmp_double);
+	*ma = ta[batches / 2];
+	*mb = tb[batches / 2];
 }
 
 static void
@@ -224,8 +241,7 @@ main(int argc, char **argv)
 	printf("%-36s %12s %12s %7s\n", "", "default us", "picked us",
 	    "ratio");
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-		o[i] = bench_op(ops[i].run, old, batches);
-		n[i] = bench_op(ops[i].run, cur, batches);
+		bench_op(ops[i].run, old, cur, batches, &o[i], &n[i]);
 		printf("%-36s %12.1f %12.1f %6.2fx\n", ops[i].name, o[i], n[i],
 		    n[i] > 0 ? o[i] / n[i] : 0);
 	}
