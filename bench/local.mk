@@ -39,6 +39,29 @@ bench-runtime: bench/rt_tlsclient$(EXEEXT) bastiond$(EXEEXT) \
 	$(SHELL) $(srcdir)/bench/rt_run.sh
 .PHONY: bench-runtime
 
+# The TLS handshake benchmark: `make bench-tls` times the public-key
+# steps (bench/tls_ecbench) and STARTTLS sessions against bastiond and a
+# private Postfix with the same certificate (bench/tls_run.sh,
+# bench/tls_bench.py; bench/README.md, "The TLS handshake benchmark").
+# Not part of `make bench`, whose runtime part has its own handshake
+# figures.
+EXTRA_DIST += bench/tls_run.sh bench/tls_bench.py
+EXTRA_PROGRAMS += bench/tls_ecbench
+bench_tls_ecbench_SOURCES = bench/tls_ecbench.c
+bench_tls_ecbench_LDADD = runtime/librt.a $(LIBBASTION) $(BEARSSL_LIBS)
+CLEANFILES += bench/tls_ecbench$(EXEEXT)
+
+bench-tls: bench/tls_ecbench$(EXEEXT) bench/rt_tlsclient$(EXEEXT) \
+	    bastiond$(EXEEXT) policyc$(EXEEXT)
+	@top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	POLICYC='$(abs_top_builddir)/policyc$(EXEEXT)' \
+	BASTIOND='$(abs_top_builddir)/bastiond$(EXEEXT)' \
+	BENCH_TLSCLIENT='$(abs_top_builddir)/bench/rt_tlsclient$(EXEEXT)' \
+	BENCH_ECBENCH='$(abs_top_builddir)/bench/tls_ecbench$(EXEEXT)' \
+	BENCH_SAN='$(SAN_CFLAGS)' \
+	$(SHELL) $(srcdir)/bench/tls_run.sh
+.PHONY: bench-tls
+
 # The relay benchmark (issue 4): `make bench-relay` relays mail from
 # smtp-source through bastiond, and through a private Postfix instance,
 # to smtp-sink on the loopback (bench/relay_run.sh, bench/relay_bench.py;

@@ -671,9 +671,9 @@ def bench_memory(args, certs):
 
 # ---- 3. STARTTLS handshakes ------------------------------------------------
 
-def run_tlsclient(port, clients, secs):
+def run_tlsclient(port, clients, secs, addr="127.0.0.1"):
     r = subprocess.run([TLSCLIENT, "-c", str(clients), "-d", str(secs),
-                        "127.0.0.1", str(port)], capture_output=True,
+                        addr, str(port)], capture_output=True,
                        text=True, timeout=STEP)
     out = {}
     words = r.stdout.split("\n", 1)[0].split()

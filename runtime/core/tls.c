@@ -11,6 +11,14 @@
  * The input buffer must take a whole 16 KiB record (the peer decides
  * record sizes); the output buffer is 4 KiB plus overhead, and BearSSL
  * cuts what we send into records that fit.  See tls_conn_size().
+ *
+ * Speed: a full handshake is three scalar multiplications on the
+ * server (ECDHE key, shared secret, the ECDSA or RSA signature) and
+ * they are most of its cost.  tls_pick() chooses, once, the fastest
+ * code this BearSSL has and this CPU runs for each primitive.  With
+ * Debian's BearSSL 0.6 on x86-64 the library's own defaults are that
+ * already, except for Curve25519: X25519 goes to libsodium, some four
+ * times faster than any Curve25519 code in BearSSL 0.6.
  */
 #include "config.h"
 
@@ -154,6 +162,46 @@ static const struct {
 	    "ECDHE-RSA-CHACHA20-POLY1305" }
 };
 
+/*
+ * The implementations every engine uses, picked once by tls_pick().
+ * tls_ec sends each curve to its own code: P-256 and Curve25519 to the
+ * fastest there is, the other curves to BearSSL's default.
+ */
+static struct {
+	int			 done;
+	int			 sodium25519;	/* X25519 by libsodium */
+	int			 c25519_le;	/* BearSSL 0.6's byte order */
+	const br_ec_impl	*p256;
+	const br_ec_impl	*c25519;
+	const br_ec_impl	*other;		/* P-384, P-521 */
+	br_ecdsa_sign		 ecdsa_sign;
+	br_ecdsa_vrfy		 ecdsa_vrfy;
+	br_rsa_private		 rsa_priv;
+	br_rsa_pkcs1_sign	 rsa_sign;
+	br_rsa_pkcs1_vrfy	 rsa_vrfy;
+	const br_block_ctr_class *aes_ctr;
+	int			 fastaes;	/* AES in hardware */
+	br_ghash		 ghash;
+	br_chacha20_run		 chacha20;
+	br_poly1305_run		 poly1305;
+	char			 desc[192];
+} tls_impl;
+
+static void	tls_pick(void);
+static const br_ec_impl *tls_ec_for(int);
+static const unsigned char *tls_ec_generator(int, size_t *);
+static const unsigned char *tls_ec_order(int, size_t *);
+static size_t	tls_ec_xoff(int, size_t *);
+static uint32_t	tls_ec_mul(unsigned char *, size_t, const unsigned char *,
+		    size_t, int);
+static size_t	tls_ec_mulgen(unsigned char *, const unsigned char *, size_t,
+		    int);
+static uint32_t	tls_ec_muladd(unsigned char *, const unsigned char *,
+		    size_t, const unsigned char *, size_t,
+		    const unsigned char *, size_t, int);
+static int	tls_c25519_le(const br_ec_impl *);
+static int	tls_x25519_scalar(unsigned char *, const unsigned char *,
+		    size_t);
 static void	tls_engine_setup(br_ssl_engine_context *, struct tls_conn *);
 static int	tls_key_matches(const struct pem_key *, const br_x509_pkey *);
 static int	tls_der(const unsigned char *, size_t, size_t *, unsigned *,
@@ -178,6 +226,18 @@ static void	tls_cert_alert(struct tls_conn *, int);
 static const char *tls_alert_name(int);
 static const char *tls_engine_strerror(int);
 
+/* P-256, P-384, P-521 and Curve25519, as br_ec_all_m31 has them. */
+static const br_ec_impl tls_ec = {
+	(uint32_t)1 << BR_EC_secp256r1 | (uint32_t)1 << BR_EC_secp384r1 |
+	    (uint32_t)1 << BR_EC_secp521r1 | (uint32_t)1 << BR_EC_curve25519,
+	tls_ec_generator,
+	tls_ec_order,
+	tls_ec_xoff,
+	tls_ec_mul,
+	tls_ec_mulgen,
+	tls_ec_muladd
+};
+
 static const br_x509_class tls_x509_vtable = {
 	sizeof(struct tls_x509),
 	tls_x509_start_chain,
@@ -187,6 +247,257 @@ static const br_x509_class tls_x509_vtable = {
 	tls_x509_end_chain,
 	tls_x509_get_pkey
 };
+
+/*
+ * Implementations.
+ */
+
+/*
+ * Pick, once, the fastest code for each primitive.  BearSSL's own
+ * defaults (br_ssl_engine_set_default_*) are partly decided when the
+ * library is compiled; here each getter is asked at run time, and one
+ * that returns NULL (no such CPU feature, or a build without that
+ * code) falls through to the next, ending at BearSSL's default.  The
+ * getters of the 64-bit curve code, which Debian's BearSSL 0.6 does
+ * not have, are asked only when configure found them.
+ */
+static void
+tls_pick(void)
+{
+	const br_ec_impl	*ec;
+
+	if (tls_impl.done)
+		return;
+	tls_impl.done = 1;
+
+	/*
+	 * br_ec_get_default() is br_ec_all_m31 (m15 on CPUs with a slow
+	 * multiplier): the fallback for every curve.  In 0.6 it is the
+	 * 31-bit code; later releases have it call the m64 code where the
+	 * compiler allows, which the getters below then name outright.
+	 */
+	ec = br_ec_get_default();
+	tls_impl.p256 = tls_impl.c25519 = tls_impl.other = ec;
+#ifdef HAVE_BR_EC_P256_M64_GET
+	if (tls_impl.p256 == ec && br_ec_p256_m64_get() != NULL)
+		tls_impl.p256 = br_ec_p256_m64_get();
+#endif
+#ifdef HAVE_BR_EC_P256_M62_GET
+	if (tls_impl.p256 == ec && br_ec_p256_m62_get() != NULL)
+		tls_impl.p256 = br_ec_p256_m62_get();
+#endif
+#ifdef HAVE_BR_EC_C25519_M64_GET
+	if (tls_impl.c25519 == ec && br_ec_c25519_m64_get() != NULL)
+		tls_impl.c25519 = br_ec_c25519_m64_get();
+#endif
+#ifdef HAVE_BR_EC_C25519_M62_GET
+	if (tls_impl.c25519 == ec && br_ec_c25519_m62_get() != NULL)
+		tls_impl.c25519 = br_ec_c25519_m62_get();
+#endif
+	/*
+	 * libsodium's X25519 (fixed-base with a precomputed table, the
+	 * ladder in 64-bit arithmetic) is constant-time like BearSSL's and
+	 * some four times faster than br_ec_c25519_m31; the program links
+	 * libsodium anyway.  sodium_init() is idempotent.
+	 */
+	tls_impl.sodium25519 = sodium_init() >= 0;
+	if (tls_impl.sodium25519)
+		tls_impl.c25519_le = tls_c25519_le(tls_impl.c25519);
+
+	/* ECDSA: i31 (or i15) arithmetic modulo the order, tls_ec's points. */
+	tls_impl.ecdsa_sign = br_ecdsa_sign_asn1_get_default();
+	tls_impl.ecdsa_vrfy = br_ecdsa_vrfy_asn1_get_default();
+
+	/* RSA: 62-bit limbs where the compiler has 64x64->128 products. */
+	if ((tls_impl.rsa_priv = br_rsa_i62_private_get()) == 0)
+		tls_impl.rsa_priv = br_rsa_private_get_default();
+	if ((tls_impl.rsa_sign = br_rsa_i62_pkcs1_sign_get()) == 0)
+		tls_impl.rsa_sign = br_rsa_pkcs1_sign_get_default();
+	if ((tls_impl.rsa_vrfy = br_rsa_i62_pkcs1_vrfy_get()) == 0)
+		tls_impl.rsa_vrfy = br_rsa_pkcs1_vrfy_get_default();
+
+	/*
+	 * AES-GCM: AES-NI and PCLMULQDQ (or POWER8); without them the
+	 * constant-time bitsliced AES and GHASH, which are slow enough that
+	 * tls_engine_setup() puts ChaCha20 first.
+	 */
+	if ((tls_impl.aes_ctr = br_aes_x86ni_ctr_get_vtable()) == NULL)
+		tls_impl.aes_ctr = br_aes_pwr8_ctr_get_vtable();
+	tls_impl.fastaes = tls_impl.aes_ctr != NULL;
+	if (tls_impl.aes_ctr == NULL)
+		tls_impl.aes_ctr = sizeof(void *) >= 8 ?
+		    &br_aes_ct64_ctr_vtable : &br_aes_ct_ctr_vtable;
+	if ((tls_impl.ghash = br_ghash_pclmul_get()) == 0 &&
+	    (tls_impl.ghash = br_ghash_pwr8_get()) == 0)
+		tls_impl.ghash = sizeof(void *) >= 8 ? br_ghash_ctmul64 :
+		    br_ghash_ctmul;
+
+	/* ChaCha20 with SSE2; Poly1305 with 64x64->128 products. */
+	if ((tls_impl.chacha20 = br_chacha20_sse2_get()) == 0)
+		tls_impl.chacha20 = br_chacha20_ct_run;
+	if ((tls_impl.poly1305 = br_poly1305_ctmulq_get()) == 0)
+		tls_impl.poly1305 = br_poly1305_ctmul_run;
+
+	snprintf(tls_impl.desc, sizeof(tls_impl.desc),
+	    "P-256 %s, X25519 %s, P-384/521 %s, RSA %s, AES %s, GHASH %s, "
+	    "ChaCha20 %s, Poly1305 %s",
+	    tls_impl.p256 == &br_ec_all_m31 ? "m31" :
+	    tls_impl.p256 == &br_ec_all_m15 ? "m15" : "m62/m64",
+	    tls_impl.sodium25519 ? "libsodium" :
+	    tls_impl.c25519 == &br_ec_all_m31 ? "m31" :
+	    tls_impl.c25519 == &br_ec_all_m15 ? "m15" : "m62/m64",
+	    tls_impl.other == &br_ec_all_m31 ? "i31" : "i15",
+	    tls_impl.rsa_priv == br_rsa_i62_private ? "i62" :
+	    tls_impl.rsa_priv == br_rsa_i31_private ? "i31" : "i15",
+	    !tls_impl.fastaes ? "ct" :
+	    tls_impl.aes_ctr == br_aes_x86ni_ctr_get_vtable() ? "x86ni" :
+	    "pwr8",
+	    tls_impl.ghash == br_ghash_pclmul_get() &&
+	    tls_impl.ghash != 0 ? "pclmul" :
+	    tls_impl.ghash == br_ghash_ctmul64 ? "ctmul64" : "other",
+	    tls_impl.chacha20 == br_chacha20_ct_run ? "ct" : "sse2",
+	    tls_impl.poly1305 == br_poly1305_ctmul_run ? "ctmul" : "ctmulq");
+}
+
+const char *
+tls_impl_describe(void)
+{
+	tls_pick();
+	return tls_impl.desc;
+}
+
+const void *
+tls_ec_impl(void)
+{
+	tls_pick();
+	return &tls_ec;
+}
+
+static const br_ec_impl *
+tls_ec_for(int curve)
+{
+	switch (curve) {
+	case BR_EC_secp256r1:
+		return tls_impl.p256;
+	case BR_EC_curve25519:
+		return tls_impl.c25519;
+	default:
+		return tls_impl.other;
+	}
+}
+
+static const unsigned char *
+tls_ec_generator(int curve, size_t *len)
+{
+	return tls_ec_for(curve)->generator(curve, len);
+}
+
+static const unsigned char *
+tls_ec_order(int curve, size_t *len)
+{
+	return tls_ec_for(curve)->order(curve, len);
+}
+
+static size_t
+tls_ec_xoff(int curve, size_t *len)
+{
+	return tls_ec_for(curve)->xoff(curve, len);
+}
+
+/*
+ * Which byte order BearSSL's Curve25519 code reads a multiplier in:
+ * little-endian up to 0.6, big-endian (as documented) since upstream
+ * fixed it in December 2018.  The engine's ECDHE keys are random bytes,
+ * so TLS works either way, but reading them as the library would keeps
+ * libsodium's results the very ones BearSSL's code gives (the tests
+ * compare them).  Asked once, with RFC 7748's Alice (section 6.1): 1 if
+ * her key read little-endian gives her public key.
+ */
+static int
+tls_c25519_le(const br_ec_impl *ec)
+{
+	static const unsigned char	 a[32] = {
+	    0x77, 0x07, 0x6d, 0x0a, 0x73, 0x18, 0xa5, 0x7d,
+	    0x3c, 0x16, 0xc1, 0x72, 0x51, 0xb2, 0x66, 0x45,
+	    0xdf, 0x4c, 0x2f, 0x87, 0xeb, 0xc0, 0x99, 0x2a,
+	    0xb1, 0x77, 0xfb, 0xa5, 0x1d, 0xb9, 0x2c, 0x2a };
+	static const unsigned char	 pub[32] = {
+	    0x85, 0x20, 0xf0, 0x09, 0x89, 0x30, 0xa7, 0x54,
+	    0x74, 0x8b, 0x7d, 0xdc, 0xb4, 0x3e, 0xf7, 0x5a,
+	    0x0d, 0xbf, 0x3a, 0x0d, 0x26, 0x38, 0x1a, 0xf4,
+	    0xeb, 0xa4, 0xa9, 0x8e, 0xaa, 0x9b, 0x4e, 0x6a };
+	unsigned char			 out[32];
+
+	return ec->mulgen(out, a, sizeof(a), BR_EC_curve25519) == 32 &&
+	    memcmp(out, pub, sizeof(pub)) == 0;
+}
+
+/*
+ * A Curve25519 multiplier from BearSSL, at most 32 bytes in its byte
+ * order and short ones padded on the high side, into the 32
+ * little-endian bytes libsodium wants.  Both clamp it the same way
+ * (RFC 7748, section 5).  0 when it does not fit.
+ */
+static int
+tls_x25519_scalar(unsigned char *le, const unsigned char *x, size_t xlen)
+{
+	size_t	 i;
+
+	if (xlen > 32)
+		return 0;
+	memset(le, 0, 32);
+	for (i = 0; i < xlen; i++)
+		le[i] = tls_impl.c25519_le ? x[i] : x[xlen - 1 - i];
+	return 1;
+}
+
+/*
+ * G = x * G.  For X25519 through libsodium an all-zero result (the
+ * peer sent a point of small order) fails the exchange, as RFC 7748,
+ * section 6.1 allows; BearSSL's own code would go on with it.
+ */
+static uint32_t
+tls_ec_mul(unsigned char *G, size_t Glen, const unsigned char *x,
+    size_t xlen, int curve)
+{
+	unsigned char	 k[32], u[32];
+	int		 r;
+
+	if (curve != BR_EC_curve25519 || !tls_impl.sodium25519)
+		return tls_ec_for(curve)->mul(G, Glen, x, xlen, curve);
+	if (Glen != 32 || !tls_x25519_scalar(k, x, xlen))
+		return 0;
+	/* BearSSL's point is the 32-byte u-coordinate, as libsodium's. */
+	memcpy(u, G, 32);
+	r = crypto_scalarmult_curve25519(G, k, u);
+	sodium_memzero(k, sizeof(k));
+	return r == 0;
+}
+
+static size_t
+tls_ec_mulgen(unsigned char *R, const unsigned char *x, size_t xlen,
+    int curve)
+{
+	unsigned char	 k[32];
+	int		 r;
+
+	if (curve != BR_EC_curve25519 || !tls_impl.sodium25519)
+		return tls_ec_for(curve)->mulgen(R, x, xlen, curve);
+	if (!tls_x25519_scalar(k, x, xlen))
+		return 0;
+	r = crypto_scalarmult_curve25519_base(R, k);
+	sodium_memzero(k, sizeof(k));
+	return r == 0 ? 32 : 0;
+}
+
+/* A = x*A + y*B (ECDSA verification); not defined for Curve25519. */
+static uint32_t
+tls_ec_muladd(unsigned char *A, const unsigned char *B, size_t len,
+    const unsigned char *x, size_t xlen, const unsigned char *y,
+    size_t ylen, int curve)
+{
+	return tls_ec_for(curve)->muladd(A, B, len, x, xlen, y, ylen, curve);
+}
 
 /*
  * Credentials.
@@ -203,6 +514,7 @@ tls_key_matches(const struct pem_key *key, const br_x509_pkey *pk)
 	const unsigned char	*cn;
 	size_t			 nlen, cnlen, i;
 
+	tls_pick();
 	if (key->type != pk->key_type)
 		return 0;
 	if (key->type == BR_KEYTYPE_RSA) {
@@ -220,8 +532,7 @@ tls_key_matches(const struct pem_key *key, const br_x509_pkey *pk)
 		return nlen - i == cnlen && memcmp(n + i, cn, cnlen) == 0;
 	}
 	if (pk->key.ec.curve != key->u.ec.curve ||
-	    br_ec_compute_pub(br_ec_get_default(), &pub, kbuf,
-	    &key->u.ec) == 0)
+	    br_ec_compute_pub(&tls_ec, &pub, kbuf, &key->u.ec) == 0)
 		return 0;
 	return pub.qlen == pk->key.ec.qlen &&
 	    memcmp(pub.q, pk->key.ec.q, pub.qlen) == 0;
@@ -347,16 +658,13 @@ tls_client_creds_anchors(const struct tls_client_creds *cr)
 static void
 tls_engine_setup(br_ssl_engine_context *eng, struct tls_conn *c)
 {
-	int	 fastaes;
-
+	tls_pick();
 	br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
 	/*
 	 * Without AES instructions BearSSL's AES is constant-time but
 	 * slow, and ChaCha20 is the better first choice.
 	 */
-	fastaes = br_aes_x86ni_ctr_get_vtable() != NULL ||
-	    br_aes_pwr8_ctr_get_vtable() != NULL;
-	if (fastaes)
+	if (tls_impl.fastaes)
 		br_ssl_engine_set_suites(eng, tls_suites_aes,
 		    sizeof(tls_suites_aes) / sizeof(tls_suites_aes[0]));
 	else
@@ -368,9 +676,16 @@ tls_engine_setup(br_ssl_engine_context *eng, struct tls_conn *c)
 	br_ssl_engine_set_hash(eng, br_sha512_ID, &br_sha512_vtable);
 	br_ssl_engine_set_prf_sha256(eng, &br_tls12_sha256_prf);
 	br_ssl_engine_set_prf_sha384(eng, &br_tls12_sha384_prf);
-	br_ssl_engine_set_default_aes_gcm(eng);
-	br_ssl_engine_set_default_chapol(eng);
-	br_ssl_engine_set_default_ec(eng);
+	br_ssl_engine_set_gcm(eng, &br_sslrec_in_gcm_vtable,
+	    &br_sslrec_out_gcm_vtable);
+	br_ssl_engine_set_aes_ctr(eng, tls_impl.aes_ctr);
+	br_ssl_engine_set_ghash(eng, tls_impl.ghash);
+	br_ssl_engine_set_chapol(eng, &br_sslrec_in_chapol_vtable,
+	    &br_sslrec_out_chapol_vtable);
+	br_ssl_engine_set_chacha20(eng, tls_impl.chacha20);
+	br_ssl_engine_set_poly1305(eng, tls_impl.poly1305);
+	/* ECDHE; BearSSL's server takes X25519 whenever the client has it. */
+	br_ssl_engine_set_ec(eng, &tls_ec);
 	br_ssl_engine_set_buffers_bidi(eng, c->ibuf, sizeof(c->ibuf),
 	    c->obuf, sizeof(c->obuf));
 	/* A client-driven renegotiation is work for us and nothing else. */
@@ -400,12 +715,11 @@ tls_server_new(struct tls_server_creds *cr, char *err, size_t errlen)
 	if (cr->key->type == BR_KEYTYPE_RSA)
 		br_ssl_server_set_single_rsa(sc, cr->chain.certs, cr->chain.n,
 		    &cr->key->u.rsa, BR_KEYTYPE_SIGN,
-		    br_rsa_private_get_default(),
-		    br_rsa_pkcs1_sign_get_default());
+		    tls_impl.rsa_priv, tls_impl.rsa_sign);
 	else
 		br_ssl_server_set_single_ec(sc, cr->chain.certs, cr->chain.n,
 		    &cr->key->u.ec, BR_KEYTYPE_SIGN, cr->issuer_type,
-		    br_ec_get_default(), br_ecdsa_sign_asn1_get_default());
+		    &tls_ec, tls_impl.ecdsa_sign);
 	br_ssl_engine_add_flags(&sc->eng, BR_OPT_ENFORCE_SERVER_PREFERENCES);
 	if (!br_ssl_server_reset(sc)) {
 		snprintf(err, errlen, "TLS server setup: %s",
@@ -483,16 +797,16 @@ tls_client_new(struct tls_client_creds *cr, const char *peer, int level,
 			    i == br_sha256_ID ? &br_sha256_vtable :
 			    i == br_sha384_ID ? &br_sha384_vtable :
 			    &br_sha512_vtable);
-		br_x509_minimal_set_rsa(&x->u.min,
-		    br_rsa_pkcs1_vrfy_get_default());
-		br_x509_minimal_set_ecdsa(&x->u.min, br_ec_get_default(),
-		    br_ecdsa_vrfy_asn1_get_default());
+		tls_pick();
+		br_x509_minimal_set_rsa(&x->u.min, tls_impl.rsa_vrfy);
+		br_x509_minimal_set_ecdsa(&x->u.min, &tls_ec,
+		    tls_impl.ecdsa_vrfy);
 	}
 
 	br_ssl_client_zero(cc);
 	tls_engine_setup(&cc->eng, &k->c);
-	br_ssl_engine_set_default_rsavrfy(&cc->eng);
-	br_ssl_engine_set_default_ecdsa(&cc->eng);
+	br_ssl_engine_set_rsavrfy(&cc->eng, tls_impl.rsa_vrfy);
+	br_ssl_engine_set_ecdsa(&cc->eng, tls_impl.ecdsa_vrfy);
 	br_ssl_engine_set_x509(&cc->eng, &x->vtable);
 	/*
 	 * No SNI for an address (RFC 6066, section 3); without a name

@@ -190,6 +190,15 @@ size_t	tls_pending(const struct tls_conn *c);
 int	tls_handshake_done(const struct tls_conn *c);
 
 /*
+ * The code the engines run, picked once at the first use: a line
+ * naming it ("P-256 m31, X25519 libsodium, ..., AES x86ni, ..."), and
+ * the elliptic-curve implementation itself (a const br_ec_impl *), for
+ * the tests and the benchmarks.
+ */
+const char *tls_impl_describe(void);
+const void *tls_ec_impl(void);
+
+/*
  * Why the connection failed, e.g. "handshake failure: no common cipher
  * suite", "received fatal alert 48 (unknown_ca)", "certificate does
  * not match the server name", "peer closed the connection during the

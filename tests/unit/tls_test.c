@@ -5,7 +5,9 @@
  * data both ways at once for RSA and EC certificates, the `verify'
  * and `required' client levels (names, addresses, unknown CA), the
  * failure reasons, clean and truncated ends; then the per-connection
- * sizes and a bounded handshake-rate measurement.
+ * sizes and a bounded handshake-rate measurement.  Before all that,
+ * the elliptic-curve code the engines run (tls_ec_impl()) against RFC
+ * 7748's X25519 vectors and against BearSSL's own implementations.
  *
  * usage: tls_test CERTDIR   (made by tests/rt/tls-unit.sh)
  */
@@ -24,6 +26,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <bearssl.h>
 
 #include "bastion_limits.h"
 #include "tls.h"
@@ -65,6 +69,9 @@ static void	rate(const char *, const char *, const char *);
 static void	garbage(void);
 static void	truncation(void);
 static void	starttls(void);
+static void	hex(unsigned char *, const char *);
+static void	reverse(unsigned char *, const unsigned char *, size_t);
+static void	ec_impl(void);
 
 static const char *
 path(const char *f)
@@ -75,6 +82,130 @@ path(const char *f)
 	i = (i + 1) % 4;
 	snprintf(buf[i], sizeof(buf[i]), "%s/%s", certdir, f);
 	return buf[i];
+}
+
+/* 2n hex digits into n bytes. */
+static void
+hex(unsigned char *out, const char *s)
+{
+	unsigned	 b;
+
+	for (; s[0] != '\0' && s[1] != '\0'; s += 2) {
+		sscanf(s, "%2x", &b);
+		*out++ = (unsigned char)b;
+	}
+}
+
+/* RFC 7748 writes scalars little-endian; BearSSL takes them big. */
+static void
+reverse(unsigned char *out, const unsigned char *in, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		out[i] = in[n - 1 - i];
+}
+
+/*
+ * tls_ec_impl() hands X25519 to libsodium and the other curves to the
+ * fastest BearSSL code: it must give what BearSSL's portable
+ * br_ec_all_m31 gives, byte for byte, and RFC 7748's answers.
+ */
+static void
+ec_impl(void)
+{
+	const br_ec_impl	*ec = tls_ec_impl(), *ref = &br_ec_all_m31;
+	unsigned char		 k[32], kb[32], u[32], want[32];
+	unsigned char		 a[BR_EC_KBUF_PUB_MAX_SIZE];
+	unsigned char		 b[BR_EC_KBUF_PUB_MAX_SIZE];
+	size_t			 glen, n;
+	const unsigned char	*g;
+	unsigned		 i;
+	int			 le;
+
+	printf("implementations: %s\n", tls_impl_describe());
+	CHECK(ec->supported_curves == ref->supported_curves);
+
+	/*
+	 * Section 6.1: Alice's public key.  BearSSL 0.6 reads Curve25519
+	 * multipliers little-endian, later releases big-endian: ours
+	 * must read them as the library does.
+	 */
+	hex(k, "77076d0a7318a57d3c16c17251b26645"
+	    "df4c2f87ebc0992ab177fba51db92c2a");
+	hex(want, "8520f0098930a754748b7ddcb43ef75a"
+	    "0dbf3a0d26381af4eba4a98eaa9b4e6a");
+	CHECK(ref->mulgen(a, k, 32, BR_EC_curve25519) == 32);
+	le = memcmp(a, want, 32) == 0;
+	printf("BearSSL's Curve25519 multipliers: %s-endian\n",
+	    le ? "little" : "big");
+	if (le)
+		memcpy(kb, k, 32);
+	else
+		reverse(kb, k, 32);
+	CHECK(ec->mulgen(a, kb, 32, BR_EC_curve25519) == 32);
+	CHECK(memcmp(a, want, 32) == 0, "X25519: RFC 7748 6.1 mulgen");
+	g = ec->generator(BR_EC_curve25519, &glen);
+	CHECK(glen == 32);
+	memcpy(a, g, glen);
+	CHECK(ec->mul(a, 32, kb, 32, BR_EC_curve25519) == 1);
+	CHECK(memcmp(a, want, 32) == 0, "X25519: RFC 7748 6.1 mul(G)");
+
+	/* Section 5.2, first vector. */
+	hex(k, "a546e36bf0527c9d3b16154b82465edd"
+	    "62144c0ac1fc5a18506a2244ba449ac4");
+	hex(u, "e6db6867583030db3594c1a424b15f7c"
+	    "726624ec26b3353b10a903a6d0ab1c4c");
+	hex(want, "c3da55379de9c6908e94ea4df28d084f"
+	    "32eccf03491c71f754b4075577a28552");
+	if (le)
+		memcpy(kb, k, 32);
+	else
+		reverse(kb, k, 32);
+	CHECK(ec->mul(u, 32, kb, 32, BR_EC_curve25519) == 1);
+	CHECK(memcmp(u, want, 32) == 0, "X25519: RFC 7748 5.2 vector");
+
+	/* A point of small order gives zero: the exchange must fail. */
+	memset(u, 0, sizeof(u));
+	CHECK(ec->mul(u, 32, kb, 32, BR_EC_curve25519) == 0,
+	    "X25519 with the zero point accepted");
+	/* Lengths BearSSL refuses. */
+	memset(u, 9, sizeof(u));
+	CHECK(ec->mul(u, 31, kb, 32, BR_EC_curve25519) == 0);
+	memset(b, 1, 33);
+	CHECK(ec->mul(u, 32, b, 33, BR_EC_curve25519) == 0);
+
+	/*
+	 * Against BearSSL's own code: scalars of every length up to 32
+	 * bytes (the engine's ECDHE keys are shorter than the order),
+	 * random points, and the high bit of the point set (ignored).
+	 */
+	for (i = 0; i < 40; i++) {
+		n = 1 + i % 32;
+		fill(kb, n, 100 + i);
+		fill(u, 32, 200 + i);
+		CHECK(ec->mulgen(a, kb, n, BR_EC_curve25519) ==
+		    ref->mulgen(b, kb, n, BR_EC_curve25519));
+		CHECK(memcmp(a, b, 32) == 0, "X25519 mulgen %u", i);
+		memcpy(a, u, 32);
+		memcpy(b, u, 32);
+		CHECK(ec->mul(a, 32, kb, n, BR_EC_curve25519) ==
+		    ref->mul(b, 32, kb, n, BR_EC_curve25519));
+		CHECK(memcmp(a, b, 32) == 0, "X25519 mul %u", i);
+	}
+	/* The NIST curves: the same points. */
+	for (i = 0; i < 4; i++) {
+		int	 curve = i < 2 ? BR_EC_secp256r1 : BR_EC_secp384r1;
+
+		fill(kb, 32, 300 + i);
+		kb[0] &= 0x7f;
+		n = ec->mulgen(a, kb, 32, curve);
+		CHECK(n > 0 && n == ref->mulgen(b, kb, 32, curve) &&
+		    memcmp(a, b, n) == 0, "curve %d mulgen", curve);
+		CHECK(ec->mul(a, n, kb, 32, curve) == 1 &&
+		    ref->mul(b, n, kb, 32, curve) == 1 &&
+		    memcmp(a, b, n) == 0, "curve %d mul", curve);
+	}
 }
 
 static void
@@ -690,6 +821,7 @@ main(int argc, char **argv)
 	certdir = argv[1];
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
+	ec_impl();
 	printf("sizeof server connection: %zu bytes\n",
 	    tls_conn_size(TLS_ROLE_SERVER));
 	printf("sizeof client connection: %zu bytes\n",
