@@ -1590,6 +1590,14 @@ hop_of(const struct smtpc *c, const struct dns_result *hops, size_t *i)
 }
 
 int
+smtpc_fits(const struct smtpc *c, const struct dns_result *hops)
+{
+	size_t	 i;
+
+	return smtpc_kept(c) && hop_of(c, hops, &i);
+}
+
+int
 smtpc_reuse(struct smtpc *c, const struct smtpc_config *cf,
     const struct smtpc_route *rt, const struct dns_result *hops,
     struct spool_msg *m, struct smtpc_rcpt *rc, size_t nrc,

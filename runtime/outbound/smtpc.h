@@ -407,6 +407,12 @@ void	smtpc_abort(struct smtpc *c, const char *reason);
 int	smtpc_kept(const struct smtpc *c);
 
 /*
+ * 1 if kept session c is connected to one of the addresses of hops by
+ * the same name: fit for their message as far as smtpc can tell.
+ */
+int	smtpc_fits(const struct smtpc *c, const struct dns_result *hops);
+
+/*
  * Park a kept session: it waits, detached from the message, with cf
  * and rt (which must stay valid while it is parked: the caller's own
  * copies, not a message's), for smtpc_reuse() or smtpc_close().  After
