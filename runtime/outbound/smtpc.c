@@ -508,7 +508,6 @@ connect_next(struct smtpc *c)
 		c->peer = *a;
 		snprintf(c->peername, sizeof(c->peername), "%s",
 		    c->hops->hosts[a->host]);
-		c->use.connects++;
 		fd = socket(a->u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0);
 		if (fd == -1) {
@@ -588,6 +587,7 @@ connected(struct smtpc *c)
 	    peer_name(c), c->tries, c->notls ? ", not trying TLS again" : "");
 	c->use.since = loop_now(c->cf->loop);
 	c->use.messages = 0;
+	c->use.connects++;
 	c->state = C_GREETING;
 	c->expect = 1;
 	smtpc_arm(c, c->to.greeting);

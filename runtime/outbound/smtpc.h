@@ -284,7 +284,7 @@ struct smtpc_secret;
 struct smtpc_use {
 	uint64_t	 since;		/* loop_now() when it connected */
 	unsigned	 messages;	/* transactions begun on it */
-	unsigned	 connects;	/* connections this attempt opened */
+	unsigned	 connects;	/* connections this attempt made */
 	int		 reused;	/* this attempt went over a kept one */
 };
 
