@@ -62,6 +62,8 @@ static struct relay_sess *sess_parked_to(struct relay *,
 		    const struct dns_addr *);
 static struct relay_sess *sess_slot(struct relay *);
 static int	sess_take(struct relay_job *, char *, size_t);
+static int	queued_before(const struct relay_job *,
+		    const struct dns_addr *);
 static void	sess_park(struct relay_sess *, struct relay_job *);
 static void	sess_give(struct relay_job *);
 static void	on_kick(struct loop *, void *);
@@ -846,6 +848,8 @@ sess_take(struct relay_job *j, char *err, size_t errlen)
 
 	if (res->status == DNS_OK && res->naddr > 0)
 		dest = &res->addr[0];
+	if (dest != NULL && r->kick_ok && queued_before(j, dest))
+		goto wait;
 	if (dest != NULL && (s = sess_fit(j)) != NULL) {
 		sess_unpark(s);
 		s->job = j;
@@ -861,17 +865,8 @@ sess_take(struct relay_job *j, char *err, size_t errlen)
 		for (; n >= RELAY_DEST_MAX && (s = sess_parked_to(r,
 		    dest)) != NULL; n--)
 			sess_close(s, "room for another route");
-		if (n >= RELAY_DEST_MAX) {
-			if (!j->waiting) {
-				j->waiting = ++r->turn;
-				if (plog_endpoint(&dest->u.sa, dest->len, to,
-				    sizeof(to)) == -1)
-					snprintf(to, sizeof(to), "?");
-				rlog(j, "waiting for one of the %u sessions "
-				    "to %s", n, to);
-			}
-			return 0;
-		}
+		if (n >= RELAY_DEST_MAX)
+			goto wait;
 	}
 	if ((s = sess_slot(r)) == NULL) {
 		snprintf(err, errlen, "out of memory for a session");
@@ -891,6 +886,37 @@ fail:
 	s->job = NULL;
 	j->s = NULL;
 	return -1;
+wait:
+	if (!j->waiting) {
+		j->waiting = ++r->turn;
+		if (plog_endpoint(&dest->u.sa, dest->len, to, sizeof(to)) == -1)
+			snprintf(to, sizeof(to), "?");
+		rlog(j, "waiting for a session to %s (%u at most)", to,
+		    RELAY_DEST_MAX);
+	}
+	return 0;
+}
+
+/*
+ * 1 if another job began to wait for a session to next hop d before j
+ * did (or while j does not wait): j waits behind it, so that a job
+ * that comes later does not take the session the first is waiting for.
+ */
+static int
+queued_before(const struct relay_job *j, const struct dns_addr *d)
+{
+	const struct relay_job	*o;
+	size_t			 i;
+
+	for (i = 0; i < RELAY_JOBS; i++) {
+		o = j->r->jobs[i];
+		if (o == NULL || o == j || !o->busy || !o->waiting ||
+		    (j->waiting && o->waiting > j->waiting))
+			continue;
+		if (o->dq.res.naddr > 0 && same_addr(&o->dq.res.addr[0], d))
+			return 1;
+	}
+	return 0;
 }
 
 /*
