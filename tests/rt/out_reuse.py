@@ -19,7 +19,10 @@ connection (and which AUTH) each message came.
 3. A kept session that the next hop closes while it is idle: the next
    message goes over a new connection and arrives.
 4. Two routes to the same next hop with their own credentials: a
-   session authenticated for one never carries the other's mail.
+   session authenticated for one never carries the other's mail, and
+   one reused keeps its TLS and AUTH (AUTH once a connection).
+5. A reload (a new table): the session parked under the old one is not
+   reused.
 The retry interval is an hour: a message deferred by mistake would not
 arrive within the test.
 """
@@ -65,6 +68,7 @@ class Peer:
         self.rsets = 0
         self.quits = 0
         self.unreset = 0        # a MAIL after a transaction, no RSET
+        self.auths = 0          # AUTH commands
         self.mails = []         # (connection, subject, auth user)
         self.threads = []
         self.stopping = False
@@ -138,6 +142,8 @@ class Peer:
                 f = s.makefile("rb")
                 tls = True
             elif verb == "AUTH":
+                with self.lock:
+                    self.auths += 1
                 parts = cmd.split()
                 tok = parts[2] if len(parts) > 2 else None
                 if tok is None:
@@ -333,6 +339,36 @@ def routes(port, site, peer):
     check(all(len(u) == 1 for u in by_conn.values()),
           "two routes: no connection carried both routes' mail",
           "(%r)" % by_conn)
+    check(peer.auths == len(by_conn),
+          "two routes: AUTH once a connection, a reused one keeps it",
+          "(%d AUTH, %d connections)" % (peer.auths, len(by_conn)))
+    if len(by_conn) < len(order):
+        print("note: %d messages over TLS and AUTH already set up"
+              % (len(order) - len(by_conn)))
+
+
+def reload(port, site, peer, policy):
+    """Part 5: a new table; the session parked under the old one is not
+    reused."""
+    peer.start()
+    send(port, "alice@local.example", ["w@reload.example"],
+         message("reload 0", to="w@reload.example"))
+    wait_for(lambda: len(peer.mails) >= 1, 20)
+    site.write_policy(policy + "# changed\n")
+    rc, out, err = ctl(site, "reload")
+    check(rc == 0 and "accepted" in out, "reload: the new table is "
+          "accepted", out + err)
+    send(port, "alice@local.example", ["w@reload.example"],
+         message("reload 1", to="w@reload.example"))
+    wait_for(lambda: len(peer.mails) >= 2, 20)
+    check(sorted(peer.subjects()) == ["outbound reload 0",
+                                      "outbound reload 1"],
+          "reload: both messages arrive", "(%r)" % peer.subjects())
+    check(peer.conns == 2 and peer.rsets == 0,
+          "reload: the message after it goes over a new connection",
+          "(%d connections, %d RSET)" % (peer.conns, peer.rsets))
+    if ",-,the policy changed" in site.log():
+        print("note: the reload closed the parked session")
 
 
 def main():
@@ -350,8 +386,10 @@ def main():
         rset = Peer(rset="421 4.3.2 Closing, come back later")
         drop = Peer(drop=True)
         auth = Peer(tls=ctx, users=("ims-a", "ims-b"))
-        peers = [slow, rset, drop, auth]
-        site.write_policy(server_block(port, CONF) + """
+        again = Peer()
+        peers = [slow, rset, drop, auth, again]
+        policy = server_block(port, CONF) + """
+outbound reload.example via 127.0.0.1 port %d tls none
 outbound backlog.example via 127.0.0.1 port %d tls none
 outbound rset.example via 127.0.0.1 port %d tls none
 outbound drop.example via 127.0.0.1 port %d tls none
@@ -359,13 +397,15 @@ outbound a.auth.example via 127.0.0.1 port %d tls required \\
     auth plain user "ims-a" password %s
 outbound b.auth.example via 127.0.0.1 port %d tls required \\
     auth plain user "ims-b" password %s
-""" % (slow.port, rset.port, drop.port, auth.port, tokens[0], auth.port,
-            tokens[1]))
+""" % (again.port, slow.port, rset.port, drop.port, auth.port,
+            tokens[0], auth.port, tokens[1])
+        site.write_policy(policy)
         site.start([("127.0.0.1", port)])
 
         rset_421(port, site, rset)
         dropped(port, site, drop)
         routes(port, site, auth)
+        reload(port, site, again, policy)
         backlog(port, site, slow)
 
         # SIGTERM: the idle sessions say QUIT (or had already, idle).
