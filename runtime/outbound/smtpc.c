@@ -79,7 +79,11 @@ static void	tx_end(struct smtpc *);
 static int	kept_event(struct smtpc *, int);
 static void	kept_lost(struct smtpc *, const char *);
 static void	rset_failed(struct smtpc *);
-static void	reset_rcpts(struct smtpc_rcpt *, size_t);
+static void	take(struct smtpc *, const struct smtpc_config *,
+		    const struct smtpc_route *, const struct dns_result *,
+		    struct spool_msg *, struct smtpc_rcpt *, size_t,
+		    smtpc_done_fn *, void *);
+static void	afresh(struct smtpc *);
 static int	hop_of(const struct smtpc *, const struct dns_result *,
 		    size_t *);
 static void	arm_reply(struct smtpc *);
@@ -190,18 +194,7 @@ smtpc_start(struct smtpc *c, const struct smtpc_config *cf,
 		return -1;
 	}
 	memset(c, 0, sizeof(*c));
-	c->cf = cf;
-	if (cf->to != NULL)
-		c->to = *cf->to;
-	else
-		smtpc_timeouts_default(&c->to);
-	c->rt = rt;
-	c->hops = hops;
-	c->m = m;
-	c->rc = rc;
-	c->nrc = nrc;
-	c->done = done;
-	c->arg = arg;
+	take(c, cf, rt, hops, m, rc, nrc, done, arg);
 	conn_init(&c->io, cf->loop, c->in, sizeof(c->in), c->out,
 	    sizeof(c->out), CONN_WIPE, on_conn, c);
 	snprintf(c->local, sizeof(c->local), "-");
@@ -219,7 +212,6 @@ smtpc_start(struct smtpc *c, const struct smtpc_config *cf,
 		    loop_error(cf->loop));
 		return -1;
 	}
-	reset_rcpts(rc, nrc);
 	if (hops->status != DNS_OK || hops->naddr == 0) {
 		settle(c, hops->status == DNS_PERMFAIL ? SMTPC_BOUNCED :
 		    SMTPC_DEFERRED, hops->dsn[0] ? hops->dsn : "4.4.3", 0, 0,
@@ -241,12 +233,30 @@ smtpc_start(struct smtpc *c, const struct smtpc_config *cf,
 	return 0;
 }
 
-/* Recipients as the caller gives them: nothing decided. */
+/*
+ * The session takes a message: what the caller gives it, and its
+ * recipients with nothing decided yet.
+ */
 static void
-reset_rcpts(struct smtpc_rcpt *rc, size_t nrc)
+take(struct smtpc *c, const struct smtpc_config *cf,
+    const struct smtpc_route *rt, const struct dns_result *hops,
+    struct spool_msg *m, struct smtpc_rcpt *rc, size_t nrc,
+    smtpc_done_fn *done, void *arg)
 {
 	size_t	 i;
 
+	c->cf = cf;
+	if (cf->to != NULL)
+		c->to = *cf->to;
+	else
+		smtpc_timeouts_default(&c->to);
+	c->rt = rt;
+	c->hops = hops;
+	c->m = m;
+	c->rc = rc;
+	c->nrc = nrc;
+	c->done = done;
+	c->arg = arg;
 	for (i = 0; i < nrc; i++) {
 		rc[i].result = SMTPC_PENDING;
 		rc[i].from_peer = 0;
@@ -1620,29 +1630,11 @@ smtpc_reuse(struct smtpc *c, const struct smtpc_config *cf,
 		return -1;
 	}
 	loop_timer_cancel(c->cf->loop, &c->timer);
-	c->cf = cf;
-	if (cf->to != NULL)
-		c->to = *cf->to;
-	else
-		smtpc_timeouts_default(&c->to);
-	c->rt = rt;
-	c->hops = hops;
-	c->m = m;
-	c->rc = rc;
-	c->nrc = nrc;
-	c->done = done;
-	c->arg = arg;
-	reset_rcpts(rc, nrc);
+	take(c, cf, rt, hops, m, rc, nrc, done, arg);
 	c->hop = hop;
 	c->tries = 1;
-	c->notls = 0;
-	c->retrysame = 0;
 	c->txstarted = 0;
-	c->permfail = 0;
-	c->reasonpeer = 0;
-	c->reasonat = 0;
-	c->rstatus[0] = '\0';
-	c->reason[0] = '\0';
+	afresh(c);
 	c->use.connects = 0;
 	c->use.reused = 1;
 	c->kept = 0;
@@ -1673,6 +1665,15 @@ rset_failed(struct smtpc *c)
 	drop_conn(c, !c->broken && !c->noquit);
 	c->hop = 0;
 	c->tries = 0;
+	afresh(c);
+	c->use.reused = 0;
+	connect_next(c);
+}
+
+/* No failure yet, and TLS to be tried: a message's first connection. */
+static void
+afresh(struct smtpc *c)
+{
 	c->notls = 0;
 	c->retrysame = 0;
 	c->permfail = 0;
@@ -1680,8 +1681,6 @@ rset_failed(struct smtpc *c)
 	c->reasonat = 0;
 	c->rstatus[0] = '\0';
 	c->reason[0] = '\0';
-	c->use.reused = 0;
-	connect_next(c);
 }
 
 /* ---- commands, timers, results, logs --------------------------------- */

@@ -273,20 +273,29 @@ def backlog(port, site, peer):
           "the messages over a reused one (%r)" % (opened, reused))
 
 
+def one_by_one(port, site, peer, what, rcpt, closed=False):
+    """Three messages for rcpt, each sent once the one before has
+    arrived (and, if closed, once the peer has closed its connection):
+    every one must arrive, none deferred."""
+    peer.start()
+    tag = rcpt.split("@")[1].split(".")[0]
+    for i in range(3):
+        send(port, "alice@local.example", [rcpt],
+             message("%s %d" % (tag, i), to=rcpt))
+        wait_for(lambda: len(peer.mails) > i, 20)
+        if closed:
+            wait_for(lambda: peer.open == 0, 5)
+    check(sorted(peer.subjects()) == ["outbound %s %d" % (tag, i)
+                                      for i in range(3)],
+          "%s: every message arrives" % what, "(%r)" % peer.subjects())
+    wait_for(lambda: not queue_ids(site), 5)
+    check("deferred <%s>" % rcpt not in site.log() and
+          not queue_ids(site), "%s: no message deferred" % what)
+
+
 def rset_421(port, site, peer):
     """Part 2: RSET answered 421."""
-    peer.start()
-    for i in range(3):
-        send(port, "alice@local.example", ["y@rset.example"],
-             message("rset %d" % i, to="y@rset.example"))
-        wait_for(lambda: len(peer.mails) > i, 20)
-    check(sorted(peer.subjects()) == ["outbound rset %d" % i
-                                      for i in range(3)],
-          "RSET 421: every message arrives", "(%r)" % peer.subjects())
-    wait_for(lambda: not queue_ids(site), 5)
-    log = site.log()
-    check("deferred <y@rset.example>" not in log and not queue_ids(site),
-          "RSET 421: no message deferred")
+    one_by_one(port, site, peer, "RSET 421", "y@rset.example")
     if peer.rsets == 0:
         print("note: no session was kept long enough to be reused here")
         return
@@ -300,20 +309,8 @@ def rset_421(port, site, peer):
 
 def dropped(port, site, peer):
     """Part 3: the next hop closes a kept session while it idles."""
-    peer.start()
-    for i in range(3):
-        send(port, "alice@local.example", ["z@drop.example"],
-             message("drop %d" % i, to="z@drop.example"))
-        wait_for(lambda: len(peer.mails) > i, 20)
-        # Closed behind the gateway's back, before the next message.
-        wait_for(lambda: peer.open == 0, 5)
-    check(sorted(peer.subjects()) == ["outbound drop %d" % i
-                                      for i in range(3)],
-          "closed by the peer: every message arrives",
-          "(%r)" % peer.subjects())
-    wait_for(lambda: not queue_ids(site), 5)
-    check("deferred <z@drop.example>" not in site.log() and
-          not queue_ids(site), "closed by the peer: no message deferred")
+    one_by_one(port, site, peer, "closed by the peer", "z@drop.example",
+               closed=True)
     check(peer.conns == 3, "closed by the peer: a new connection for "
           "each message", "(%d)" % peer.conns)
 
