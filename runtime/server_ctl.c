@@ -909,6 +909,11 @@ cmd_stats(struct server *srv, struct ctl_conn *c, const struct ctl_req *req)
 		    "outcome", "delivered", s->rcpt_delivered },
 		{ "recipients", NULL, "outcome", "deferred", s->rcpt_deferred },
 		{ "recipients", NULL, "outcome", "bounced", s->rcpt_bounced },
+		{ "outbound_sessions", "Outbound SMTP sessions: connections "
+		    "opened, and messages sent over a kept one.", "kind",
+		    "opened", s->out_sessions_opened },
+		{ "outbound_sessions", NULL, "kind", "reused",
+		    s->out_sessions_reused },
 	};
 	uint32_t	 open = srv->sessions.nsessions;
 	size_t		 i;

@@ -2,9 +2,10 @@
 # peers on loopback: aiosmtpd (STARTTLS, AUTH), Postfix's smtp-sink,
 # dnsmasq for MX lookups, scripted hostile next hops; bounces read
 # back from Maildirs; retries across restarts; kill -9 in the middle of
-# outbound sessions.  Also msmtp and curl as inbound clients.  Each
-# script starts its own bastiond and peers and stops them by process id
-# (helpers in tests/rt/out_lib.py).
+# outbound sessions; sessions kept and reused under a backlog.  Also
+# msmtp and curl as inbound clients.  Each script starts its own
+# bastiond and peers and stops them by process id (helpers in
+# tests/rt/out_lib.py).
 TESTS += tests/rt/out_peers.py
 TESTS += tests/rt/out_sink.py
 TESTS += tests/rt/out_clients.py
@@ -12,3 +13,4 @@ TESTS += tests/rt/out_hostile.py
 TESTS += tests/rt/out_bounce.py
 TESTS += tests/rt/out_retry.py
 TESTS += tests/rt/out_crash.py
+TESTS += tests/rt/out_reuse.py

@@ -31,6 +31,8 @@ struct stats {
 	uint64_t	rcpt_delivered;	/* to a Maildir or a next hop */
 	uint64_t	rcpt_deferred;	/* attempts that will be retried */
 	uint64_t	rcpt_bounced;	/* failed for good */
+	uint64_t	out_sessions_opened;	/* outbound connections */
+	uint64_t	out_sessions_reused;	/* messages over a kept one */
 };
 
 #define STATS_ADD(s, field, n)	do {				\

@@ -4,14 +4,15 @@
  * fail at once, then each group of recipients (one route, and one
  * domain for a route by MX) goes to one outbound session in turn, and
  * the round ends by dating the file for its next attempt, or removing
- * it when nothing is left to deliver.
+ * it when nothing is left to deliver.  The sessions are the relay's,
+ * not the jobs': a job borrows one for a group (a parked one that
+ * fits, else a new one) and gives it back after (sess_take,
+ * sess_give).
  */
 #include "config.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <netinet/in.h>
-
 #include <netinet/in.h>
 
 #include <errno.h>
@@ -37,6 +38,7 @@ static void	fail_unrouted(struct relay_job *);
 static int	next_group(struct relay_job *);
 static int	start_group(struct relay_job *);
 static int	start_session(struct relay_job *);
+static void	fail_group(struct relay_job *, const char *);
 static int	host_local(const struct addr *);
 static void	loop_check(struct relay_job *);
 static void	advance(struct relay_job *);
@@ -49,6 +51,22 @@ static int	mark(struct relay *, struct spool_msg *, uint64_t, int);
 static int	bounce(struct relay_job *);
 static void	release(struct relay_job *);
 static void	state_begin(struct relay_job *);
+static int	same_addr(const struct dns_addr *, const struct dns_addr *);
+static int	sess_idle(struct relay_sess *);
+static void	sess_unpark(struct relay_sess *);
+static void	sess_close(struct relay_sess *, const char *);
+static void	sess_flush(struct relay *, const char *);
+static unsigned	sess_count(struct relay *, const struct dns_addr *);
+static struct relay_sess *sess_fit(struct relay_job *);
+static struct relay_sess *sess_parked_to(struct relay *,
+		    const struct dns_addr *);
+static struct relay_sess *sess_slot(struct relay *);
+static int	sess_take(struct relay_job *, char *, size_t);
+static int	queued_before(const struct relay_job *,
+		    const struct dns_addr *);
+static void	sess_park(struct relay_sess *, struct relay_job *);
+static void	sess_give(struct relay_job *);
+static void	on_kick(struct loop *, void *);
 
 int
 relay_init(struct relay *r, const struct relay_env *env, char *err,
@@ -62,6 +80,13 @@ relay_init(struct relay *r, const struct relay_env *env, char *err,
 	memset(&cf, 0, sizeof(cf));
 	/* Tests point the resolver at a server on loopback. */
 	cf.servers = getenv("BASTION_RESOLVERS");
+	/*
+	 * The kick's place in the timer heap, held from now on: a job
+	 * waiting for a session must always be started again.  Without
+	 * it, no job waits (RELAY_DEST_MAX is not kept).
+	 */
+	loop_timer_init(&r->kick, on_kick, r);
+	r->kick_ok = loop_timer_arm(env->loop, &r->kick, UINT64_MAX) == 0;
 	if (dns_init(&r->dns, env->loop, &cf, err, errlen) != 0)
 		return -1;
 	r->dns_ok = 1;
@@ -74,11 +99,16 @@ relay_free(struct relay *r)
 	size_t	 i;
 
 	relay_stop(r);
+	loop_timer_cancel(r->env.loop, &r->kick);
+	r->kick_ok = 0;
 	for (i = 0; i < RELAY_JOBS; i++)
 		free(r->jobs[i]);
+	for (i = 0; i < RELAY_SESSIONS; i++)
+		free(r->sess[i]);
 	if (r->dns_ok)
 		dns_free(&r->dns);
 	memset(r->jobs, 0, sizeof(r->jobs));
+	memset(r->sess, 0, sizeof(r->sess));
 	r->dns_ok = 0;
 }
 
@@ -89,16 +119,22 @@ relay_stop(struct relay *r)
 	size_t			 i;
 
 	r->starved = 0;		/* no rescan from release() */
+	r->stopped = 1;
 	for (i = 0; i < RELAY_JOBS; i++) {
 		if ((j = r->jobs[i]) == NULL || !j->busy)
 			continue;
 		dns_cancel(&j->dq);
-		if (j->c.cf != NULL)	/* a session was started */
-			smtpc_abort(&j->c, "shutting down");
+		if (j->s != NULL) {
+			smtpc_abort(&j->s->c, "shutting down");
+			j->s->job = NULL;
+			j->s = NULL;
+		}
+		j->waiting = 0;
 		spool_state_abort(&j->sw);
 		spool_msg_close(&j->m);
 		release(j);
 	}
+	sess_flush(r, "shutting down");
 }
 
 int
@@ -198,6 +234,11 @@ relay_start(struct relay *r, const char *id)
 
 	if (relay_busy(r, id))
 		return 1;
+	if (r->seen != *e->table) {
+		/* Sessions made under the old rules are not reused. */
+		sess_flush(r, "the policy changed");
+		r->seen = *e->table;
+	}
 	for (i = 0; i < RELAY_JOBS; i++) {
 		if (r->jobs[i] == NULL &&
 		    (r->jobs[i] = calloc(1, sizeof(*j))) == NULL)
@@ -406,6 +447,8 @@ start_group(struct relay_job *j)
 	j->cf.src4 = e->src4 != NULL && e->src4->family ? e->src4 : NULL;
 	j->cf.src6 = e->src6 != NULL && e->src6->family ? e->src6 : NULL;
 	j->cf.oplog = e->oplog;
+	j->cf.keep = !j->r->stopped;
+	j->peered = 0;
 	smtpc_route_from_ptab(&j->rt, t, d);
 	port = d->port ? d->port : 25;
 	target = d->target != 0 ? ptab_str(t, d->target) : NULL;
@@ -571,13 +614,21 @@ static int
 start_session(struct relay_job *j)
 {
 	char	 err[LIM_ERRMSG];
-	size_t	 i;
 
 	if (j->dq.res.status == DNS_OK)
 		loop_check(j);
-	if (smtpc_start(&j->c, &j->cf, &j->rt, &j->dq.res, &j->m, j->rc, j->n,
-	    on_done, j, err, sizeof(err)) == 0)
+	if (sess_take(j, err, sizeof(err)) == 0)
 		return 1;
+	fail_group(j, err);
+	return 0;
+}
+
+/* No session could be set up for the group: every recipient defers. */
+static void
+fail_group(struct relay_job *j, const char *err)
+{
+	size_t	 i;
+
 	for (i = 0; i < j->n; i++) {
 		j->rc[i].result = SMTPC_DEFERRED;
 		j->rc[i].from_peer = 0;
@@ -585,7 +636,6 @@ start_session(struct relay_job *j)
 		snprintf(j->rc[i].status, sizeof(j->rc[i].status), "4.3.0");
 		snprintf(j->rc[i].text, sizeof(j->rc[i].text), "%s", err);
 	}
-	return 0;
 }
 
 /*
@@ -617,12 +667,372 @@ on_dns(struct dns_query *q, void *arg)
 	advance(j);
 }
 
+/*
+ * The group's session is over: give the session back (parked, if it
+ * may carry another message, before the spool's work, so that a job
+ * waiting for it goes on meanwhile), then record the outcomes.
+ */
 static void
 on_done(struct smtpc *c, void *arg)
 {
-	(void)c;
-	record(arg);
-	advance(arg);
+	struct relay_job	*j = arg;
+	struct stats		*st = j->r->env.stats;
+
+	snprintf(j->peer, sizeof(j->peer), "%s", smtpc_peer_name(c));
+	j->peered = 1;
+	STATS_ADD(st, out_sessions_opened, c->use.connects);
+	STATS_ADD(st, out_sessions_reused, c->use.reused ? 1 : 0);
+	sess_give(j);
+	record(j);
+	advance(j);
+}
+
+/* ---- the sessions ---------------------------------------------------- */
+
+static int
+same_addr(const struct dns_addr *a, const struct dns_addr *b)
+{
+	return a->len == b->len && a->len > 0 &&
+	    memcmp(&a->u, &b->u, a->len) == 0;
+}
+
+/*
+ * 1 if s is parked and still open.  One that closed by itself (its
+ * idle time over, or the peer gone) lets go of what it held here.
+ */
+static int
+sess_idle(struct relay_sess *s)
+{
+	if (s == NULL || !s->parked)
+		return 0;
+	if (smtpc_kept(&s->c))
+		return 1;
+	sess_unpark(s);
+	return 0;
+}
+
+/* A parked session is taken or closed: the table and anchors go. */
+static void
+sess_unpark(struct relay_sess *s)
+{
+	if (!s->parked)
+		return;
+	s->parked = 0;
+	if (s->creds != NULL)
+		tls_client_creds_unref(s->creds);
+	if (s->tb != NULL)
+		table_unref(s->tb);
+	s->creds = NULL;
+	s->tb = NULL;
+	s->route = NULL;
+}
+
+static void
+sess_close(struct relay_sess *s, const char *why)
+{
+	smtpc_close(&s->c, why);
+	sess_unpark(s);
+}
+
+/* Close every parked session. */
+static void
+sess_flush(struct relay *r, const char *why)
+{
+	size_t	 i;
+
+	for (i = 0; i < RELAY_SESSIONS; i++)
+		if (sess_idle(r->sess[i]))
+			sess_close(r->sess[i], why);
+}
+
+/* Sessions to next hop d: busy, or parked and open. */
+static unsigned
+sess_count(struct relay *r, const struct dns_addr *d)
+{
+	struct relay_sess	*s;
+	unsigned		 n = 0;
+	size_t			 i;
+
+	for (i = 0; i < RELAY_SESSIONS; i++) {
+		s = r->sess[i];
+		if (s != NULL && (s->job != NULL || sess_idle(s)) &&
+		    same_addr(&s->dest, d))
+			n++;
+	}
+	return n;
+}
+
+/*
+ * A parked session fit for j's group: the same table, route and trust
+ * anchors, and connected to one of the group's next hop addresses by
+ * the same name.  The one parked last, which is the least likely to
+ * have been dropped by its peer.
+ */
+static struct relay_sess *
+sess_fit(struct relay_job *j)
+{
+	struct relay_sess	*s, *best = NULL;
+	size_t			 i;
+
+	for (i = 0; i < RELAY_SESSIONS; i++) {
+		s = j->r->sess[i];
+		if (!sess_idle(s) || s->tb != j->tb || s->route != j->route ||
+		    s->creds != j->cf.creds ||
+		    !smtpc_fits(&s->c, &j->dq.res))
+			continue;
+		if (best == NULL || s->parked_at > best->parked_at)
+			best = s;
+	}
+	return best;
+}
+
+/* A parked session to next hop d, of any route. */
+static struct relay_sess *
+sess_parked_to(struct relay *r, const struct dns_addr *d)
+{
+	size_t	 i;
+
+	for (i = 0; i < RELAY_SESSIONS; i++)
+		if (sess_idle(r->sess[i]) && same_addr(&r->sess[i]->dest, d))
+			return r->sess[i];
+	return NULL;
+}
+
+/*
+ * A free slot for a new session (allocated the first time): if there
+ * is none, the session parked longest is closed for it.  NULL only
+ * when memory runs out.
+ */
+static struct relay_sess *
+sess_slot(struct relay *r)
+{
+	struct relay_sess	*s, *old = NULL;
+	size_t			 i;
+
+	for (i = 0; i < RELAY_SESSIONS; i++) {
+		if ((s = r->sess[i]) == NULL) {
+			if ((s = calloc(1, sizeof(*s))) == NULL)
+				break;
+			r->sess[i] = s;
+			return s;
+		}
+		if (s->job != NULL)
+			continue;
+		if (!sess_idle(s))
+			return s;
+		if (old == NULL || s->parked_at < old->parked_at)
+			old = s;
+	}
+	if (old != NULL)
+		sess_close(old, "room for another session");
+	return old;
+}
+
+/*
+ * A session for j's group: a parked one that fits, or a new one.  When
+ * the next hop has RELAY_DEST_MAX sessions already, a parked one (of
+ * another route) is closed to make room, or, if all are busy, the job
+ * waits for one to end (on_kick() starts it again).  Returns 0 if the
+ * session runs or the job waits (on_done() follows), -1 with the
+ * reason when it could not be set up.
+ */
+static int
+sess_take(struct relay_job *j, char *err, size_t errlen)
+{
+	struct relay		*r = j->r;
+	const struct dns_result	*res = &j->dq.res;
+	const struct dns_addr	*dest = NULL;
+	struct relay_sess	*s;
+	char			 to[PLOG_ENDPOINT_SIZE];
+	unsigned		 n;
+
+	if (res->status == DNS_OK && res->naddr > 0)
+		dest = &res->addr[0];
+	if (dest != NULL && r->kick_ok && queued_before(j, dest))
+		goto wait;
+	if (dest != NULL && (s = sess_fit(j)) != NULL) {
+		sess_unpark(s);
+		s->job = j;
+		j->s = s;
+		j->waiting = 0;
+		if (smtpc_reuse(&s->c, &j->cf, &j->rt, res, &j->m, j->rc, j->n,
+		    on_done, j, err, errlen) != 0)
+			goto fail;
+		return 0;
+	}
+	if (dest != NULL && r->kick_ok &&
+	    (n = sess_count(r, dest)) >= RELAY_DEST_MAX) {
+		for (; n >= RELAY_DEST_MAX && (s = sess_parked_to(r,
+		    dest)) != NULL; n--)
+			sess_close(s, "room for another route");
+		if (n >= RELAY_DEST_MAX)
+			goto wait;
+	}
+	if ((s = sess_slot(r)) == NULL) {
+		snprintf(err, errlen, "out of memory for a session");
+		return -1;
+	}
+	s->job = j;
+	j->s = s;
+	j->waiting = 0;
+	memset(&s->dest, 0, sizeof(s->dest));
+	if (dest != NULL)
+		s->dest = *dest;
+	if (smtpc_start(&s->c, &j->cf, &j->rt, res, &j->m, j->rc, j->n,
+	    on_done, j, err, errlen) != 0)
+		goto fail;
+	return 0;
+fail:
+	s->job = NULL;
+	j->s = NULL;
+	return -1;
+wait:
+	if (!j->waiting) {
+		j->waiting = ++r->turn;
+		if (plog_endpoint(&dest->u.sa, dest->len, to, sizeof(to)) == -1)
+			snprintf(to, sizeof(to), "?");
+		rlog(j, "waiting for a session to %s (%u at most)", to,
+		    RELAY_DEST_MAX);
+	}
+	return 0;
+}
+
+/*
+ * 1 if another job began to wait for a session to next hop d before j
+ * did (or while j does not wait): j waits behind it, so that a job
+ * that comes later does not take the session the first is waiting for.
+ */
+static int
+queued_before(const struct relay_job *j, const struct dns_addr *d)
+{
+	const struct relay_job	*o;
+	size_t			 i;
+
+	for (i = 0; i < RELAY_JOBS; i++) {
+		o = j->r->jobs[i];
+		if (o == NULL || o == j || !o->busy || !o->waiting ||
+		    (j->waiting && o->waiting > j->waiting))
+			continue;
+		if (o->dq.res.naddr > 0 && same_addr(&o->dq.res.addr[0], d))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Park s, which j's group has just used, for another message: with
+ * copies of what it needs that do not live in the job, and a hold on
+ * the table and anchors that the job is about to let go of.
+ */
+static void
+sess_park(struct relay_sess *s, struct relay_job *j)
+{
+	struct relay		*r = j->r;
+	struct relay_sess	*o, *old = NULL;
+	size_t			 i, n = 0;
+
+	for (i = 0; i < RELAY_SESSIONS; i++) {
+		o = r->sess[i];
+		if (o == s || !sess_idle(o))
+			continue;
+		n++;
+		if (old == NULL || o->parked_at < old->parked_at)
+			old = o;
+	}
+	if (n >= RELAY_IDLE_MAX && old != NULL)
+		sess_close(old, "too many idle sessions");
+	s->tb = j->tb;
+	table_ref(s->tb);
+	s->route = j->route;
+	if ((s->creds = j->cf.creds) != NULL)
+		tls_client_creds_ref(s->creds);
+	snprintf(s->sid, sizeof(s->sid), "%s", j->id);
+	s->to = j->to;
+	s->cf = j->cf;
+	s->cf.sid = s->sid;
+	s->cf.to = &s->to;
+	s->rt = j->rt;		/* its strings are the table's */
+	s->dest = s->c.peer;
+	s->parked_at = loop_now(r->env.loop);
+	s->parked = 1;
+	if (smtpc_park(&s->c, &s->cf, &s->rt, RELAY_IDLE_MS) != 0)
+		sess_unpark(s);
+}
+
+/*
+ * j's group is over: its session is parked if it was kept and may
+ * carry more (not under an old table, not past its bounds, not while
+ * stopping), else closed; and the jobs waiting for a session are
+ * looked at again.
+ */
+static void
+sess_give(struct relay_job *j)
+{
+	struct relay		*r = j->r;
+	struct relay_sess	*s = j->s;
+	const char		*why = NULL;
+	uint64_t		 now = loop_now(r->env.loop);
+
+	if (s == NULL)
+		return;
+	j->s = NULL;
+	s->job = NULL;
+	if (smtpc_kept(&s->c)) {
+		if (r->stopped)
+			why = "shutting down";
+		else if (j->tb != *r->env.table)
+			why = "the policy changed";
+		else if (s->c.use.messages >= RELAY_SESSION_MSGS)
+			why = "message limit of the session reached";
+		else if (now - s->c.use.since >= RELAY_SESSION_AGE_MS)
+			why = "time limit of the session reached";
+		if (why != NULL)
+			smtpc_close(&s->c, why);
+		else
+			sess_park(s, j);
+	}
+	if (r->turn > 0 && r->kick_ok && loop_soon(r->env.loop, &r->kick) != 0)
+		r->kick_ok = 0;
+}
+
+/*
+ * Sessions have ended or been parked: the jobs waiting for one try
+ * again, in the order they began to wait.
+ */
+static void
+on_kick(struct loop *L, void *arg)
+{
+	struct relay		*r = arg;
+	struct relay_job	*j, *first;
+	char			 err[LIM_ERRMSG];
+	uint64_t		 after = 0;
+	size_t			 i, k;
+
+	r->kick_ok = loop_timer_arm(L, &r->kick, UINT64_MAX) == 0;
+	for (k = 0; k < RELAY_JOBS; k++) {
+		first = NULL;
+		for (i = 0; i < RELAY_JOBS; i++) {
+			j = r->jobs[i];
+			if (j != NULL && j->busy && j->waiting > after &&
+			    (first == NULL || j->waiting < first->waiting))
+				first = j;
+		}
+		if (first == NULL)
+			break;
+		after = first->waiting;
+		if (sess_take(first, err, sizeof(err)) == 0)
+			continue;
+		first->waiting = 0;
+		fail_group(first, err);
+		record(first);
+		advance(first);
+	}
+	/* Nobody waits any more: the turns start again. */
+	for (i = 0; i < RELAY_JOBS; i++)
+		if (r->jobs[i] != NULL && r->jobs[i]->busy &&
+		    r->jobs[i]->waiting)
+			return;
+	r->turn = 0;
 }
 
 /*
@@ -657,8 +1067,7 @@ record(struct relay_job *j)
 {
 	const struct ptab	*t = &j->tb->t;
 	struct dsn_rcpt		 fr;
-	const char		*peer = j->c.cf != NULL ? smtpc_peer_name(&j->c) :
-				    NULL;
+	const char		*peer = j->peered ? j->peer : NULL;
 	time_t			 now = time(NULL);
 	int			 expired;
 	size_t			 i;

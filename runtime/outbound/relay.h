@@ -18,6 +18,22 @@
  * A bounded pool of jobs (RELAY_JOBS) runs at once; each holds one
  * message, so no message is delivered by two sessions at a time.
  *
+ * Sessions outlive their messages, as with Postfix's connection cache
+ * under a backlog: a session whose transaction ended cleanly is parked
+ * instead of saying QUIT, and the next message for the same next hop
+ * over the same route goes over it after RSET (smtpc.h, "Reuse"),
+ * without a new connection, greeting, EHLO, STARTTLS or AUTH.  A
+ * parked session fits a message when everything that made it is the
+ * same: the table and the route in it (so the credentials, TLS level,
+ * HELO name and source address), the trust anchors, and the next hop,
+ * its address and port and the name TLS verified or would have; a
+ * session authenticated for one route never carries another route's
+ * mail.  A new table (SIGHUP) closes every parked session.  The bounds
+ * are RELAY_IDLE_MS, RELAY_SESSION_MSGS, RELAY_SESSION_AGE_MS,
+ * RELAY_IDLE_MAX and RELAY_DEST_MAX below; a message whose next hop
+ * has RELAY_DEST_MAX sessions busy waits, in its job, for one of them
+ * to finish.
+ *
  * The relay takes its work from the queue (queue.h) but does not call
  * it: what it needs, and the two things it reports, come through a
  * struct relay_env filled by its owner.  A bounce it writes is handed
@@ -38,10 +54,52 @@
 #include "stats.h"
 #include "table.h"
 
-#define RELAY_JOBS		16	/* outbound sessions at once */
+#define RELAY_JOBS		16	/* messages delivered at once */
 #define RELAY_RCPT_MAX		DSN_BATCH_MAX	/* recipients in one session */
+/*
+ * How long a parked session waits for another message before QUIT:
+ * Postfix's smtp_connection_cache_time_limit (2 s).  Long enough for a
+ * backlog's next message to come, short enough that a next hop is not
+ * held by idle connections (many servers drop a client silent for a
+ * few seconds after its transaction, which RSET would then find).
+ */
+#define RELAY_IDLE_MS		2000
+/*
+ * Messages over one session at most.  Postfix sets no such limit
+ * (smtp_connection_reuse_count_limit 0); Exchange's receive connectors
+ * take 20 messages a connection by default (MaxMessagesPerConnection)
+ * and refuse the next, which would defer a message: 20 stays under it,
+ * and a new connection every 20 messages costs little.
+ */
+#define RELAY_SESSION_MSGS	20
+/*
+ * A session older than this is not reused (Postfix's
+ * smtp_connection_reuse_time_limit, 300 s): it bounds how long one
+ * connection lives, so that a changed DNS answer or a next hop taken
+ * out of service is noticed, and a peer's per-connection state (its
+ * own counters, a TLS session) does not grow for ever.
+ */
+#define RELAY_SESSION_AGE_MS	(300 * 1000)
+/*
+ * Parked sessions overall: one for each job is as many as the jobs can
+ * use at once; beyond, the one parked longest is closed.
+ */
+#define RELAY_IDLE_MAX		RELAY_JOBS
+/*
+ * Sessions at once to one next hop (address and port), busy or parked.
+ * Postfix allows 20 a destination (default_destination_concurrency_
+ * limit) among 100 delivery processes; with 16 jobs, half of them: a
+ * backlog to one next hop is carried by a few long sessions, under the
+ * per-client limits receiving servers apply (Postfix's smtpd allows a
+ * client 50 connections, Exchange 20 from one source by default), and
+ * more sessions would add nothing but the next hop's own contention.
+ */
+#define RELAY_DEST_MAX		8
+/* Session slots: one busy per job, and the parked ones. */
+#define RELAY_SESSIONS		(RELAY_JOBS + RELAY_IDLE_MAX)
 
 struct relay;
+struct relay_job;
 struct tls_client_creds;
 
 struct relay_env {
@@ -61,6 +119,32 @@ struct relay_env {
 	/* A job is free again after a due message found none. */
 	void				(*room)(void *arg);
 	void				*arg;
+};
+
+/*
+ * An outbound session the relay holds: a job's (job set), parked
+ * (parked and smtpc_kept(&c)), or free.  A parked session has its own
+ * copies of what smtpc needs, and holds the table and trust anchors it
+ * was made under.
+ */
+struct relay_sess {
+	struct relay_job		*job;	/* busy: its job */
+	int				 parked;
+	/*
+	 * The next hop counted against RELAY_DEST_MAX: the first address
+	 * of the job's lookup, then the one connected to when parked.
+	 */
+	struct dns_addr			 dest;
+	/* What a message must share to go over it (see above). */
+	struct table			*tb;
+	const struct ptab_domain_rec	*route;
+	struct tls_client_creds		*creds;
+	uint64_t			 parked_at;	/* loop_now() */
+	char				 sid[SPOOL_ID_SIZE];	/* its log id */
+	struct smtpc_timeouts		 to;
+	struct smtpc_config		 cf;
+	struct smtpc_route		 rt;
+	struct smtpc			 c;
 };
 
 struct relay_job {
@@ -87,7 +171,11 @@ struct relay_job {
 	struct smtpc_timeouts		 to;	/* cf.to: the table's */
 	struct smtpc_config		 cf;	/* cf.creds: referenced */
 	struct smtpc_route		 rt;
-	struct smtpc			 c;
+	struct relay_sess		*s;	/* the group's session */
+	uint64_t			 waiting;	/* for a session: its
+							 * turn, or 0 */
+	int				 peered;	/* peer is set */
+	char				 peer[SMTPC_NAME_MAX + 1];
 	size_t				 n;
 	struct smtpc_rcpt		 rc[RELAY_RCPT_MAX];
 	uint64_t			 off[RELAY_RCPT_MAX];
@@ -101,6 +189,14 @@ struct relay {
 	int			 dns_ok;
 	int			 starved;	/* a due message found no job */
 	struct relay_job	*jobs[RELAY_JOBS];
+	struct relay_sess	*sess[RELAY_SESSIONS];
+	const struct table	*seen;		/* the table sessions are
+						 * parked under */
+	int			 stopped;	/* relay_stop(): park none */
+	/* Starts the jobs waiting for a session, from the loop. */
+	struct loop_timer	 kick;
+	int			 kick_ok;	/* its place is held */
+	uint64_t		 turn;		/* of the last to wait */
 	struct dsn_batch	 failed;	/* filled and sent in one go */
 };
 
@@ -134,7 +230,10 @@ int	relay_busy(const struct relay *r, const char *id);
  */
 int	relay_self(const struct ptab *t, const struct sockaddr *sa);
 
-/* Stop every job (SIGTERM): what was not delivered stays queued. */
+/*
+ * Stop every job (SIGTERM): what was not delivered stays queued; the
+ * parked sessions say QUIT and close, and none is parked from now on.
+ */
 void	relay_stop(struct relay *r);
 
 #endif

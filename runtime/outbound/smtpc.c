@@ -46,6 +46,12 @@
 #define CMD_ROOM	600
 /* Body bytes read from the spool at a time (doubled at most by dots). */
 #define BODY_CHUNK	1024
+/*
+ * The 250 to RSET on a kept connection, at most (Postfix's
+ * smtp_rset_timeout): a kept peer that is slow to answer is dead
+ * enough, and a new connection is the cheaper wait.
+ */
+#define RSET_MS		20000
 
 static void	on_io(struct loop *, int, int, void *);
 static int	on_conn(struct conn *, int, void *);
@@ -69,6 +75,17 @@ static void	tx_reply(struct smtpc *, int);
 static void	body_fill(struct smtpc *);
 static void	dot_reply(struct smtpc *, int);
 static void	quit(struct smtpc *);
+static void	tx_end(struct smtpc *);
+static int	kept_event(struct smtpc *, int);
+static void	kept_lost(struct smtpc *, const char *);
+static void	rset_failed(struct smtpc *);
+static void	take(struct smtpc *, const struct smtpc_config *,
+		    const struct smtpc_route *, const struct dns_result *,
+		    struct spool_msg *, struct smtpc_rcpt *, size_t,
+		    smtpc_done_fn *, void *);
+static void	afresh(struct smtpc *);
+static int	hop_of(const struct smtpc *, const struct dns_result *,
+		    size_t *);
 static void	arm_reply(struct smtpc *);
 static void	io_failed(struct smtpc *, const char *, int);
 static void	drop_conn(struct smtpc *, int);
@@ -158,7 +175,7 @@ smtpc_reply_status(const char *text, size_t len, char *out)
 const char *
 smtpc_peer_name(const struct smtpc *c)
 {
-	if (c->hops == NULL || c->tries == 0)
+	if (c->tries == 0)
 		return "";
 	return peer_name(c);
 }
@@ -171,26 +188,13 @@ smtpc_start(struct smtpc *c, const struct smtpc_config *cf,
     struct spool_msg *m, struct smtpc_rcpt *rc, size_t nrc,
     smtpc_done_fn *done, void *arg, char *err, size_t errlen)
 {
-	size_t	 i;
-
 	if (cf == NULL || cf->loop == NULL || rt == NULL || hops == NULL ||
 	    m == NULL || rc == NULL || nrc == 0 || done == NULL) {
 		snprintf(err, errlen, "smtpc_start: bad arguments");
 		return -1;
 	}
 	memset(c, 0, sizeof(*c));
-	c->cf = cf;
-	if (cf->to != NULL)
-		c->to = *cf->to;
-	else
-		smtpc_timeouts_default(&c->to);
-	c->rt = rt;
-	c->hops = hops;
-	c->m = m;
-	c->rc = rc;
-	c->nrc = nrc;
-	c->done = done;
-	c->arg = arg;
+	take(c, cf, rt, hops, m, rc, nrc, done, arg);
 	conn_init(&c->io, cf->loop, c->in, sizeof(c->in), c->out,
 	    sizeof(c->out), CONN_WIPE, on_conn, c);
 	snprintf(c->local, sizeof(c->local), "-");
@@ -207,14 +211,6 @@ smtpc_start(struct smtpc *c, const struct smtpc_config *cf,
 		snprintf(err, errlen, "smtpc_start: %s",
 		    loop_error(cf->loop));
 		return -1;
-	}
-	for (i = 0; i < nrc; i++) {
-		rc[i].result = SMTPC_PENDING;
-		rc[i].from_peer = 0;
-		rc[i].accepted = 0;
-		rc[i].reply_at = 0;
-		rc[i].status[0] = '\0';
-		rc[i].text[0] = '\0';
 	}
 	if (hops->status != DNS_OK || hops->naddr == 0) {
 		settle(c, hops->status == DNS_PERMFAIL ? SMTPC_BOUNCED :
@@ -237,6 +233,40 @@ smtpc_start(struct smtpc *c, const struct smtpc_config *cf,
 	return 0;
 }
 
+/*
+ * The session takes a message: what the caller gives it, and its
+ * recipients with nothing decided yet.
+ */
+static void
+take(struct smtpc *c, const struct smtpc_config *cf,
+    const struct smtpc_route *rt, const struct dns_result *hops,
+    struct spool_msg *m, struct smtpc_rcpt *rc, size_t nrc,
+    smtpc_done_fn *done, void *arg)
+{
+	size_t	 i;
+
+	c->cf = cf;
+	if (cf->to != NULL)
+		c->to = *cf->to;
+	else
+		smtpc_timeouts_default(&c->to);
+	c->rt = rt;
+	c->hops = hops;
+	c->m = m;
+	c->rc = rc;
+	c->nrc = nrc;
+	c->done = done;
+	c->arg = arg;
+	for (i = 0; i < nrc; i++) {
+		rc[i].result = SMTPC_PENDING;
+		rc[i].from_peer = 0;
+		rc[i].accepted = 0;
+		rc[i].reply_at = 0;
+		rc[i].status[0] = '\0';
+		rc[i].text[0] = '\0';
+	}
+}
+
 void
 smtpc_abort(struct smtpc *c, const char *reason)
 {
@@ -244,6 +274,11 @@ smtpc_abort(struct smtpc *c, const char *reason)
 		/* If the callback is due, it no longer is. */
 		if (loop_timer_armed(&c->fin))
 			loop_timer_cancel(c->cf->loop, &c->fin);
+		if (c->kept) {
+			drop_conn(c, 0);
+			c->kept = 0;
+			c->state = C_DONE;
+		}
 		return;
 	}
 	drop_conn(c, 0);
@@ -265,13 +300,16 @@ finish(struct smtpc *c)
 {
 	if (c->ended)
 		return;
-	drop_conn(c, c->state == C_QUIT);
+	if (c->kept)
+		smtpc_auth_wipe(c);
+	else
+		drop_conn(c, c->state == C_QUIT);
 	settle(c, SMTPC_DEFERRED, c->rstatus[0] ? c->rstatus : "4.4.2",
 	    c->reasonpeer, c->reasonat, c->reason[0] ? c->reason :
 	    "the session ended without a result");
 	loop_timer_cancel(c->cf->loop, &c->timer);
 	c->ended = 1;
-	c->state = C_DONE;
+	c->state = c->kept ? C_KEPT : C_DONE;
 	/* Armed since smtpc_start(): moving it cannot fail. */
 	if (loop_soon(c->cf->loop, &c->fin) != 0)
 		abort();
@@ -342,6 +380,10 @@ smtpc_fail(struct smtpc *c, int perm, const char *status, int peer,
 	else
 		peer = 0;
 	c->reasonpeer = peer;
+	if (c->state == C_RSET) {
+		rset_failed(c);
+		return;
+	}
 	if (c->state == C_QUIT) {
 		/* The results are in; QUIT is a courtesy. */
 		logline(c, PLOG_DISCONNECT, c->reason, strlen(c->reason));
@@ -473,6 +515,9 @@ connect_next(struct smtpc *c)
 			snprintf(c->remote, sizeof(c->remote), "?");
 		snprintf(c->hoptext, sizeof(c->hoptext), "%s [%s]",
 		    c->hops->hosts[a->host], c->remote);
+		c->peer = *a;
+		snprintf(c->peername, sizeof(c->peername), "%s",
+		    c->hops->hosts[a->host]);
 		fd = socket(a->u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0);
 		if (fd == -1) {
@@ -550,6 +595,9 @@ connected(struct smtpc *c)
 		    sizeof(c->local));
 	smtpc_logfmt(c, PLOG_CONNECT, "connected to %s (try %u)%s",
 	    peer_name(c), c->tries, c->notls ? ", not trying TLS again" : "");
+	c->use.since = loop_now(c->cf->loop);
+	c->use.messages = 0;
+	c->use.connects++;
 	c->state = C_GREETING;
 	c->expect = 1;
 	smtpc_arm(c, c->to.greeting);
@@ -564,7 +612,7 @@ on_io(struct loop *L, int fd, int events, void *arg)
 
 	(void)L;
 	(void)fd;
-	if (!c->ended)
+	if (!c->ended || c->kept)
 		(void)conn_io(&c->io, events);
 }
 
@@ -579,6 +627,8 @@ on_conn(struct conn *io, int ev, void *arg)
 	unsigned	 conn = c->conn;
 
 	(void)io;
+	if (c->kept)
+		return kept_event(c, ev);
 	switch (ev) {
 	case CONN_EV_CONNECTED:
 		connected(c);
@@ -614,6 +664,10 @@ on_timer(struct loop *L, void *arg)
 	const char	*what;
 
 	(void)L;
+	if (c->state == C_PARKED) {
+		smtpc_close(c, "idle time over");
+		return;
+	}
 	/* A silent peer: nothing more is said on this stream. */
 	c->broken = 1;
 	switch (c->state) {
@@ -1007,6 +1061,12 @@ dispatch(struct smtpc *c, int code)
 	case C_QUIT:
 		finish(c);
 		break;
+	case C_RSET:
+		if (code == 250)
+			smtpc_tx_begin(c);
+		else
+			smtpc_fail(c, F_TEMP, st, 1, "%s", c->rtext);
+		break;
 	case C_FAILQUIT:
 		if (c->cancel) {
 			/* The 501 to "*": now QUIT. */
@@ -1199,6 +1259,7 @@ smtpc_tx_begin(struct smtpc *c)
 {
 	char	 text[SMTPC_TEXT_MAX];
 
+	c->use.messages++;
 	if ((c->ext & EXT_SIZE) && c->maxsize > 0 &&
 	    c->m->body_len > c->maxsize) {
 		snprintf(text, sizeof(text), "message of %llu bytes exceeds "
@@ -1206,14 +1267,14 @@ smtpc_tx_begin(struct smtpc *c)
 		    (unsigned long long)c->m->body_len,
 		    (unsigned long long)c->maxsize, peer_name(c));
 		settle(c, SMTPC_BOUNCED, "5.3.4", 0, 0, text);
-		quit(c);
+		tx_end(c);
 		return;
 	}
 	if (needs_utf8(c) && !(c->ext & EXT_SMTPUTF8)) {
 		snprintf(text, sizeof(text), "the addresses need SMTPUTF8, "
 		    "which %s does not offer", peer_name(c));
 		settle(c, SMTPC_BOUNCED, "5.6.7", 0, 0, text);
-		quit(c);
+		tx_end(c);
 		return;
 	}
 	c->state = C_TX;
@@ -1258,7 +1319,7 @@ tx_fill(struct smtpc *c)
 		} else {
 			if (!pipe && c->naccepted == 0) {
 				/* Nobody to send to. */
-				quit(c);
+				tx_end(c);
 				return;
 			}
 			if (smtpc_cmd(c, NULL, "DATA") == -1)
@@ -1318,13 +1379,13 @@ tx_reply(struct smtpc *c, int code)
 		}
 		if (!c->mailfailed)
 			settle_reply(c, code, 1);
-		quit(c);
+		tx_end(c);
 		return;
 	}
 	if (c->state == C_TX && c->expect == 0 && (c->mailfailed ||
 	    (c->txnext > c->nrc && c->naccepted == 0 &&
 	    !(c->ext & EXT_PIPELINING))))
-		quit(c);
+		tx_end(c);
 }
 
 /* Stream the body: dot-stuffed, CRLF lines as spooled, then ".". */
@@ -1385,7 +1446,7 @@ dot_reply(struct smtpc *c, int code)
 	int	 cls = code / 100;
 
 	if (c->dotignore) {
-		quit(c);
+		tx_end(c);
 		return;
 	}
 	smtpc_reply_status(c->rtext, c->rtextlen, st);
@@ -1399,7 +1460,7 @@ dot_reply(struct smtpc *c, int code)
 			set_result(c, &c->rc[i], cls == 5 ? SMTPC_BOUNCED :
 			    SMTPC_DEFERRED, st, 1, 0, c->rtext);
 	}
-	quit(c);
+	tx_end(c);
 }
 
 /* The results are in: say goodbye. */
@@ -1411,6 +1472,215 @@ quit(struct smtpc *c)
 	c->expect = 0;
 	(void)smtpc_cmd(c, NULL, "QUIT");
 	smtpc_arm(c, c->to.quit);
+}
+
+/*
+ * The transaction is over: keep the connection for another (cf->keep)
+ * if nothing is amiss with it, else say goodbye.  Kept means that the
+ * dialogue is in step (no reply due, none begun, nothing unasked-for
+ * in the input), the stream whole (no I/O, TLS or protocol error, no
+ * 421, the peer has not closed).
+ */
+static void
+tx_end(struct smtpc *c)
+{
+	if (!c->cf->keep || c->broken || c->noquit || c->io.fd == -1 ||
+	    c->io.eof || c->expect != 0 || c->rcode != 0 ||
+	    c->io.inlen > 0 || c->io.outlen > 0 || (c->io.tls != NULL &&
+	    tls_error(c->io.tls) != NULL)) {
+		quit(c);
+		return;
+	}
+	c->reason[0] = '\0';
+	c->kept = 1;
+	finish(c);
+}
+
+/*
+ * What the connection says while it is kept: bytes from the peer, its
+ * close or an error mean it is of no more use (a kept peer has nothing
+ * to say: a 421 it sends now would only announce its close).
+ */
+static int
+kept_event(struct smtpc *c, int ev)
+{
+	switch (ev) {
+	case CONN_EV_INPUT:
+		if (c->io.inlen == 0)
+			return 0;
+		kept_lost(c, "unexpected data while idle");
+		return -1;
+	case CONN_EV_EOF:
+		kept_lost(c, "connection closed by the peer while idle");
+		return -1;
+	case CONN_EV_ERROR:
+		kept_lost(c, conn_error(&c->io));
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+/* A kept connection is lost: close it, no QUIT. */
+static void
+kept_lost(struct smtpc *c, const char *why)
+{
+	smtpc_logfmt(c, PLOG_DISCONNECT, "%s", why);
+	drop_conn(c, 0);
+	c->kept = 0;
+	c->state = C_DONE;
+}
+
+int
+smtpc_kept(const struct smtpc *c)
+{
+	return c->kept && c->io.fd != -1;
+}
+
+int
+smtpc_park(struct smtpc *c, const struct smtpc_config *cf,
+    const struct smtpc_route *rt, uint32_t idle_ms)
+{
+	if (!smtpc_kept(c))
+		return -1;
+	if (loop_timer_armed(&c->fin))
+		loop_timer_cancel(c->cf->loop, &c->fin);
+	c->cf = cf;
+	c->rt = rt;
+	c->hops = NULL;
+	c->m = NULL;
+	c->rc = NULL;
+	c->nrc = 0;
+	c->state = C_PARKED;
+	if (loop_timer_arm(cf->loop, &c->timer, idle_ms) != 0) {
+		smtpc_close(c, "no timer left in the loop");
+		return -1;
+	}
+	return 0;
+}
+
+void
+smtpc_close(struct smtpc *c, const char *why)
+{
+	unsigned	 conn = c->conn;
+
+	if (!c->kept)
+		return;
+	loop_timer_cancel(c->cf->loop, &c->timer);
+	/* A write error is a lost connection (kept_event() closes it). */
+	if (smtpc_cmd(c, NULL, "QUIT") == 0)
+		(void)conn_flush(&c->io);
+	if (conn != c->conn || !c->kept)
+		return;
+	smtpc_logfmt(c, PLOG_DISCONNECT, "%s", why);
+	drop_conn(c, 1);
+	c->kept = 0;
+	c->state = C_DONE;
+}
+
+/*
+ * The index in hops of the address c is connected to, by the same
+ * name (which TLS verified, or would have): 1 and *i, or 0.
+ */
+static int
+hop_of(const struct smtpc *c, const struct dns_result *hops, size_t *i)
+{
+	const struct dns_addr	*a;
+
+	if (hops->status != DNS_OK)
+		return 0;
+	for (*i = 0; *i < hops->naddr; (*i)++) {
+		a = &hops->addr[*i];
+		if (a->len == c->peer.len &&
+		    memcmp(&a->u, &c->peer.u, a->len) == 0 &&
+		    strcmp(hops->hosts[a->host], c->peername) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
+smtpc_fits(const struct smtpc *c, const struct dns_result *hops)
+{
+	size_t	 i;
+
+	return smtpc_kept(c) && hop_of(c, hops, &i);
+}
+
+int
+smtpc_reuse(struct smtpc *c, const struct smtpc_config *cf,
+    const struct smtpc_route *rt, const struct dns_result *hops,
+    struct spool_msg *m, struct smtpc_rcpt *rc, size_t nrc,
+    smtpc_done_fn *done, void *arg, char *err, size_t errlen)
+{
+	unsigned	 conn;
+	size_t		 hop;
+
+	if (!smtpc_kept(c) || cf == NULL || cf->loop == NULL || rt == NULL ||
+	    hops == NULL || m == NULL || rc == NULL || nrc == 0 ||
+	    done == NULL || !hop_of(c, hops, &hop)) {
+		smtpc_close(c, "not fit for this message");
+		return smtpc_start(c, cf, rt, hops, m, rc, nrc, done, arg,
+		    err, errlen);
+	}
+	/* The callback's place in the heap, as smtpc_start() takes it. */
+	if (loop_timer_arm(cf->loop, &c->fin, UINT64_MAX) != 0) {
+		snprintf(err, errlen, "smtpc_reuse: %s", loop_error(cf->loop));
+		smtpc_close(c, "no timer left in the loop");
+		return -1;
+	}
+	loop_timer_cancel(c->cf->loop, &c->timer);
+	take(c, cf, rt, hops, m, rc, nrc, done, arg);
+	c->hop = hop;
+	c->tries = 1;
+	c->txstarted = 0;
+	afresh(c);
+	c->use.connects = 0;
+	c->use.reused = 1;
+	c->kept = 0;
+	c->ended = 0;
+	smtpc_logfmt(c, PLOG_DECISION, "reusing session to %s (message %u "
+	    "on it)", c->remote, c->use.messages + 1);
+	c->state = C_RSET;
+	conn = c->conn;
+	if (smtpc_cmd(c, NULL, "RSET") != 0 || conn != c->conn)
+		return 0;
+	smtpc_arm(c, c->to.command < RSET_MS ? c->to.command : RSET_MS);
+	/* Out now: no event of this connection is due to write it. */
+	if (conn == c->conn && conn_flush(&c->io) == 0 && conn == c->conn)
+		(void)conn_interest(&c->io);
+	return 0;
+}
+
+/*
+ * The kept connection did not take RSET: it was dead (a peer that
+ * closed it, or says 421, or nothing).  Close it and connect afresh,
+ * as if none had been kept: the message has lost nothing yet.
+ */
+static void
+rset_failed(struct smtpc *c)
+{
+	smtpc_logfmt(c, PLOG_DISCONNECT, "the kept session failed: %s; "
+	    "connecting again", c->reason);
+	drop_conn(c, !c->broken && !c->noquit);
+	c->hop = 0;
+	c->tries = 0;
+	afresh(c);
+	c->use.reused = 0;
+	connect_next(c);
+}
+
+/* No failure yet, and TLS to be tried: a message's first connection. */
+static void
+afresh(struct smtpc *c)
+{
+	c->notls = 0;
+	c->retrysame = 0;
+	c->permfail = 0;
+	c->reasonpeer = 0;
+	c->reasonat = 0;
+	c->rstatus[0] = '\0';
+	c->reason[0] = '\0';
 }
 
 /* ---- commands, timers, results, logs --------------------------------- */
@@ -1562,8 +1832,11 @@ smtpc_logfmt(struct smtpc *c, int dir, const char *fmt, ...)
 static const char *
 peer_name(const struct smtpc *c)
 {
-	size_t	 h = c->hop < c->hops->naddr ? c->hop : c->hops->naddr - 1;
+	size_t	 h;
 
+	if (c->hops == NULL || c->hops->naddr == 0)
+		return c->peername;
+	h = c->hop < c->hops->naddr ? c->hop : c->hops->naddr - 1;
 	return c->hops->hosts[c->hops->addr[h].host];
 }
 

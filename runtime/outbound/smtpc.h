@@ -15,7 +15,8 @@
  *     every recipient, DATA: with PIPELINING, the whole group in one
  *     write (RFC 2920), else one command at a time;
  *   - the body streamed from the spool, dot-stuffed, then ".";
- *   - QUIT.
+ *   - QUIT, or, when the caller asked for it (cf->keep), nothing: the
+ *     connection is kept for another message (see "Reuse" below).
  * A failure before MAIL FROM (no connection, a bad greeting, TLS or
  * AUTH trouble, a timeout) moves on to the next address of the
  * result, up to SMTPC_TRIES connections; once MAIL FROM has been sent
@@ -90,13 +91,31 @@
  * Output bytes are wiped from the session's buffer once written.
  *
  * Memory: struct smtpc is caller-allocated and fixed-size (under
- * 9 KiB); the TLS engine (about 36 KiB, tls_conn_size(TLS_ROLE_CLIENT))
+ * 10 KiB); the TLS engine (about 36 KiB, tls_conn_size(TLS_ROLE_CLIENT))
  * is allocated when the next hop answers 220 to STARTTLS and freed
  * when the connection closes, and the secret's block (sodium_malloc)
  * lives from the start of AUTH to its end.  Nothing else allocates
  * while the session runs, whatever the peer sends.  CPU: SCRAM's
  * PBKDF2 runs once per session, in the loop, in one go, so the next
  * hop's iteration count is refused above SMTPC_SCRAM_ITER_MAX.
+ *
+ * Reuse (cf->keep, as Postfix's connection cache): a transaction that
+ * ended cleanly (every reply read, none a 421, no protocol or I/O
+ * error, nothing unasked-for from the peer, TLS intact) leaves the
+ * connection open instead of saying QUIT; after the callback,
+ * smtpc_kept() says so, and the caller either parks the session
+ * (smtpc_park: idle, on its own config, until its time is up, then
+ * QUIT), carries another message on it (smtpc_reuse), or ends it
+ * (smtpc_close).  A reused session keeps the next hop's EHLO
+ * capabilities, its TLS and its AUTH; its transaction begins with RSET,
+ * and anything but 250 (a 421, a timeout, the peer gone) means the
+ * kept connection was dead: it is closed, and the message goes over a
+ * new connection to the addresses given, exactly as from smtpc_start()
+ * (that costs none of the SMTPC_TRIES).  A parked session the peer
+ * closes, or speaks on, is closed at once.  Which sessions may carry
+ * which messages (the same route, the same next hop and name) is the
+ * caller's business: smtpc only checks that the address it is
+ * connected to is among those given.
  *
  * Usage (what queue.c does for one message and one route):
  *
@@ -234,6 +253,8 @@ struct smtpc_config {
 	 * (mail sent in clear after a failed TLS handshake); NULL: none.
 	 */
 	const struct oplog		*oplog;
+	/* 1: keep a clean connection after the transaction (see Reuse). */
+	int				 keep;
 };
 
 /* A route: how to talk to the next hop. */
@@ -259,7 +280,18 @@ typedef void	smtpc_done_fn(struct smtpc *c, void *arg);
 
 struct smtpc_secret;
 
-/* The session.  Caller-allocated; the fields are private. */
+/* How a session's connection has served: the caller may read it. */
+struct smtpc_use {
+	uint64_t	 since;		/* loop_now() when it connected */
+	unsigned	 messages;	/* transactions begun on it */
+	unsigned	 connects;	/* connections this attempt made */
+	int		 reused;	/* this attempt went over a kept one */
+};
+
+/*
+ * The session.  Caller-allocated; the fields are private but for use
+ * (read only).
+ */
 struct smtpc {
 	/* Set by smtpc_start. */
 	const struct smtpc_config	*cf;
@@ -289,6 +321,11 @@ struct smtpc {
 	int				 noquit;	/* 421: closing */
 	int				 cancel;	/* AUTH "*" first */
 	int				 lastcode;	/* last reply */
+	int				 kept;		/* open, clean, idle */
+	struct smtpc_use		 use;
+	/* The address connected to, and its name (copies: see Reuse). */
+	struct dns_addr			 peer;
+	char				 peername[SMTPC_NAME_MAX + 1];
 	struct smtpc_secret		*sec;		/* AUTH only */
 	struct loop_timer		 timer;
 	struct loop_timer		 fin;	/* the done callback */
@@ -357,9 +394,55 @@ int	smtpc_start(struct smtpc *c, const struct smtpc_config *cf,
  * Stop now (daemon shutdown, a table change): close the connection,
  * wipe and free what the session holds, mark every recipient still
  * pending SMTPC_DEFERRED with reason.  The callback is not called;
- * c may be freed on return.  Harmless after the callback.
+ * c may be freed on return.  Harmless after the callback (a kept
+ * connection is closed then, without QUIT).
  */
 void	smtpc_abort(struct smtpc *c, const char *reason);
+
+/*
+ * After the callback: 1 if the connection is kept (cf->keep, a clean
+ * transaction) and still open; the caller must then park it, reuse it
+ * or close it.  0 if it is closed.
+ */
+int	smtpc_kept(const struct smtpc *c);
+
+/*
+ * 1 if kept session c is connected to one of the addresses of hops by
+ * the same name: fit for their message as far as smtpc can tell.
+ */
+int	smtpc_fits(const struct smtpc *c, const struct dns_result *hops);
+
+/*
+ * Park a kept session: it waits, detached from the message, with cf
+ * and rt (which must stay valid while it is parked: the caller's own
+ * copies, not a message's), for smtpc_reuse() or smtpc_close().  After
+ * idle_ms it says QUIT and closes by itself, as it does at once when
+ * the peer closes or sends anything; no callback comes either way, and
+ * smtpc_kept() turns 0.  Returns 0, or -1 (no timer: it is closed).
+ */
+int	smtpc_park(struct smtpc *c, const struct smtpc_config *cf,
+	    const struct smtpc_route *rt, uint32_t idle_ms);
+
+/*
+ * Carry message m for rc over kept (or parked) session c, as
+ * smtpc_start() would over a new one: the same arguments, the same
+ * callback and results.  RSET first; if it fails, a new connection to
+ * hops.  A session that is no longer kept, or whose address is not
+ * among hops (with the same name), is simply started afresh.  Returns
+ * 0, or -1 as smtpc_start() (the session is then closed).
+ */
+int	smtpc_reuse(struct smtpc *c, const struct smtpc_config *cf,
+	    const struct smtpc_route *rt, const struct dns_result *hops,
+	    struct spool_msg *m, struct smtpc_rcpt *rc, size_t nrc,
+	    smtpc_done_fn *done, void *arg, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/*
+ * End a kept or parked session now: QUIT, written as far as the socket
+ * takes it at once (the 221 is not waited for), TLS close_notify, and
+ * close; why goes to the protocol log.  Harmless on a closed session.
+ */
+void	smtpc_close(struct smtpc *c, const char *why);
 
 /*
  * The name of the host last connected to (for a DSN's Remote-MTA),

@@ -25,6 +25,9 @@ enum state {
 	C_DOT,		/* waiting for the reply to "." */
 	C_QUIT,
 	C_FAILQUIT,	/* QUIT after a failure, before closing */
+	C_RSET,		/* a kept connection: waiting for the 250 to RSET */
+	C_KEPT,		/* a clean end, the connection kept (cf->keep) */
+	C_PARKED,	/* kept and idle, until smtpc_reuse() or its time */
 	C_DONE
 };
 

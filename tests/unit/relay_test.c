@@ -4,8 +4,10 @@
  * loopback in a child process.  One message goes out in one job: the
  * recipient the peer takes is delivered, the one it refuses and the
  * one with no route at all come back in bounces handed to the bounced
- * hook, and the message leaves the spool.  And relay_self(), which
- * tells a next hop that is the gateway itself (a mail loop).
+ * hook, and the message leaves the spool.  A second message goes over
+ * the same connection, after RSET, and the session says QUIT once it
+ * has been idle for its time.  And relay_self(), which tells a next
+ * hop that is the gateway itself (a mail loop).
  */
 #include "spool_testutil.h"
 
@@ -33,7 +35,13 @@ struct hooks {
 	char		 bounced[MAX_BOUNCES][SPOOL_ID_SIZE];
 };
 
+struct peer_wait {
+	pid_t	 pid;
+	int	 status;
+};
+
 static void	on_bounced(void *, const char *);
+static int	peer_gone(void *);
 static int	job_over(void *);
 static int	peer_line(FILE *, char *, size_t);
 static int	peer(int);
@@ -70,14 +78,15 @@ peer_line(FILE *fp, char *buf, size_t bufsz)
 
 /*
  * The next hop: one session on the listening socket.  Takes any
- * recipient but bad@, and exits 0 if a message came through DATA with
- * bob among its recipients.
+ * recipient but bad@, and exits 0 if two messages came through DATA
+ * with bob among the recipients of the first, RSET between them, and
+ * QUIT at the end.
  */
 static int
 peer(int lfd)
 {
 	char	 line[1100];
-	int	 fd, bob = 0, data = 0;
+	int	 fd, bob = 0, data = 0, rset = 0, quit = 0;
 	FILE	*in, *out;
 
 	alarm(20);
@@ -108,17 +117,29 @@ peer(int lfd)
 			while (peer_line(in, line, sizeof(line)) == 0 &&
 			    strcmp(line, ".\r\n") != 0)
 				;
-			data = 1;
+			data++;
 			fputs("250 2.0.0 Ok: queued\r\n", out);
 		} else if (strncasecmp(line, "QUIT", 4) == 0) {
 			fputs("221 2.0.0 Bye\r\n", out);
+			quit = 1;
 			break;
-		} else
+		} else {
+			rset += strncasecmp(line, "RSET", 4) == 0;
 			fputs("250 2.0.0 Ok\r\n", out);
+		}
 	}
 	fclose(in);
 	fclose(out);
-	return bob && data ? 0 : 1;
+	return bob && data == 2 && rset == 1 && quit ? 0 : 1;
+}
+
+/* The peer's process has ended (its status in *status). */
+static int
+peer_gone(void *arg)
+{
+	struct peer_wait	*w = arg;
+
+	return waitpid(w->pid, &w->status, WNOHANG) == w->pid;
 }
 
 /* 1 if queued message id in dir's spool holds text. */
@@ -256,7 +277,8 @@ main(void)
 	struct hooks		 h;
 	struct tls_client_creds	*creds = NULL;
 	char			 path[4096], err[LIM_ERRMSG];
-	char			 id[SPOOL_ID_SIZE];
+	char			 id[SPOOL_ID_SIZE], id2[SPOOL_ID_SIZE];
+	struct peer_wait	 pw;
 	const char		*rcpts[] = { "bob@remote.example",
 				    "bad@remote.example",
 				    "zed@unrouted.example" };
@@ -296,9 +318,27 @@ main(void)
 	CHECK(relay_start(&r, id) == 1, "a second start finds the job");
 	CHECK(rt_spin(&S->L, job_over, &h, 15000) == 1, "the job ended");
 
-	(void)waitpid(pid, &status, 0);
+	/* The second message goes over the session the first left. */
+	CHECK(rt_commit(&S->sp, "sender@local.example", rcpts, 1, id2) == 0,
+	    "commit 2");
+	h.id = id2;
+	CHECK(relay_start(&r, id2) == 1, "a job runs for %s", id2);
+	CHECK(rt_spin(&S->L, job_over, &h, 15000) == 1, "the job ended");
+	CHECK(rt_file_has(S->dir, "protocol.log", "reusing session to "
+	    "127.0.0.1:") && rt_file_has(S->dir, "protocol.log",
+	    "(message 2 on it)"), "the log says the session was reused");
+
+	/* Idle for RELAY_IDLE_MS, the session says QUIT. */
+	pw.pid = pid;
+	pw.status = -1;
+	if (rt_spin(&S->L, peer_gone, &pw, RELAY_IDLE_MS + 10000) != 1) {
+		kill(pid, SIGTERM);
+		(void)waitpid(pid, &pw.status, 0);
+	}
+	status = pw.status;
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	    "the next hop got bob's copy (status %d)", status);
+	    "the next hop got bob's copy, then the second message after "
+	    "RSET on the same connection, then QUIT (status %d)", status);
 
 	/* Two bounces: no route for zed, then the peer's 550 for bad. */
 	CHECK(h.nbounced == 2, "%d bounces", h.nbounced);
@@ -316,6 +356,8 @@ main(void)
 	/* Nothing is left of the message itself: the bounces only. */
 	snprintf(path, sizeof(path), "%s/spool/queue/%s", S->dir, id);
 	CHECK(access(path, F_OK) == -1, "%s left the spool", id);
+	snprintf(path, sizeof(path), "%s/spool/queue/%s", S->dir, id2);
+	CHECK(access(path, F_OK) == -1, "%s left the spool", id2);
 	snprintf(path, sizeof(path), "%s/spool/queue", S->dir);
 	CHECK(tu_count(path) == 2, "%s holds %d", path, tu_count(path));
 
