@@ -730,7 +730,7 @@ cmd_flush(struct server *srv, struct ctl_conn *c, const struct ctl_req *req)
 		    de->d_name) == 1)
 			n++;
 	closedir(d);
-	queue_rescan(&srv->queue);
+	(void)queue_flush_all(&srv->queue);
 	audit(srv, c, NULL, "flush: %lu deferred message%s due now", n,
 	    n == 1 ? "" : "s");
 	ctl_end(c, 1, "%lu deferred message%s due now", n, n == 1 ? "" : "s");
@@ -748,6 +748,7 @@ cmd_hold(struct server *srv, struct ctl_conn *c, const struct ctl_req *req)
 		return;
 	rc = spool_hold(&srv->spool, id, err, sizeof(err));
 	if (rc == 1) {
+		queue_forget(&srv->queue, id);
 		audit(srv, c, id, "held");
 		ctl_end(c, 1, "%s held", id);
 	} else if (rc == -1)
@@ -801,6 +802,7 @@ cmd_remove(struct server *srv, struct ctl_conn *c, const struct ctl_req *req)
 		ctl_end(c, 0, "%s", err);
 		return;
 	}
+	queue_forget(&srv->queue, id);
 	audit(srv, c, id, "removed without a bounce, from <%s>", m.sender);
 	ctl_end(c, 1, "%s removed", id);
 }
@@ -864,6 +866,7 @@ cmd_bounce(struct server *srv, struct ctl_conn *c, const struct ctl_req *req)
 		ctl_end(c, 0, "%s", err);
 		return;
 	}
+	queue_forget(&srv->queue, id);
 	ctl_end(c, 1, "%s: %lu recipient%s returned%s", id, n,
 	    n == 1 ? "" : "s", sent ? "" : " (null sender: no bounce)");
 }

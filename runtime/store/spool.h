@@ -367,6 +367,16 @@ long	spool_resume(struct spool *sp, spool_resume_fn *fn, void *ctx,
 	    char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /*
+ * The first half of spool_resume alone: remove every entry in tmp/,
+ * reported as SPOOL_RESUME_TMP (or _SKIPPED).  Cheap whatever the
+ * queue: the daemon calls it at start and leaves queue/ to the queue
+ * (queue.h), which reads it from the loop.  Returns 0, or -1 with the
+ * reason in err if tmp/ could not be read.
+ */
+int	spool_clean_tmp(struct spool *sp, spool_resume_fn *fn, void *ctx,
+	    char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/*
  * Delivery state: per message, state/ID holds how many delivery rounds
  * it has had, when the last one was, and each recipient's last reply
  * from its next hop (or why there was none), so that bastionctl can
@@ -424,6 +434,15 @@ int	spool_state_open(struct spool *sp, const char *id,
  */
 int	spool_state_reply(struct spool_state *st, uint32_t index);
 void	spool_state_close(struct spool_state *st);
+
+/*
+ * Entry name of state/ is of no use: remove it, and return 1.  That is
+ * the state of a message in neither queue/ nor hold/, or a half-written
+ * one (ID.new) older than `before' (one written since is a round's in
+ * progress); with before 0, any half-written one (nothing runs).
+ * Returns 0 when it is kept.
+ */
+int	spool_state_stale(struct spool *sp, const char *name, time_t before);
 
 /* 1 if s is a well-formed queue id, 0 if not. */
 int	spool_id_valid(const char *s);
