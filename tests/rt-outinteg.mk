@@ -1,7 +1,8 @@
 # tests/rt-outinteg.mk: bastiond's outbound side end to end, with real
 # peers on loopback: aiosmtpd (STARTTLS, AUTH), Postfix's smtp-sink,
 # dnsmasq for MX lookups, scripted hostile next hops; bounces read
-# back from Maildirs; retries across restarts; kill -9 in the middle of
+# back from Maildirs; retries across restarts; a big queue of deferred
+# mail that waits without cost; kill -9 in the middle of
 # outbound sessions.  Also msmtp and curl as inbound clients.  Each
 # script starts its own bastiond and peers and stops them by process id
 # (helpers in tests/rt/out_lib.py).
@@ -11,4 +12,5 @@ TESTS += tests/rt/out_clients.py
 TESTS += tests/rt/out_hostile.py
 TESTS += tests/rt/out_bounce.py
 TESTS += tests/rt/out_retry.py
+TESTS += tests/rt/out_schedule.py
 TESTS += tests/rt/out_crash.py
