@@ -4,9 +4,11 @@
  * the body), and committed by fsync, rename into queue/ and fsync of
  * queue/: only then may the session answer 250.  Delivery reads it
  * back, flips each recipient's status byte in place, and removes it
- * when every recipient is done.  At start, spool_resume() removes what
- * was never acknowledged and lists what is left to deliver; a damaged
- * queue file is moved to corrupt/, never deleted.
+ * when every recipient is done.  At start, spool_clean_tmp() removes
+ * what was never acknowledged (the daemon leaves queue/ to the queue,
+ * queue.h, which reads it from its loop); spool_resume() also checks
+ * every queued file.  A damaged queue file is moved to corrupt/, never
+ * deleted.
  *
  * The file format is documented byte for byte in doc/spool-format.md.
  *
@@ -354,7 +356,8 @@ typedef void spool_resume_fn(void *ctx, int what, const char *name,
     const char *reason);
 
 /*
- * Resume at start, before any session runs: remove every entry in tmp/
+ * Resume at start, before any session runs (tools and tests; the daemon
+ * does not, see spool_clean_tmp): remove every entry in tmp/
  * (never acknowledged), then check every entry in queue/ with
  * spool_msg_open; good ones are reported as SPOOL_RESUME_QUEUED (in
  * directory order: ids sort by time, the caller orders them), damaged
