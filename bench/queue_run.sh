@@ -12,6 +12,7 @@
 #   BENCH_DIR                  keep the sites in BENCH_DIR/queue
 #   BENCH_QUICK=1              smoke run: 10,000 messages, one run each
 #   BENCH_QUEUE=N              messages in the big queue (100000)
+#   BENCH_RUNS=N               starts of each bastiond (3)
 #   BENCH_TIMEOUT              seconds allowed to the whole run (900)
 #   BENCH_SAN                  the sanitizer flags the tree was built with
 
@@ -47,7 +48,7 @@ fi
 "$PY" "$top_srcdir/bench/proc.py" postfix-conf "$work/postfix" ||
     die "cannot write a main.cf for Postfix's tools"
 set -- --work "$work" --postfix-root "$peer" --postfix-conf "$work/postfix" \
-    --messages "${BENCH_QUEUE:-100000}"
+    --messages "${BENCH_QUEUE:-100000}" --runs "${BENCH_RUNS:-3}"
 [ "${BENCH_QUICK:-0}" = 1 ] && set -- "$@" --quick
 [ -n "${BENCH_SAN:-}" ] && set -- "$@" --sanitizers
 

@@ -42,8 +42,9 @@
  *
  * Memory: the schedule's entries are allocated QUEUE_CHUNK at a time as
  * the queue grows, with an index by id and the heap doubling beside
- * them; it never holds more than QUEUE_MAX ids.  queue_free gives it
- * back.
+ * them: about 70 bytes per message.  It never holds more than QUEUE_MAX
+ * ids (some 75 MB); beyond that a message waits for the sweep to find
+ * it, late but not lost.  queue_free gives it back.
  */
 #ifndef BASTION_QUEUE_H
 #define BASTION_QUEUE_H
@@ -59,7 +60,7 @@
 #include "table.h"
 
 #define QUEUE_CHUNK		4096	/* schedule entries allocated at once */
-#define QUEUE_MAX		(1u << 21)	/* ids the schedule holds */
+#define QUEUE_MAX		(1u << 20)	/* ids the schedule holds */
 #define QUEUE_SCAN_TURN		256	/* directory entries read per turn */
 #define QUEUE_MOVE_TURN		1024	/* heap entries made due per turn */
 #define QUEUE_SWEEP_MIN		60	/* seconds between two sweeps, least */
@@ -105,12 +106,12 @@ struct queue_scan {
 
 struct queue {
 	struct queue_env	 env;
-	struct loop_timer	 run;		/* the next turn, or the earliest */
+	struct loop_timer	 run;		/* next turn, or earliest */
 	struct loop_timer	 sweep;		/* the safety sweep */
 	int			 stopped;
-	int			 full;		/* the route side has no job */
-	int			 local_deferred; /* deliver(): a Maildir deferred */
-	int			 warned;	/* QUEUE_MAX or memory, logged */
+	int			 full;		/* the route has no job */
+	int			 local_deferred; /* a Maildir deferred */
+	int			 warned;	/* no room: logged */
 	time_t			 started;
 	struct queue_scan	 scan;
 	/* The schedule. */
