@@ -14,7 +14,7 @@ spool, it prints:
   3. accepted sessions per second at 20 concurrent clients (Postfix's
      smtp-source: connect, HELO, MAIL, RCPT, DATA of 1 KiB, QUIT, each
      spooled durably and delivered to a Maildir), and the ratio of the
-     big queue's figure to the empty one's
+     big queue's figure to the empty one's; bastiond's CPU per session
   4. resident memory of both, and so the schedule's cost per message
 
 The queue is made fast: one message is deferred for real (its next hop
@@ -238,7 +238,7 @@ def main():
         cases = (("empty queue", empty), ("%d waiting" % nq, big))
         for label, _ in cases:
             rows[label] = {"first": [], "scan": [], "scancpu": [],
-                           "idle": [], "rate": [], "rss": []}
+                           "idle": [], "rate": [], "cpu": [], "rss": []}
         # Runs interleaved: a machine that gets busier or quieter
         # meanwhile weighs on both alike.
         for run in range(runs):
@@ -259,12 +259,17 @@ def main():
                 r["rss"].append(rss_kib(node.proc.pid))
                 d0 = node.delivered()
                 pf.run_source(node.port, conc, msgs // 10)    # warm-up
+                c0 = cpu_seconds(node.proc.pid)
                 t, code, err, _ = pf.run_source(node.port, conc, msgs)
                 if code != 0:
                     problem("%s: smtp-source exit %d: %s" % (
                         label, code, err.strip()[:300]))
                 else:
                     r["rate"].append(msgs / t)
+                    # bastiond's own work per session, deliveries
+                    # included: what the queue could add to it.
+                    r["cpu"].append((cpu_seconds(node.proc.pid) - c0) /
+                                    msgs * 1e6)
                 deadline = time.monotonic() + 120
                 while node.delivered() < d0 + msgs + msgs // 10 and \
                         time.monotonic() < deadline:
@@ -278,13 +283,13 @@ def main():
         for label, _ in cases:
             r = rows[label]
             say("  %-16s first 220 %6.3f s (runs %s); scan over %6.3f s,"
-                " CPU %.2f s; idle CPU %.2f%%; %4.0f sessions/s (runs %s);"
-                " RSS %d KiB" % (
+                " CPU %.2f s; idle CPU %.2f%%; %4.0f sessions/s (runs %s),"
+                " CPU %.0f us each; RSS %d KiB" % (
                     label, median(r["first"]),
                     spread(r["first"], "%.3f"), median(r["scan"]),
                     median(r["scancpu"]), median(r["idle"]),
                     median(r["rate"]), spread(r["rate"]),
-                    median(r["rss"])))
+                    median(r["cpu"]), median(r["rss"])))
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         say("queue_bench: %s" % e)
         rc = 1
@@ -295,19 +300,23 @@ def main():
             stop_pid(p)
     say()
     say("== Summary (medians; no figure fails the run)")
-    say("%-16s  %10s  %10s  %9s  %10s  %9s" % (
+    say("%-16s  %10s  %10s  %9s  %10s  %10s  %9s" % (
         "queue", "first 220", "scan done", "idle CPU", "sessions/s",
-        "RSS KiB"))
+        "CPU us/ses", "RSS KiB"))
     for label, r in rows.items():
-        say("%-16s  %9.3fs  %9.3fs  %8.2f%%  %10.0f  %9d" % (
+        say("%-16s  %9.3fs  %9.3fs  %8.2f%%  %10.0f  %10.0f  %9d" % (
             label, median(r["first"]), median(r["scan"]),
-            median(r["idle"]), median(r["rate"]), median(r["rss"])))
+            median(r["idle"]), median(r["rate"]), median(r["cpu"]),
+            median(r["rss"])))
     if len(rows) == 2:
         e, b = list(rows.values())
         if median(e["rate"]) > 0:
             ratio = median(b["rate"]) / median(e["rate"])
             say("sessions/s, big queue against empty: %.2f (goal: within"
                 " 10%%: %s)" % (ratio, "ok" if ratio >= 0.9 else "OVER"))
+        if median(e["cpu"]) > 0:
+            say("bastiond CPU per session, big queue against empty: %.2f"
+                % (median(b["cpu"]) / median(e["cpu"])))
         say("first 220 with the big queue: %.3f s (goal: under 1 s: %s)"
             % (median(b["first"]), "ok" if median(b["first"]) < 1 else
                "OVER"))

@@ -46,6 +46,7 @@ static uint32_t	hash_id(const char *);
 static uint32_t	find(const struct queue *, const char *);
 static int	grow_index(struct queue *);
 static uint32_t	add(struct queue *, const char *);
+static uint32_t	entry_of(struct queue *, const char *);
 static void	drop(struct queue *, uint32_t);
 static void	unplace(struct queue *, uint32_t);
 static void	list_push(struct queue *, struct queue_list *, uint32_t, int);
@@ -463,17 +464,26 @@ queue_start(struct queue *q)
 	rearm(q);
 }
 
+/* The entry of id, new if need be; 0 when stopped or out of room. */
+static uint32_t
+entry_of(struct queue *q, const char *id)
+{
+	uint32_t	 i;
+
+	if (q->stopped)
+		return 0;
+	if ((i = find(q, id)) == 0 && (i = add(q, id)) == 0)
+		note_full(q, id);
+	return i;
+}
+
 void
 queue_committed(struct queue *q, const char *id)
 {
 	uint32_t	 i;
 
-	if (q->stopped)
+	if ((i = entry_of(q, id)) == 0)
 		return;
-	if ((i = find(q, id)) == 0 && (i = add(q, id)) == 0) {
-		note_full(q, id);
-		return;
-	}
 	file_due(q, i, 1);
 	rearm(q);
 }
@@ -483,15 +493,10 @@ queue_retry_at(struct queue *q, const char *id, int64_t when)
 {
 	uint32_t	 i;
 
-	if (q->stopped)
-		return;
-	if ((i = find(q, id)) == 0) {
-		if (when == 0 || (i = add(q, id)) == 0)
-			return;
-	}
-	if (when == 0)
-		drop(q, i);
-	else
+	if (when == 0) {
+		if ((i = find(q, id)) != 0)
+			drop(q, i);
+	} else if ((i = entry_of(q, id)) != 0)
 		file_at(q, i, when);
 	rearm(q);
 }
@@ -501,12 +506,8 @@ queue_wait(struct queue *q, const char *id)
 {
 	uint32_t	 i;
 
-	if (q->stopped)
+	if ((i = entry_of(q, id)) == 0)
 		return;
-	if ((i = find(q, id)) == 0 && (i = add(q, id)) == 0) {
-		note_full(q, id);
-		return;
-	}
 	unplace(q, i);
 	ent(q, i)->where = QE_DUE;
 	list_push(q, &q->due, i, 1);

@@ -40,6 +40,7 @@ static int	has_file(void *);
 static int	first_has(const char *, const char *, const char *);
 static int	scanned(void *);
 static int	routed_n(void *);
+static void	start(struct queue *, struct rt_site *, struct hooks *);
 static void	schedule_test(struct rt_site *, const char *);
 
 static int
@@ -61,6 +62,27 @@ on_route(void *arg, const char *id)
 	snprintf(h->route_id, sizeof(h->route_id), "%s", id);
 	if (h->starve)
 		queue_wait(h->q, id);
+}
+
+/* A queue on site S, with the hooks in h (zeroed). */
+static void
+start(struct queue *q, struct rt_site *S, struct hooks *h)
+{
+	struct queue_env	 env;
+
+	memset(h, 0, sizeof(*h));
+	memset(&env, 0, sizeof(env));
+	env.loop = &S->L;
+	env.spool = &S->sp;
+	env.log = &S->log;
+	env.oplog = &S->ol;
+	env.table = &S->tb;
+	env.base = S->dir;
+	env.busy = on_busy;
+	env.route = on_route;
+	env.arg = h;
+	h->q = q;
+	queue_init(q, &env);
 }
 
 static int
@@ -89,7 +111,6 @@ static void
 schedule_test(struct rt_site *S, const char *model)
 {
 	static struct queue	 q;
-	struct queue_env	 env;
 	struct queue_counts	 c;
 	struct hooks		 h;
 	struct timespec		 ts[2];
@@ -125,19 +146,7 @@ schedule_test(struct rt_site *S, const char *model)
 		close(fd);
 	}
 
-	memset(&h, 0, sizeof(h));
-	memset(&env, 0, sizeof(env));
-	env.loop = &S->L;
-	env.spool = &S->sp;
-	env.log = &S->log;
-	env.oplog = &S->ol;
-	env.table = &S->tb;
-	env.base = S->dir;
-	env.busy = on_busy;
-	env.route = on_route;
-	env.arg = &h;
-	h.q = &q;
-	queue_init(&q, &env);
+	start(&q, S, &h);
 	queue_start(&q);
 	CHECK(loop_once(&S->L, 0) == 0, "a turn");
 	queue_counts(&q, &c);
@@ -228,7 +237,6 @@ main(void)
 	static struct queue	 q;
 	static struct rt_site	 site;
 	struct rt_site		*S = &site;
-	struct queue_env	 env;
 	struct hooks		 h;
 	char			 path[4096], id[SPOOL_ID_SIZE];
 	const char		*rcpts[] = { "alice@local.example",
@@ -240,18 +248,7 @@ main(void)
 	CHECK(strcmp(S->tb->hostname, RT_HOSTNAME) == 0, "hostname %s",
 	    S->tb->hostname);
 
-	memset(&h, 0, sizeof(h));
-	memset(&env, 0, sizeof(env));
-	env.loop = &S->L;
-	env.spool = &S->sp;
-	env.log = &S->log;
-	env.oplog = &S->ol;
-	env.table = &S->tb;
-	env.base = S->dir;
-	env.busy = on_busy;
-	env.route = on_route;
-	env.arg = &h;
-	queue_init(&q, &env);
+	start(&q, S, &h);
 
 	CHECK(rt_commit(&S->sp, "sender@local.example", rcpts, 3, id) == 0,
 	    "commit");
