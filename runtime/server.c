@@ -609,23 +609,36 @@ on_busy(void *arg, const char *id)
 	return relay_busy(&srv->relay, id);
 }
 
-/* The queue found recipients for other hosts: the relay takes them. */
+/*
+ * The queue found recipients for other hosts: the relay takes them, or
+ * has no job free, and the message waits first in the queue's line.
+ */
 static void
 on_route(void *arg, const char *id)
 {
 	struct server	*srv = arg;
 
-	(void)relay_start(&srv->relay, id);
+	if (!relay_start(&srv->relay, id) && srv->relay.starved)
+		queue_wait(&srv->queue, id);
 }
 
-/* The relay has a free job again: the queue looks at what is due. */
+/* The relay has a free job again: the queue hands out what is due. */
 static void
 on_room(void *arg)
 {
 	struct server	*srv = arg;
 
 	if (!srv->stopping)
-		queue_rescan(&srv->queue);
+		queue_room(&srv->queue);
+}
+
+/* The relay deferred a message to `when', or it is gone (0). */
+static void
+on_retry_at(void *arg, const char *id, int64_t when)
+{
+	struct server	*srv = arg;
+
+	queue_retry_at(&srv->queue, id, when);
 }
 
 /* ---- the server's life ----------------------------------------------- */
@@ -882,6 +895,7 @@ wire(struct server *srv)
 	re.stats = &srv->stats;
 	re.bounced = on_committed;
 	re.room = on_room;
+	re.retry_at = on_retry_at;
 	re.arg = srv;
 	if (relay_init(&srv->relay, &re, err, sizeof(err)) != 0)
 		oplog_write(&srv->oplog, LOG_ERR, "resolver: %s; outbound mail "
@@ -895,7 +909,6 @@ server_start(struct server *srv, char *err, size_t errlen)
 	char		 lerr[LIM_ERRMSG];
 	size_t		 i;
 	int		 maxfd;
-	long		 n;
 
 	lerr[0] = '\0';
 	raise_nofile(srv, &maxfd);
@@ -940,13 +953,15 @@ server_start(struct server *srv, char *err, size_t errlen)
 		return -1;
 	if (commit_started(&srv->commit))
 		srv->sessions.commit = &srv->commit;
-	n = spool_resume(&srv->spool, resume_cb, srv, lerr, sizeof(lerr));
-	if (n == -1)
+	/*
+	 * tmp/ is cleaned now, which is cheap; queue/ is the queue's to
+	 * read from the loop, names and dates only, so that a long queue
+	 * does not keep the listeners waiting (queue.h).
+	 */
+	if (spool_clean_tmp(&srv->spool, resume_cb, srv, lerr,
+	    sizeof(lerr)) != 0)
 		oplog_write(&srv->oplog, LOG_ERR, "spool: %s", lerr);
-	else if (n > 0)
-		oplog_write(&srv->oplog, LOG_INFO, "spool: %ld message%s to "
-		    "deliver", n, n == 1 ? "" : "s");
-	queue_rescan(&srv->queue);
+	queue_start(&srv->queue);
 	return 0;
 }
 
@@ -986,6 +1001,7 @@ server_free(struct server *srv)
 		    (unsigned long long)cst.dirsyncs);
 	queue_stop(&srv->queue);
 	relay_free(&srv->relay);
+	queue_free(&srv->queue);
 	server_ctl_close(srv);
 	loop_signal_close(&srv->loop, &srv->sig);
 	pwcheck_free(&srv->verify);

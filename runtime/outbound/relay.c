@@ -1139,6 +1139,8 @@ finish(struct relay_job *j)
 		if (spool_msg_remove(e->spool, &j->m, err, sizeof(err)) != 0)
 			oplog_write(e->oplog, LOG_ERR, "queue %s: %s", j->id,
 			    err);
+		else if (e->retry_at != NULL)
+			e->retry_at(e->arg, j->id, 0);
 	} else {
 		if (j->deferred) {
 			ts[0].tv_sec = ts[1].tv_sec = (time_t)dsn_next_retry(
@@ -1152,6 +1154,9 @@ finish(struct relay_job *j)
 			else
 				rlog(j, "next attempt in %lld s", (long long)
 				    (ts[0].tv_sec - time(NULL)));
+			if (e->retry_at != NULL)
+				e->retry_at(e->arg, j->id,
+				    (int64_t)ts[0].tv_sec);
 		}
 		if (j->sw.begun && spool_state_commit(&j->sw, err,
 		    sizeof(err)) != 0)

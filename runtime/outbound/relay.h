@@ -9,11 +9,13 @@
  * it records each outcome in the spool: delivered, failed (with one
  * RFC 3464 bounce to the sender), or left pending for a later attempt.
  *
- * Retry times need no state in memory: after a round that left a
- * recipient pending, the queue file's modification time is set to the
- * next attempt (dsn_next_retry: the route's `retry`, doubling, up to
- * the queue lifetime), and a message whose file is dated in the future
- * is not due.  A restart therefore keeps the schedule.
+ * Retry times are kept on disk: after a round that left a recipient
+ * pending, the queue file's modification time is set to the next
+ * attempt (dsn_next_retry: the route's `retry`, doubling, up to the
+ * queue lifetime), and a message whose file is dated in the future is
+ * not due.  A restart therefore keeps the schedule.  The same time goes
+ * to the retry_at hook, so that the queue files the message under it
+ * in memory and looks at nothing until then.
  *
  * A bounded pool of jobs (RELAY_JOBS) runs at once; each holds one
  * message, so no message is delivered by two sessions at a time.
@@ -118,6 +120,13 @@ struct relay_env {
 	void				(*bounced)(void *arg, const char *id);
 	/* A job is free again after a due message found none. */
 	void				(*room)(void *arg);
+	/*
+	 * The round of message id is over and it was deferred: its next
+	 * attempt is at `when' (seconds since the epoch, as its file's
+	 * date); or when is 0: it is delivered and gone.  NULL: none.
+	 */
+	void				(*retry_at)(void *arg, const char *id,
+					    int64_t when);
 	void				*arg;
 };
 

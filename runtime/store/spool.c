@@ -1255,18 +1255,15 @@ spool_quarantine(struct spool *sp, const char *name, const char *reason,
 	return 0;
 }
 
-long
-spool_resume(struct spool *sp, spool_resume_fn *fn, void *ctx, char *err,
+int
+spool_clean_tmp(struct spool *sp, spool_resume_fn *fn, void *ctx, char *err,
     size_t errlen)
 {
-	struct spool_msg	 m;
 	struct dirent		*de;
 	DIR			*d;
-	char			 why[LIM_ERRMSG], qerr[LIM_ERRMSG];
-	long			 count = 0;
-	int			 fd, rc;
+	char			 why[LIM_ERRMSG];
+	int			 fd;
 
-	/* tmp/: nothing there was ever acknowledged. */
 	fd = openat(sp->tmp, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
 		snprintf(err, errlen, "cannot read tmp: %s", strerror(errno));
@@ -1288,6 +1285,22 @@ spool_resume(struct spool *sp, spool_resume_fn *fn, void *ctx, char *err,
 		}
 	}
 	closedir(d);
+	return 0;
+}
+
+long
+spool_resume(struct spool *sp, spool_resume_fn *fn, void *ctx, char *err,
+    size_t errlen)
+{
+	struct spool_msg	 m;
+	struct dirent		*de;
+	DIR			*d;
+	char			 why[LIM_ERRMSG], qerr[LIM_ERRMSG];
+	long			 count = 0;
+	int			 fd, rc;
+
+	if (spool_clean_tmp(sp, fn, ctx, err, errlen) != 0)
+		return -1;
 
 	fd = openat(sp->queue, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
@@ -1339,7 +1352,6 @@ static void
 spool_state_prune(struct spool *sp)
 {
 	struct dirent	*de;
-	struct stat	 st;
 	DIR		*d;
 	int		 fd;
 
@@ -1350,15 +1362,25 @@ spool_state_prune(struct spool *sp)
 		close(fd);
 		return;
 	}
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (spool_id_valid(de->d_name) && (fstatat(sp->queue,
-		    de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
-		    fstatat(sp->hold, de->d_name, &st,
-		    AT_SYMLINK_NOFOLLOW) == 0))
-			continue;
-		(void)unlinkat(sp->state, de->d_name, 0);
-	}
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			(void)spool_state_stale(sp, de->d_name, 0);
 	closedir(d);
+}
+
+int
+spool_state_stale(struct spool *sp, const char *name, time_t before)
+{
+	struct stat	 st;
+
+	if (sp->state == -1 || name[0] == '.')
+		return 0;
+	if (spool_id_valid(name)) {
+		if (fstatat(sp->queue, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+		    fstatat(sp->hold, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			return 0;
+	} else if (before != 0 && (fstatat(sp->state, name, &st,
+	    AT_SYMLINK_NOFOLLOW) != 0 || st.st_mtime >= before))
+		return 0;
+	return unlinkat(sp->state, name, 0) == 0;
 }

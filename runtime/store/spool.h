@@ -4,9 +4,11 @@
  * the body), and committed by fsync, rename into queue/ and fsync of
  * queue/: only then may the session answer 250.  Delivery reads it
  * back, flips each recipient's status byte in place, and removes it
- * when every recipient is done.  At start, spool_resume() removes what
- * was never acknowledged and lists what is left to deliver; a damaged
- * queue file is moved to corrupt/, never deleted.
+ * when every recipient is done.  At start, spool_clean_tmp() removes
+ * what was never acknowledged (the daemon leaves queue/ to the queue,
+ * queue.h, which reads it from its loop); spool_resume() also checks
+ * every queued file.  A damaged queue file is moved to corrupt/, never
+ * deleted.
  *
  * The file format is documented byte for byte in doc/spool-format.md.
  *
@@ -363,7 +365,8 @@ typedef void spool_resume_fn(void *ctx, int what, const char *name,
     const char *reason);
 
 /*
- * Resume at start, before any session runs: remove every entry in tmp/
+ * Resume at start, before any session runs (tools and tests; the daemon
+ * does not, see spool_clean_tmp): remove every entry in tmp/
  * (never acknowledged), then check every entry in queue/ with
  * spool_msg_open; good ones are reported as SPOOL_RESUME_QUEUED (in
  * directory order: ids sort by time, the caller orders them), damaged
@@ -373,6 +376,16 @@ typedef void spool_resume_fn(void *ctx, int what, const char *name,
  * in err if a directory could not be read.
  */
 long	spool_resume(struct spool *sp, spool_resume_fn *fn, void *ctx,
+	    char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * The first half of spool_resume alone: remove every entry in tmp/,
+ * reported as SPOOL_RESUME_TMP (or _SKIPPED).  Cheap whatever the
+ * queue: the daemon calls it at start and leaves queue/ to the queue
+ * (queue.h), which reads it from the loop.  Returns 0, or -1 with the
+ * reason in err if tmp/ could not be read.
+ */
+int	spool_clean_tmp(struct spool *sp, spool_resume_fn *fn, void *ctx,
 	    char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /*
@@ -494,6 +507,15 @@ int	spool_state_open(struct spool *sp, const char *id,
  */
 int	spool_state_reply(struct spool_state *st, uint32_t index);
 void	spool_state_close(struct spool_state *st);
+
+/*
+ * Entry name of state/ is of no use: remove it, and return 1.  That is
+ * the state of a message in neither queue/ nor hold/, or a half-written
+ * one (ID.new) older than `before' (one written since is a round's in
+ * progress); with before 0, any half-written one (nothing runs).
+ * Returns 0 when it is kept.
+ */
+int	spool_state_stale(struct spool *sp, const char *name, time_t before);
 
 /* 1 if s is a well-formed queue id, 0 if not. */
 int	spool_id_valid(const char *s);
