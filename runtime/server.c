@@ -880,6 +880,7 @@ wire(struct server *srv)
 	re.src4 = &srv->src4;
 	re.src6 = &srv->src6;
 	re.stats = &srv->stats;
+	re.commit = &srv->commit;
 	re.bounced = on_committed;
 	re.room = on_room;
 	re.arg = srv;

@@ -47,6 +47,7 @@ static void	expire_text(struct smtpc_rcpt *);
 static void	finish(struct relay_job *);
 static int	mark(struct relay *, struct spool_msg *, uint64_t, int);
 static int	bounce(struct relay_job *);
+static void	on_settled(struct spool_settle *, int, const char *, void *);
 static void	release(struct relay_job *);
 static void	state_begin(struct relay_job *);
 
@@ -74,8 +75,16 @@ relay_free(struct relay *r)
 	size_t	 i;
 
 	relay_stop(r);
-	for (i = 0; i < RELAY_JOBS; i++)
+	for (i = 0; i < RELAY_JOBS; i++) {
+		/*
+		 * A settle still in flight (the engine was not freed first)
+		 * belongs to the commit thread: leave the job to it rather
+		 * than free memory in use.
+		 */
+		if (r->jobs[i] != NULL && r->jobs[i]->settling)
+			continue;
 		free(r->jobs[i]);
+	}
 	if (r->dns_ok)
 		dns_free(&r->dns);
 	memset(r->jobs, 0, sizeof(r->jobs));
@@ -90,8 +99,8 @@ relay_stop(struct relay *r)
 
 	r->starved = 0;		/* no rescan from release() */
 	for (i = 0; i < RELAY_JOBS; i++) {
-		if ((j = r->jobs[i]) == NULL || !j->busy)
-			continue;
+		if ((j = r->jobs[i]) == NULL || !j->busy || j->settling)
+			continue;	/* a settling job ends in its callback */
 		dns_cancel(&j->dq);
 		if (j->c.cf != NULL)	/* a session was started */
 			smtpc_abort(&j->c, "shutting down");
@@ -159,7 +168,8 @@ mark(struct relay *r, struct spool_msg *m, uint64_t off, int status)
 
 	memset(&rr, 0, sizeof(rr));
 	rr.off = off;
-	if (spool_mark(m, &rr, status, err, sizeof(err)) != 0) {
+	/* Made durable with the round's end (finish). */
+	if (spool_note(m, &rr, status, err, sizeof(err)) != 0) {
 		oplog_write(r->env.oplog, LOG_ERR, "queue %s: %s", m->id, err);
 		return -1;
 	}
@@ -709,7 +719,12 @@ record(struct relay_job *j)
 		j->deferred = 1;
 }
 
-/* End of the round: date the file for its next attempt, or remove it. */
+/*
+ * End of the round: date the file for its next attempt, or remove it.
+ * The marks, the state and the removal are the commit thread's; the
+ * job holds the message until they are on disk (on_settled), so that
+ * no other job delivers it again meanwhile.
+ */
 static void
 finish(struct relay_job *j)
 {
@@ -719,37 +734,46 @@ finish(struct relay_job *j)
 	struct timespec		 ts[2];
 	char			 err[LIM_ERRMSG];
 	size_t			 pending = 0;
-	int			 rc;
+	int			 rc, remove;
 
 	memset(&rr, 0, sizeof(rr));
 	while ((rc = spool_rcpt_next(&j->m, &rr, err, sizeof(err))) == 1)
 		if (rr.status == SPOOL_PENDING)
 			pending++;
-	if (rc == 0 && pending == 0) {
-		spool_state_abort(&j->sw);
-		if (spool_msg_remove(e->spool, &j->m, err, sizeof(err)) != 0)
-			oplog_write(e->oplog, LOG_ERR, "queue %s: %s", j->id,
-			    err);
-	} else {
-		if (j->deferred) {
-			ts[0].tv_sec = ts[1].tv_sec = (time_t)dsn_next_retry(
-			    j->m.received, time(NULL), t->server->retry,
-			    t->server->lifetime);
-			ts[0].tv_nsec = ts[1].tv_nsec = 0;
-			if (futimens(j->m.fd, ts) != 0)
-				oplog_write(e->oplog, LOG_WARNING, "queue %s: "
-				    "cannot date the next attempt: %s", j->id,
-				    strerror(errno));
-			else
-				rlog(j, "next attempt in %lld s", (long long)
-				    (ts[0].tv_sec - time(NULL)));
-		}
-		if (j->sw.fd != -1 && spool_state_commit(&j->sw, err,
-		    sizeof(err)) != 0)
-			oplog_write(e->oplog, LOG_WARNING, "queue %s: %s", j->id,
-			    err);
-		spool_msg_close(&j->m);
+	remove = rc == 0 && pending == 0;
+	/* A date is metadata: futimens does not wait for the disk. */
+	if (!remove && j->deferred) {
+		ts[0].tv_sec = ts[1].tv_sec = (time_t)dsn_next_retry(
+		    j->m.received, time(NULL), t->server->retry,
+		    t->server->lifetime);
+		ts[0].tv_nsec = ts[1].tv_nsec = 0;
+		if (futimens(j->m.fd, ts) != 0)
+			oplog_write(e->oplog, LOG_WARNING, "queue %s: "
+			    "cannot date the next attempt: %s", j->id,
+			    strerror(errno));
+		else
+			rlog(j, "next attempt in %lld s", (long long)
+			    (ts[0].tv_sec - time(NULL)));
 	}
+	j->settling = 1;
+	if (spool_settle_start(e->spool, &j->settle, e->commit, &j->m,
+	    &j->sw, remove, on_settled, j) == 1) {
+		rc = spool_settle_result(&j->settle, err, sizeof(err));
+		on_settled(&j->settle, rc, err, j);
+	}
+}
+
+/* The round's end is on disk (or could not be made so): let go. */
+static void
+on_settled(struct spool_settle *s, int rc, const char *err, void *arg)
+{
+	struct relay_job	*j = arg;
+
+	(void)s;
+	if (rc != 0)
+		oplog_write(j->r->env.oplog, LOG_ERR, "queue %s: %s", j->id,
+		    err);
+	j->settling = 0;
 	release(j);
 }
 

@@ -56,6 +56,8 @@ struct relay_env {
 	/* Where mail leaves from, per family: family 0 or NULL: any. */
 	const struct addr		*src4, *src6;
 	struct stats			*stats;	/* counters, or NULL */
+	/* Makes a round's end durable off the loop; NULL: in it. */
+	struct commit			*commit;
 	/* A bounce was queued as id: deliver it. */
 	void				(*bounced)(void *arg, const char *id);
 	/* A job is free again after a due message found none. */
@@ -83,6 +85,12 @@ struct relay_job {
 	uint64_t			 cursor;	/* record offset */
 	uint32_t			 cursor_index;
 	int				 deferred;	/* this round */
+	/*
+	 * The round's end, in flight in the commit thread: the job keeps
+	 * the message (busy) until its marks are on disk.
+	 */
+	struct spool_settle		 settle;
+	int				 settling;
 	struct dns_query		 dq;
 	struct smtpc_timeouts		 to;	/* cf.to: the table's */
 	struct smtpc_config		 cf;	/* cf.creds: referenced */
@@ -134,7 +142,12 @@ int	relay_busy(const struct relay *r, const char *id);
  */
 int	relay_self(const struct ptab *t, const struct sockaddr *sa);
 
-/* Stop every job (SIGTERM): what was not delivered stays queued. */
+/*
+ * Stop every job (SIGTERM): what was not delivered stays queued.  A
+ * job whose round is being settled by the commit thread ends when its
+ * callback comes (commit_free runs it): stop the engine with
+ * commit_free() before relay_free().
+ */
 void	relay_stop(struct relay *r);
 
 #endif
