@@ -864,6 +864,7 @@ wire(struct server *srv)
 	qe.table = &srv->table;
 	qe.base = srv->base;
 	qe.stats = &srv->stats;
+	qe.commit = &srv->commit;
 	qe.busy = on_busy;
 	qe.route = on_route;
 	qe.arg = srv;

@@ -5,12 +5,12 @@
  * what is still pending.  One message is handled per loop turn, so a
  * long queue never holds the sessions up for long.
  *
- * Local delivery (`accept for ... deliver maildir`) happens here, and
- * so do its failures: a Maildir that refuses for good, or still defers
- * once the message has expired, bounces from here (dsn.h).  A message
- * with recipients that must go elsewhere is handed on through the
- * route hook, and stays pending in the spool until a next hop has
- * taken them: a restart finds it again.
+ * Local delivery (`accept for ... deliver maildir`) is the queue's own
+ * local.h, and so are its failures: a Maildir that refuses for good,
+ * or still defers once the message has expired, bounces from there
+ * (dsn.h).  A message with recipients that must go elsewhere is handed
+ * on through the route hook, and stays pending in the spool until a
+ * next hop has taken them: a restart finds it again.
  *
  * The queue knows nothing of the outbound side, nor of the program
  * around it: what it needs comes in a struct queue_env, filled by its
@@ -21,6 +21,7 @@
 #define BASTION_QUEUE_H
 
 #include "dsn.h"
+#include "local.h"
 #include "loop.h"
 #include "oplog.h"
 #include "plog.h"
@@ -39,6 +40,7 @@ struct queue_env {
 	struct table * const	*table;
 	const char		*base;	/* relative Maildirs start here */
 	struct stats		*stats;	/* counters, or NULL */
+	struct commit		*commit;	/* Maildir fsyncs; NULL: here */
 	/*
 	 * The outbound side, or NULL for none.  busy: 1 if message id
 	 * is out with an outbound session, which the queue then leaves
@@ -59,7 +61,7 @@ struct queue {
 	int			 overflow;	/* recent[] lost ids: rescan */
 	int			 stopped;
 	void			*dir;		/* DIR * of a rescan */
-	struct dsn_batch	 failed;	/* Maildir failures to bounce */
+	struct local		 local;		/* Maildir delivery */
 };
 
 void	queue_init(struct queue *q, const struct queue_env *env);
@@ -70,7 +72,10 @@ void	queue_committed(struct queue *q, const char *id);
  * and when the outbound side has room again).
  */
 void	queue_rescan(struct queue *q);
-/* SIGTERM: deliver nothing more; what is queued stays queued. */
+/*
+ * SIGTERM: deliver nothing more; what is queued stays queued.  Call
+ * again after commit_free() to free what local delivery kept.
+ */
 void	queue_stop(struct queue *q);
 
 #endif
