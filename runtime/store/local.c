@@ -31,6 +31,8 @@ static void	step(struct local_job *);
 static void	on_landed(struct commit_job *, void *);
 static void	outcome(struct local_job *, int, const char *);
 static void	finish(struct local_job *);
+static void	on_bounced(struct dsn_batch *, int, const char *, void *);
+static void	settle(struct local_job *);
 static void	on_settled(struct spool_settle *, int, const char *, void *);
 static void	release(struct local_job *);
 
@@ -330,29 +332,55 @@ outcome(struct local_job *j, int rc, const char *merr)
 }
 
 /*
- * End of the round: bounce the failures, keep the date of the next
- * attempt, and settle: the notes made durable, or the message removed
- * when nothing is left.  Until on_settled the job holds the message.
+ * End of the round: bounce the failures (the commit thread queues the
+ * bounce), then settle.  Until on_settled the job holds the message.
  */
 static void
 finish(struct local_job *j)
 {
 	const struct local_env	*e = &j->l->env;
-	char			 bounce[SPOOL_ID_SIZE], err[LIM_ERRMSG];
-	int			 rc, remove;
 
 	/* Stopped, or a read error: what was not looked at stays. */
 	if (j->l->stopped || j->broken)
 		j->pending++;
-	if (j->failed.n > 0) {
-		j->marked = 1;
-		rc = dsn_bounce_batch(&j->failed, &j->m, j->tb->hostname, 0,
-		    bounce);
-		if (rc == -1)
-			j->pending++;
-		else if (rc == 1 && e->bounced != NULL)
-			e->bounced(e->arg, bounce);
+	if (j->failed.n == 0) {
+		settle(j);
+		return;
 	}
+	j->marked = 1;
+	j->bouncing = 1;
+	if (dsn_bounce_batch_start(&j->failed, &j->m, j->tb->hostname, 0,
+	    e->commit, on_bounced, j) == 1)
+		on_bounced(&j->failed, j->failed.rc, j->failed.id, j);
+}
+
+/* The round's bounce is queued (or could not be: the failures stay). */
+static void
+on_bounced(struct dsn_batch *b, int rc, const char *id, void *arg)
+{
+	struct local_job	*j = arg;
+	const struct local_env	*e = &j->l->env;
+
+	(void)b;
+	j->bouncing = 0;
+	if (rc == -1)
+		j->pending++;
+	else if (rc == 1 && e->bounced != NULL)
+		e->bounced(e->arg, id);
+	settle(j);
+}
+
+/*
+ * Keep the date of the next attempt, and settle: the notes made
+ * durable, or the message removed when nothing is left.
+ */
+static void
+settle(struct local_job *j)
+{
+	const struct local_env	*e = &j->l->env;
+	char			 err[LIM_ERRMSG];
+	int			 rc, remove;
+
 	remove = j->pending == 0 && j->other == 0;
 	/* A date is metadata: futimens does not wait for the disk. */
 	if (!remove && j->dated && j->marked &&

@@ -11,7 +11,8 @@
  *
  * A Maildir that refuses for good, or still defers once the message
  * has expired, fails its recipient: the failures of a round go back to
- * the sender in one bounce (dsn.h), handed to the bounced hook.  A
+ * the sender in one bounce (dsn.h), committed by the commit thread too
+ * and handed to the bounced hook.  A
  * message that still has recipients for other hosts is handed to the
  * route hook once the round is settled (at once when it had nothing
  * to deliver here), and stays pending in the spool until a next hop
@@ -64,6 +65,7 @@ struct local_job {
 	struct local			*l;
 	int				 busy;
 	int				 landing;	/* a copy in flight */
+	int				 bouncing;	/* its bounce */
 	int				 settling;	/* the round's end */
 	struct table			*tb;	/* held while the job runs */
 	char				 id[SPOOL_ID_SIZE];

@@ -3,7 +3,8 @@
  * loop and commit thread: the copies land in new/ and the queue file
  * goes away only after them, with nothing left in tmp/; a message that
  * also has recipients for other hosts is handed on only once its marks
- * are on disk, and keeps them; a Maildir that fails for good bounces;
+ * are on disk, and keeps them; a Maildir that fails for good bounces
+ * (the bounce committed by the commit thread), but not a bounce;
  * with every job busy the message is turned away and the room hook
  * says when to come back.
  */
@@ -203,6 +204,16 @@ main(void)
 	(void)rt_spin(&S->L, settled, &w, 5000);
 	snprintf(path, sizeof(path), "%s/mail/sender/new", S->dir);
 	CHECK(tu_count(path) == 1, "the bounce is in sender's Maildir");
+
+	/* From the null sender: no bounce, and the message goes all the same. */
+	h.bounced = 0;
+	CHECK(rt_commit(&S->sp, "", broken, 1, id) == 0, "commit");
+	w.id = id;
+	snprintf(w.queued, sizeof(w.queued), "%s/spool/queue/%s", S->dir, id);
+	CHECK(local_start(&l, id) == 1, "a job took it");
+	(void)rt_spin(&S->L, settled, &w, 5000);
+	CHECK(h.bounced == 0, "no bounce of a bounce");
+	CHECK(access(w.queued, F_OK) == -1, "the failed bounce is gone");
 
 	/* Every job busy: turned away, then the room hook. */
 	for (i = 0; i <= LOCAL_JOBS; i++)
