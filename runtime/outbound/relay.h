@@ -91,6 +91,14 @@ struct relay_job {
 	 */
 	struct spool_settle		 settle;
 	int				 settling;
+	/*
+	 * A bounce in flight (committed by the commit thread), and what
+	 * comes after it: the next batch of unrouted recipients (more),
+	 * or the next group.
+	 */
+	int				 bouncing;
+	int				 unrouted;	/* from fail_unrouted */
+	int				 more;
 	struct dns_query		 dq;
 	struct smtpc_timeouts		 to;	/* cf.to: the table's */
 	struct smtpc_config		 cf;	/* cf.creds: referenced */
@@ -101,6 +109,8 @@ struct relay_job {
 	uint64_t			 off[RELAY_RCPT_MAX];
 	uint32_t			 idx[RELAY_RCPT_MAX];
 	char				 addr[RELAY_RCPT_MAX][SPOOL_ADDR_MAX + 1];
+	/* The round's failures, for one bounce at a time; last: not zeroed. */
+	struct dsn_batch		 failed;
 };
 
 struct relay {
@@ -108,8 +118,8 @@ struct relay {
 	struct dns		 dns;
 	int			 dns_ok;
 	int			 starved;	/* a due message found no job */
+	int			 stopped;
 	struct relay_job	*jobs[RELAY_JOBS];
-	struct dsn_batch	 failed;	/* filled and sent in one go */
 };
 
 /*
@@ -144,9 +154,10 @@ int	relay_self(const struct ptab *t, const struct sockaddr *sa);
 
 /*
  * Stop every job (SIGTERM): what was not delivered stays queued.  A
- * job whose round is being settled by the commit thread ends when its
- * callback comes (commit_free runs it): stop the engine with
- * commit_free() before relay_free().
+ * job whose round is being settled, or whose bounce is committed, by
+ * the commit thread ends when its callback comes (commit_free runs
+ * it); a job stopped with marks not yet durable settles them first.
+ * Stop the engine with commit_free() before relay_free().
  */
 void	relay_stop(struct relay *r);
 
