@@ -26,6 +26,9 @@ static void	llog(struct local *, const char *, const char *, ...)
 static int	scan(struct local *, struct spool_msg *, unsigned *,
 		    unsigned *);
 static struct local_job *job_get(struct local *);
+static int	job_free(const struct local *);
+static int	wait_add(struct local *, const char *);
+static void	drain(struct local *);
 static int	next_rcpt(struct local_job *);
 static void	step(struct local_job *);
 static void	on_landed(struct commit_job *, void *);
@@ -62,6 +65,7 @@ local_stop(struct local *l)
 
 	l->stopped = 1;
 	l->starved = 0;		/* no rescan from release() */
+	l->wcount = 0;		/* they stay queued */
 	for (i = 0; i < LOCAL_JOBS; i++)
 		if (l->jobs[i] != NULL && !l->jobs[i]->busy) {
 			free(l->jobs[i]);
@@ -139,6 +143,64 @@ job_get(struct local *l)
 	return NULL;
 }
 
+/* 1 if a job is free (or may be allocated). */
+static int
+job_free(const struct local *l)
+{
+	size_t	 i;
+
+	for (i = 0; i < LOCAL_JOBS; i++)
+		if (l->jobs[i] == NULL || !l->jobs[i]->busy)
+			return 1;
+	return 0;
+}
+
+/* Put id on the waiting list (once).  Returns 1, or 0 when it is full. */
+static int
+wait_add(struct local *l, const char *id)
+{
+	unsigned	 i;
+
+	for (i = 0; i < l->wcount; i++)
+		if (strcmp(l->wait[(l->whead + i) % LOCAL_WAIT], id) == 0)
+			return 1;
+	if (l->wcount == LOCAL_WAIT)
+		return 0;
+	snprintf(l->wait[(l->whead + l->wcount) % LOCAL_WAIT], SPOOL_ID_SIZE,
+	    "%s", id);
+	l->wcount++;
+	return 1;
+}
+
+/*
+ * Start what waits while jobs are free.  Once at a time: a job that
+ * ends at once (no engine) calls release() from inside, which leaves
+ * the rest to the loop here instead of going deeper.
+ */
+static void
+drain(struct local *l)
+{
+	const struct local_env	*e = &l->env;
+	char			 id[SPOOL_ID_SIZE];
+
+	if (l->draining)
+		return;
+	l->draining = 1;
+	while (l->wcount > 0 && !l->stopped && job_free(l)) {
+		memcpy(id, l->wait[l->whead], SPOOL_ID_SIZE);
+		l->whead = (l->whead + 1) % LOCAL_WAIT;
+		l->wcount--;
+		if (e->busy == NULL || !e->busy(e->arg, id))
+			(void)local_start(l, id);
+	}
+	l->draining = 0;
+	if (l->wcount == 0 && l->starved && !l->stopped) {
+		l->starved = 0;
+		if (e->room != NULL)
+			e->room(e->arg);
+	}
+}
+
 int
 local_start(struct local *l, const char *id)
 {
@@ -152,6 +214,13 @@ local_start(struct local *l, const char *id)
 
 	if (l->stopped || local_busy(l, id))
 		return 1;
+	/* No job: wait without reading the message. */
+	if (!job_free(l)) {
+		if (wait_add(l, id))
+			return 1;
+		l->starved = 1;	/* drain() has the queue looked at again */
+		return 0;
+	}
 	rc = spool_msg_open(e->spool, &m, id, err, sizeof(err));
 	if (rc == 0)
 		return 1;	/* delivered meanwhile */
@@ -176,8 +245,8 @@ local_start(struct local *l, const char *id)
 		return 1;
 	}
 	if ((j = job_get(l)) == NULL) {
-		spool_msg_close(&m);
-		l->starved = 1;	/* release() has the queue looked at again */
+		spool_msg_close(&m);	/* out of memory */
+		l->starved = 1;
 		return 0;
 	}
 	memset(j, 0, offsetof(struct local_job, failed));
@@ -419,9 +488,9 @@ on_settled(struct spool_settle *s, int rc, const char *err, void *arg)
 }
 
 /*
- * The job lets go of the table; after a stop it is freed.  If a
- * message was turned away for want of a job, the queue is looked at
- * again now.
+ * The job lets go of the table; after a stop it is freed.  What waits
+ * for a job starts now; if a message was turned away, the queue is
+ * looked at again.
  */
 static void
 release(struct local_job *j)
@@ -439,9 +508,5 @@ release(struct local_job *j)
 		free(j);
 		return;
 	}
-	if (l->starved) {
-		l->starved = 0;
-		if (l->env.room != NULL)
-			l->env.room(l->env.arg);
-	}
+	drain(l);
 }

@@ -20,8 +20,9 @@
  *
  * A bounded pool of jobs (LOCAL_JOBS) runs at once; each holds one
  * message until its round is on disk, so no message is delivered here
- * twice at a time.  When every job is busy the message is turned away
- * and the room hook says when one is free again.
+ * twice at a time.  When every job is busy the message waits in a
+ * short list (LOCAL_WAIT) and starts as soon as a job is free; beyond
+ * that it is turned away, and the room hook says when to look again.
  *
  * Memory: a job (with its bounce batch, dsn.h) is allocated the first
  * time it is needed and kept; local_stop() frees the idle ones, and a
@@ -40,6 +41,7 @@
 #include "table.h"
 
 #define LOCAL_JOBS	8	/* messages delivered here at once */
+#define LOCAL_WAIT	64	/* messages waiting for a job */
 
 struct local_env {
 	struct spool		*spool;
@@ -50,6 +52,8 @@ struct local_env {
 	const char		*base;	/* relative Maildirs start here */
 	struct stats		*stats;	/* counters, or NULL */
 	struct commit		*commit;	/* NULL or stopped: in the loop */
+	/* 1 if message id is the outbound side's now: leave it. */
+	int			(*busy)(void *arg, const char *id);
 	/* Message id still has recipients for other hosts. */
 	void			(*route)(void *arg, const char *id);
 	/* A bounce was queued as id: deliver it. */
@@ -87,18 +91,26 @@ struct local_job {
 
 struct local {
 	struct local_env	 env;
-	int			 starved;	/* a message found no job */
+	int			 starved;	/* the waiting list overflowed */
 	int			 stopped;
+	int			 draining;	/* release() is starting them */
 	struct local_job	*jobs[LOCAL_JOBS];
+	/*
+	 * Messages turned away for want of a job, started as jobs free
+	 * up: a job lasts milliseconds, and a rescan of the whole queue
+	 * each time one ends would cost more than the deliveries.
+	 */
+	unsigned		 whead, wcount;
+	char			 wait[LOCAL_WAIT][SPOOL_ID_SIZE];
 };
 
 void	local_init(struct local *l, const struct local_env *env);
 
 /*
  * Deliver what message id has for this host.  Returns 1 when that is
- * under way or done (a job took it, or it had nothing to deliver here
- * and went straight to the route hook, or it is gone), 0 when every
- * job is busy (the room hook fires when one is free).
+ * under way, done or due (a job took it, or it had nothing to deliver
+ * here and went straight to the route hook, or it is gone, or it waits
+ * for a job), 0 when it was turned away (the room hook fires later).
  */
 int	local_start(struct local *l, const char *id);
 

@@ -24,6 +24,7 @@ static void	on_run(struct loop *, void *);
 static void	soon(struct queue *);
 static void	on_rescan(struct loop *, void *);
 static void	deliver(struct queue *, const char *);
+static int	on_local_busy(void *, const char *);
 static void	on_local_route(void *, const char *);
 static void	on_local_bounced(void *, const char *);
 static void	on_local_room(void *);
@@ -51,6 +52,7 @@ queue_init(struct queue *q, const struct queue_env *env)
 	le.base = env->base;
 	le.stats = env->stats;
 	le.commit = env->commit;
+	le.busy = on_local_busy;
 	le.route = on_local_route;
 	le.bounced = on_local_bounced;
 	le.room = on_local_room;
@@ -177,6 +179,14 @@ deliver(struct queue *q, const char *id)
 	if (q->env.busy != NULL && q->env.busy(q->env.arg, id))
 		return;
 	(void)local_start(&q->local, id);
+}
+
+static int
+on_local_busy(void *arg, const char *id)
+{
+	struct queue	*q = arg;
+
+	return q->env.busy != NULL && q->env.busy(q->env.arg, id);
 }
 
 static void

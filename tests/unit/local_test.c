@@ -5,8 +5,8 @@
  * also has recipients for other hosts is handed on only once its marks
  * are on disk, and keeps them; a Maildir that fails for good bounces
  * (the bounce committed by the commit thread), but not a bounce;
- * with every job busy the message is turned away and the room hook
- * says when to come back.
+ * with every job busy messages wait for one, and past the waiting list
+ * are turned away until the room hook says to come back.
  */
 #include "spool_testutil.h"
 
@@ -15,6 +15,9 @@
 #include "bastion_limits.h"
 #include "local.h"
 #include "rt_testutil.h"
+
+/* Enough messages to fill every job and the waiting list, and one. */
+#define NMANY	(LOCAL_JOBS + LOCAL_WAIT + 1)
 
 struct hooks {
 	struct local	*l;
@@ -109,7 +112,7 @@ main(void)
 	struct spool_msg	 m;
 	struct spool_rcpt	 r;
 	char			 path[4096], err[256], id[SPOOL_ID_SIZE];
-	char			 ids[LOCAL_JOBS + 1][SPOOL_ID_SIZE];
+	static char		 ids[NMANY][SPOOL_ID_SIZE];
 	const char		*two[] = { "alice@local.example",
 				    "bob@local.example" };
 	const char		*mixed[] = { "alice@local.example",
@@ -215,19 +218,29 @@ main(void)
 	CHECK(h.bounced == 0, "no bounce of a bounce");
 	CHECK(access(w.queued, F_OK) == -1, "the failed bounce is gone");
 
-	/* Every job busy: turned away, then the room hook. */
-	for (i = 0; i <= LOCAL_JOBS; i++)
+	/*
+	 * Every job busy: the next ones wait, and start as jobs free up;
+	 * past the waiting list, turned away, then the room hook.
+	 */
+	for (i = 0; i < NMANY; i++)
 		CHECK(rt_commit(&S->sp, "sender@local.example", two, 2,
 		    ids[i]) == 0, "commit");
-	for (i = 0, n = 0; i <= LOCAL_JOBS; i++)
+	for (i = 0, n = 0; i < NMANY; i++)
 		n += local_start(&l, ids[i]);
-	CHECK(n == LOCAL_JOBS, "%d of %d taken", n, LOCAL_JOBS + 1);
+	CHECK(n == NMANY - 1, "%d of %d taken or waiting", n, NMANY);
+	CHECK(local_busy(&l, ids[LOCAL_JOBS - 1]) &&
+	    !local_busy(&l, ids[LOCAL_JOBS]), "the jobs took the first");
+	CHECK(local_start(&l, ids[LOCAL_JOBS]) == 1 && l.wcount ==
+	    LOCAL_WAIT, "a second start of a waiting one is no more");
 	CHECK(h.room == 0, "no room yet");
-	CHECK(rt_spin(&S->L, room, &h, 5000) == 1, "room again");
-	CHECK(local_start(&l, ids[LOCAL_JOBS]) == 1, "taken now");
-	CHECK(rt_spin(&S->L, idle, &l, 5000) == 1, "every job ended");
-	CHECK(tu_count(w.new1) == 2 + LOCAL_JOBS + 1, "alice has %d",
-	    tu_count(w.new1));
+	CHECK(rt_spin(&S->L, room, &h, 10000) == 1, "room once all started");
+	CHECK(l.wcount == 0, "nothing waits");
+	CHECK(local_start(&l, ids[NMANY - 1]) == 1, "taken now");
+	CHECK(rt_spin(&S->L, idle, &l, 10000) == 1, "every job ended");
+	CHECK(tu_count(w.new1) == 2 + NMANY, "alice has %d of %d",
+	    tu_count(w.new1), 2 + NMANY);
+	snprintf(path, sizeof(path), "%s/spool/queue", S->dir);
+	CHECK(tu_count(path) == 1, "only dave's message is left queued");
 
 	/* Stopped: nothing more is taken; the engine's end frees all. */
 	local_stop(&l);
