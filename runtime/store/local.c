@@ -29,6 +29,8 @@ static struct local_job *job_get(struct local *);
 static int	job_free(const struct local *);
 static int	wait_add(struct local *, const char *);
 static void	drain(struct local *);
+static void	set_aside(struct local *, const char *, const char *);
+static void	on_aside(struct commit_job *, void *);
 static int	next_rcpt(struct local_job *);
 static void	step(struct local_job *);
 static void	on_landed(struct commit_job *, void *);
@@ -208,7 +210,7 @@ local_start(struct local *l, const char *id)
 	struct local_job	*j;
 	struct spool_msg	 m;
 	struct stat		 st;
-	char			 err[LIM_ERRMSG], merr[LIM_ERRMSG];
+	char			 err[LIM_ERRMSG];
 	unsigned		 here, other;
 	int			 rc;
 
@@ -225,9 +227,8 @@ local_start(struct local *l, const char *id)
 	if (rc == 0)
 		return 1;	/* delivered meanwhile */
 	if (rc == -1) {
-		if (m.damaged && spool_quarantine(e->spool, id, err, merr,
-		    sizeof(merr)) == 0)
-			llog(l, id, "damaged, moved to corrupt/: %s", err);
+		if (m.damaged)
+			set_aside(l, id, err);
 		else
 			oplog_write(e->oplog, LOG_WARNING, "queue %s: %s", id,
 			    err);
@@ -272,6 +273,48 @@ local_start(struct local *l, const char *id)
 	    j->tb->t.server->lifetime);
 	step(j);
 	return 1;
+}
+
+/*
+ * Move damaged message id to corrupt/ for reason, its fsyncs by the
+ * commit thread; one at a time (damage is rare), another meanwhile
+ * waits for them here.
+ */
+static void
+set_aside(struct local *l, const char *id, const char *reason)
+{
+	const struct local_env	*e = &l->env;
+	char			 merr[LIM_ERRMSG];
+	int			 rc;
+
+	if (l->aside_busy)
+		rc = spool_quarantine(e->spool, id, reason, merr,
+		    sizeof(merr));
+	else {
+		rc = spool_quarantine_start(e->spool, &l->aside, e->commit,
+		    id, reason, on_aside, l, merr, sizeof(merr));
+		if (rc == 0) {
+			l->aside_busy = 1;
+			snprintf(l->aside_id, sizeof(l->aside_id), "%s", id);
+		}
+	}
+	if (rc == -1) {
+		oplog_write(e->oplog, LOG_WARNING, "queue %s: %s", id, reason);
+		oplog_write(e->oplog, LOG_ERR, "queue %s: %s", id, merr);
+	} else
+		llog(l, id, "damaged, moved to corrupt/: %s", reason);
+}
+
+/* From the loop: the move to corrupt/ is on disk (or not quite). */
+static void
+on_aside(struct commit_job *job, void *arg)
+{
+	struct local	*l = arg;
+
+	l->aside_busy = 0;
+	if (job->error != 0)
+		oplog_write(l->env.oplog, LOG_WARNING, "queue %s: corrupt/: "
+		    "fsync: %s", l->aside_id, strerror(job->error));
 }
 
 /*

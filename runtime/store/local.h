@@ -102,6 +102,10 @@ struct local {
 	 */
 	unsigned		 whead, wcount;
 	char			 wait[LOCAL_WAIT][SPOOL_ID_SIZE];
+	/* A damaged message moved aside, its fsyncs in flight. */
+	struct commit_job	 aside;
+	int			 aside_busy;
+	char			 aside_id[SPOOL_ID_SIZE];
 };
 
 void	local_init(struct local *l, const struct local_env *env);

@@ -352,6 +352,19 @@ int	spool_msg_remove(struct spool *sp, struct spool_msg *m, char *err,
 int	spool_quarantine(struct spool *sp, const char *name,
 	    const char *reason, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
+/*
+ * The same without waiting: the move and the reason file are made here
+ * (names and the page cache), their fsyncs (the reason file, corrupt/
+ * and queue/) are the commit thread's, in job, with callback fn.
+ * Returns 0 when submitted (fn follows from the loop; a failed fsync
+ * is in job->error); 1 when the engine was not running or full and the
+ * fsyncs ran here, with no callback; -1 with the reason in err when
+ * nothing was moved.
+ */
+int	spool_quarantine_start(struct spool *sp, struct commit_job *job,
+	    struct commit *eng, const char *name, const char *reason,
+	    commit_done_fn *fn, void *arg, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
 
 /* What spool_resume tells its callback about. */
 #define SPOOL_RESUME_QUEUED	1	/* id: a message to deliver */

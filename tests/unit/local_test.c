@@ -6,11 +6,14 @@
  * are on disk, and keeps them; a Maildir that fails for good bounces
  * (the bounce committed by the commit thread), but not a bounce;
  * with every job busy messages wait for one, and past the waiting list
- * are turned away until the room hook says to come back.
+ * are turned away until the room hook says to come back; a damaged
+ * file is moved to corrupt/.
  */
 #include "spool_testutil.h"
 
 #include "config.h"
+
+#include <fcntl.h>
 
 #include "bastion_limits.h"
 #include "local.h"
@@ -44,6 +47,7 @@ static void	on_room(void *);
 static int	settled(void *);
 static int	room(void *);
 static int	idle(void *);
+static int	aside_done(void *);
 
 static void
 on_route(void *arg, const char *id)
@@ -99,6 +103,12 @@ idle(void *arg)
 	return 1;
 }
 
+static int
+aside_done(void *arg)
+{
+	return !((struct local *)arg)->aside_busy;
+}
+
 int
 main(void)
 {
@@ -119,7 +129,7 @@ main(void)
 				    "dave@remote.example" };
 	const char		*broken[] = { "carol@broken.example" };
 	size_t			 i;
-	int			 n;
+	int			 n, fd;
 
 	if (rt_site_open(S, "local_test", 25) != 0)
 		return 99;
@@ -217,6 +227,22 @@ main(void)
 	(void)rt_spin(&S->L, settled, &w, 5000);
 	CHECK(h.bounced == 0, "no bounce of a bounce");
 	CHECK(access(w.queued, F_OK) == -1, "the failed bounce is gone");
+
+	/* A damaged file goes to corrupt/, with its reason beside it. */
+	CHECK(rt_commit(&S->sp, "sender@local.example", two, 2, id) == 0,
+	    "commit");
+	snprintf(path, sizeof(path), "%s/spool/queue/%s", S->dir, id);
+	fd = open(path, O_WRONLY);
+	CHECK(fd != -1 && pwrite(fd, "X", 1, 0) == 1, "damage %s", id);
+	if (fd != -1)
+		close(fd);
+	CHECK(local_start(&l, id) == 1 && !local_busy(&l, id), "looked at");
+	CHECK(access(path, F_OK) == -1, "out of queue/");
+	snprintf(path, sizeof(path), "%s/spool/corrupt/%s.reason", S->dir, id);
+	CHECK(access(path, F_OK) == 0, "%s is there", path);
+	CHECK(rt_spin(&S->L, aside_done, &l, 5000) == 1, "its fsyncs ended");
+	CHECK(rt_file_has(S->dir, "protocol.log", "damaged, moved to "
+	    "corrupt/"), "the log says so");
 
 	/*
 	 * Every job busy: the next ones wait, and start as jobs free up;
