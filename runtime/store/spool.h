@@ -431,8 +431,8 @@ void	spool_state_abort(struct spool_state_writer *w);
  *
  *	keep (recipients still pending): fsync queue/ID if noted, fsync
  *	state/ID.new, close both, rename state/ID.new over state/ID;
- *	remove (nothing pending): unlink queue/ID (hold/ID), fsync the
- *	folder, drop state/ID.
+ *	remove (nothing pending): drop state/ID at once, then unlink
+ *	queue/ID (hold/ID) and fsync the folder.
  *
  * A removal does not fsync the marks first: the folder's fsync makes
  * the message gone for good, and it is shared with every other job of
