@@ -93,8 +93,9 @@ static const struct ptab_domain_rec *
 rule_of(const struct table *tb, const char *addr)
 {
 	const struct ptab_domain_rec	*d;
-	const char			*dom = table_rcpt_domain(tb, addr, NULL);
+	const char			*dom;
 
+	dom = table_rcpt_domain(tb, addr, NULL);
 	d = ptab_accept_lookup(&tb->t, dom, strlen(dom));
 	return d != NULL && d->delivery == PTAB_DELIVER_MAILDIR ? d : NULL;
 }

@@ -51,7 +51,7 @@ struct local_env {
 	struct table * const	*table;
 	const char		*base;	/* relative Maildirs start here */
 	struct stats		*stats;	/* counters, or NULL */
-	struct commit		*commit;	/* NULL or stopped: in the loop */
+	struct commit		*commit;	/* NULL, stopped: in the loop */
 	/* 1 if message id is the outbound side's now: leave it. */
 	int			(*busy)(void *arg, const char *id);
 	/* Message id still has recipients for other hosts. */
@@ -91,7 +91,7 @@ struct local_job {
 
 struct local {
 	struct local_env	 env;
-	int			 starved;	/* the waiting list overflowed */
+	int			 starved;	/* the waiting list was full */
 	int			 stopped;
 	int			 draining;	/* release() is starting them */
 	struct local_job	*jobs[LOCAL_JOBS];

@@ -218,7 +218,7 @@ main(void)
 	snprintf(path, sizeof(path), "%s/mail/sender/new", S->dir);
 	CHECK(tu_count(path) == 1, "the bounce is in sender's Maildir");
 
-	/* From the null sender: no bounce, and the message goes all the same. */
+	/* From the null sender: no bounce, and the message goes anyway. */
 	h.bounced = 0;
 	CHECK(rt_commit(&S->sp, "", broken, 1, id) == 0, "commit");
 	w.id = id;
