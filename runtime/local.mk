@@ -19,6 +19,7 @@ runtime_librt_a_SOURCES = \
 	runtime/store/commit.c runtime/store/commit.h \
 	runtime/store/maildir.c runtime/store/maildir.h \
 	runtime/store/dsn.c runtime/store/dsn.h \
+	runtime/store/local.c runtime/store/local.h \
 	runtime/store/queue.c runtime/store/queue.h \
 	runtime/inbound/smtp_proto.c runtime/inbound/smtp_proto.h \
 	runtime/inbound/pwcheck.c runtime/inbound/pwcheck.h \

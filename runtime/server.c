@@ -877,6 +877,7 @@ wire(struct server *srv)
 	qe.table = &srv->table;
 	qe.base = srv->base;
 	qe.stats = &srv->stats;
+	qe.commit = &srv->commit;
 	qe.busy = on_busy;
 	qe.route = on_route;
 	qe.arg = srv;
@@ -893,6 +894,7 @@ wire(struct server *srv)
 	re.src4 = &srv->src4;
 	re.src6 = &srv->src6;
 	re.stats = &srv->stats;
+	re.commit = &srv->commit;
 	re.bounced = on_committed;
 	re.room = on_room;
 	re.retry_at = on_retry_at;

@@ -321,11 +321,15 @@ id_arg(struct ctl_conn *c, const struct ctl_req *req)
 	return 0;
 }
 
-/* A message out with an outbound session is left alone until it is back. */
+/*
+ * A message out with an outbound session, or in a Maildir delivery, is
+ * left alone until it is back.
+ */
 static int
 busy(struct server *srv, struct ctl_conn *c, const char *id)
 {
-	if (!relay_busy(&srv->relay, id))
+	if (!relay_busy(&srv->relay, id) &&
+	    !local_busy(&srv->queue.local, id))
 		return 0;
 	ctl_end(c, 0, "%s is being delivered now; try again in a moment", id);
 	return 1;

@@ -54,3 +54,10 @@ tests_unit_commit_test_SOURCES = tests/unit/commit_test.c \
 	tests/unit/spool_testutil.h
 tests_unit_commit_test_LDADD = $(RT_STORE_LIBS)
 TESTS += tests/unit/commit_test
+
+# Maildir delivery, with a loop and the commit thread.
+check_PROGRAMS += tests/unit/local_test
+tests_unit_local_test_SOURCES = tests/unit/local_test.c \
+	tests/unit/spool_testutil.h tests/unit/rt_testutil.h
+tests_unit_local_test_LDADD = $(RT_STORE_LIBS)
+TESTS += tests/unit/local_test

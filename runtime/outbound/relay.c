@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@ static void	rlog(struct relay_job *, const char *, ...)
 static const struct ptab_domain_rec *route_of(const struct table *,
 		    const char *, int *);
 static int	attempted(const struct relay_job *, uint32_t);
-static void	fail_unrouted(struct relay_job *);
+static int	fail_unrouted(struct relay_job *);
 static int	next_group(struct relay_job *);
 static int	start_group(struct relay_job *);
 static int	start_session(struct relay_job *);
@@ -44,11 +45,13 @@ static void	loop_check(struct relay_job *);
 static void	advance(struct relay_job *);
 static void	on_dns(struct dns_query *, void *);
 static void	on_done(struct smtpc *, void *);
-static void	record(struct relay_job *);
+static int	record(struct relay_job *);
 static void	expire_text(struct smtpc_rcpt *);
 static void	finish(struct relay_job *);
 static int	mark(struct relay *, struct spool_msg *, uint64_t, int);
 static int	bounce(struct relay_job *);
+static void	on_bounced(struct dsn_batch *, int, const char *, void *);
+static void	on_settled(struct spool_settle *, int, const char *, void *);
 static void	release(struct relay_job *);
 static void	state_begin(struct relay_job *);
 static int	same_addr(const struct dns_addr *, const struct dns_addr *);
@@ -76,7 +79,6 @@ relay_init(struct relay *r, const struct relay_env *env, char *err,
 
 	memset(r, 0, sizeof(*r));
 	r->env = *env;
-	dsn_batch_init(&r->failed, env->spool, env->log, env->oplog, "relay");
 	memset(&cf, 0, sizeof(cf));
 	/* Tests point the resolver at a server on loopback. */
 	cf.servers = getenv("BASTION_RESOLVERS");
@@ -101,8 +103,17 @@ relay_free(struct relay *r)
 	relay_stop(r);
 	loop_timer_cancel(r->env.loop, &r->kick);
 	r->kick_ok = 0;
-	for (i = 0; i < RELAY_JOBS; i++)
+	for (i = 0; i < RELAY_JOBS; i++) {
+		/*
+		 * A settle still in flight (the engine was not freed first)
+		 * belongs to the commit thread: leave the job to it rather
+		 * than free memory in use.
+		 */
+		if (r->jobs[i] != NULL && (r->jobs[i]->settling ||
+		    r->jobs[i]->bouncing))
+			continue;
 		free(r->jobs[i]);
+	}
 	for (i = 0; i < RELAY_SESSIONS; i++)
 		free(r->sess[i]);
 	if (r->dns_ok)
@@ -116,13 +127,15 @@ void
 relay_stop(struct relay *r)
 {
 	struct relay_job	*j;
+	char			 err[LIM_ERRMSG];
 	size_t			 i;
 
 	r->starved = 0;		/* no rescan from release() */
 	r->stopped = 1;
 	for (i = 0; i < RELAY_JOBS; i++) {
-		if ((j = r->jobs[i]) == NULL || !j->busy)
-			continue;
+		if ((j = r->jobs[i]) == NULL || !j->busy || j->settling ||
+		    j->bouncing)
+			continue;	/* those end in their callbacks */
 		dns_cancel(&j->dq);
 		if (j->s != NULL) {
 			smtpc_abort(&j->s->c, "shutting down");
@@ -131,6 +144,15 @@ relay_stop(struct relay *r)
 		}
 		j->waiting = 0;
 		spool_state_abort(&j->sw);
+		if (j->m.noted) {
+			/* What was delivered is recorded for good. */
+			j->settling = 1;
+			if (spool_settle_start(r->env.spool, &j->settle,
+			    r->env.commit, &j->m, NULL, 0, on_settled, j) == 1)
+				on_settled(&j->settle, spool_settle_result(
+				    &j->settle, err, sizeof(err)), err, j);
+			continue;
+		}
 		spool_msg_close(&j->m);
 		release(j);
 	}
@@ -195,7 +217,8 @@ mark(struct relay *r, struct spool_msg *m, uint64_t off, int status)
 
 	memset(&rr, 0, sizeof(rr));
 	rr.off = off;
-	if (spool_mark(m, &rr, status, err, sizeof(err)) != 0) {
+	/* Made durable with the round's end (finish). */
+	if (spool_note(m, &rr, status, err, sizeof(err)) != 0) {
 		oplog_write(r->env.oplog, LOG_ERR, "queue %s: %s", m->id, err);
 		return -1;
 	}
@@ -203,21 +226,48 @@ mark(struct relay *r, struct spool_msg *m, uint64_t off, int status)
 }
 
 /*
- * Bounce what the job gathered in r->failed, and hand the bounce to
- * the queue.  Returns 0, or -1 if it could not be written (logged; the
+ * Bounce what the job gathered in j->failed (the commit thread queues
+ * it), and hand the bounce to the queue.  Returns 0 while it is in
+ * flight (on_bounced carries on), or 1 when it is over, with the
+ * outcome in j->failed.rc: -1 if it could not be written (logged; the
  * recipients stay pending).
  */
 static int
 bounce(struct relay_job *j)
 {
 	struct relay	*r = j->r;
-	char		 id[SPOOL_ID_SIZE];
-	int		 rc;
 
-	rc = dsn_bounce_batch(&r->failed, &j->m, j->tb->hostname, 0, id);
+	j->bouncing = 1;
+	if (dsn_bounce_batch_start(&j->failed, &j->m, j->tb->hostname, 0,
+	    r->env.commit, on_bounced, j) == 0)
+		return 0;
+	j->bouncing = 0;
+	if (j->failed.rc == 1 && r->env.bounced != NULL)
+		r->env.bounced(r->env.arg, j->failed.id);
+	return 1;
+}
+
+/* From the loop: the bounce is queued (or not); the round goes on. */
+static void
+on_bounced(struct dsn_batch *b, int rc, const char *id, void *arg)
+{
+	struct relay_job	*j = arg;
+	struct relay		*r = j->r;
+
+	(void)b;
+	j->bouncing = 0;
 	if (rc == 1 && r->env.bounced != NULL)
 		r->env.bounced(r->env.arg, id);
-	return rc == -1 ? -1 : 0;
+	if (r->stopped) {
+		finish(j);
+		return;
+	}
+	if (j->unrouted) {
+		if (rc != -1 && j->more && fail_unrouted(j))
+			return;
+	} else if (rc == -1)
+		j->deferred = 1;
+	advance(j);
 }
 
 int
@@ -252,7 +302,9 @@ relay_start(struct relay *r, const char *id)
 		r->starved = 1;	/* release() has the queue looked at again */
 		return 0;
 	}
-	memset(j, 0, sizeof(*j));
+	/* The batch is big and needs no zeroing: dsn_batch_init. */
+	memset(j, 0, offsetof(struct relay_job, failed));
+	dsn_batch_init(&j->failed, e->spool, e->log, e->oplog, "relay");
 	j->r = r;
 	j->sw.fd = -1;
 	rc = spool_msg_open(e->spool, &j->m, id, err, sizeof(err));
@@ -300,8 +352,8 @@ relay_start(struct relay *r, const char *id)
 	 * still defers then fails with the reason of its last try
 	 * (record), as a Postfix administrator expects to read it.
 	 */
-	fail_unrouted(j);
-	advance(j);
+	if (!fail_unrouted(j))
+		advance(j);
 	return 1;
 }
 
@@ -332,20 +384,25 @@ attempted(const struct relay_job *j, uint32_t i)
 
 /*
  * Recipients with no route at all fail (RFC 5321 5.1 has nowhere to
- * send them), a batch to a bounce, until none is left.
+ * send them), a batch to a bounce, until none is left.  Returns 1
+ * while a bounce is in flight (on_bounced calls again for the next
+ * batch), 0 when it is over.
  */
-static void
+static int
 fail_unrouted(struct relay_job *j)
 {
-	struct dsn_batch	*b = &j->r->failed;
+	struct dsn_batch	*b = &j->failed;
 	struct spool_rcpt	 rr;
 	struct dsn_rcpt		 fr;
 	char			 err[LIM_ERRMSG];
-	size_t			 batch, nf;
+	size_t			 nf;
 	int			 local;
 
-	/* Each batch takes what the ones before it left. */
-	for (batch = 0; batch <= SPOOL_RCPT_MAX / DSN_BATCH_MAX; batch++) {
+	/*
+	 * Each batch takes what the ones before it left: a recipient is
+	 * attempted once a round, so every batch makes progress.
+	 */
+	for (;;) {
 		memset(&rr, 0, sizeof(rr));
 		while (b->n < DSN_BATCH_MAX &&
 		    spool_rcpt_next(&j->m, &rr, err, sizeof(err)) == 1) {
@@ -364,11 +421,15 @@ fail_unrouted(struct relay_job *j)
 			(void)dsn_batch_add(b, rr.off, &fr);
 		}
 		if ((nf = b->n) == 0)
-			return;
+			return 0;
 		rlog(j, "%zu recipient%s without a route", nf,
 		    nf == 1 ? "" : "s");
-		if (bounce(j) != 0 || nf < DSN_BATCH_MAX)
-			return;
+		j->unrouted = 1;
+		j->more = nf == DSN_BATCH_MAX;
+		if (bounce(j) == 0)
+			return 1;
+		if (j->failed.rc == -1 || !j->more)
+			return 0;
 	}
 }
 
@@ -647,9 +708,8 @@ static void
 advance(struct relay_job *j)
 {
 	while (next_group(j)) {
-		if (start_group(j))
+		if (start_group(j) || record(j))
 			return;
-		record(j);
 	}
 	finish(j);
 }
@@ -661,9 +721,8 @@ on_dns(struct dns_query *q, void *arg)
 	struct relay_job	*j = arg;
 
 	(void)q;
-	if (start_session(j))
+	if (start_session(j) || record(j))
 		return;
-	record(j);
 	advance(j);
 }
 
@@ -683,8 +742,8 @@ on_done(struct smtpc *c, void *arg)
 	STATS_ADD(st, out_sessions_opened, c->use.connects);
 	STATS_ADD(st, out_sessions_reused, c->use.reused ? 1 : 0);
 	sess_give(j);
-	record(j);
-	advance(j);
+	if (!record(j))
+		advance(j);
 }
 
 /* ---- the sessions ---------------------------------------------------- */
@@ -1024,8 +1083,8 @@ on_kick(struct loop *L, void *arg)
 			continue;
 		first->waiting = 0;
 		fail_group(first, err);
-		record(first);
-		advance(first);
+		if (!record(first))
+			advance(first);
 	}
 	/* Nobody waits any more: the turns start again. */
 	for (i = 0; i < RELAY_JOBS; i++)
@@ -1061,8 +1120,12 @@ expire_text(struct smtpc_rcpt *rc)
 	snprintf(rc->status, sizeof(rc->status), "4.4.7");
 }
 
-/* Record a group's outcomes in the spool (and bounce the failures). */
-static void
+/*
+ * Record a group's outcomes in the spool (and bounce the failures).
+ * Returns 1 while the bounce is in flight (on_bounced goes on), 0 when
+ * the round may go on now.
+ */
+static int
 record(struct relay_job *j)
 {
 	const struct ptab	*t = &j->tb->t;
@@ -1111,14 +1174,25 @@ record(struct relay_job *j)
 		    NULL;
 		fr.remote_mta = peer;
 		fr.last_attempt = now;
-		if (dsn_batch_add(&j->r->failed, j->off[i], &fr) == 0)
+		if (dsn_batch_add(&j->failed, j->off[i], &fr) == 0)
 			STATS_ADD(j->r->env.stats, rcpt_bounced, 1);
 	}
-	if (j->r->failed.n > 0 && bounce(j) != 0)
+	if (j->failed.n == 0)
+		return 0;
+	j->unrouted = 0;
+	if (bounce(j) == 0)
+		return 1;
+	if (j->failed.rc == -1)
 		j->deferred = 1;
+	return 0;
 }
 
-/* End of the round: date the file for its next attempt, or remove it. */
+/*
+ * End of the round: date the file for its next attempt, or remove it.
+ * The marks, the state and the removal are the commit thread's; the
+ * job holds the message until they are on disk (on_settled), so that
+ * no other job delivers it again meanwhile.
+ */
 static void
 finish(struct relay_job *j)
 {
@@ -1128,42 +1202,49 @@ finish(struct relay_job *j)
 	struct timespec		 ts[2];
 	char			 err[LIM_ERRMSG];
 	size_t			 pending = 0;
-	int			 rc;
+	int			 rc, remove;
 
 	memset(&rr, 0, sizeof(rr));
 	while ((rc = spool_rcpt_next(&j->m, &rr, err, sizeof(err))) == 1)
 		if (rr.status == SPOOL_PENDING)
 			pending++;
-	if (rc == 0 && pending == 0) {
-		spool_state_abort(&j->sw);
-		if (spool_msg_remove(e->spool, &j->m, err, sizeof(err)) != 0)
-			oplog_write(e->oplog, LOG_ERR, "queue %s: %s", j->id,
-			    err);
-		else if (e->retry_at != NULL)
-			e->retry_at(e->arg, j->id, 0);
-	} else {
-		if (j->deferred) {
-			ts[0].tv_sec = ts[1].tv_sec = (time_t)dsn_next_retry(
-			    j->m.received, time(NULL), t->server->retry,
-			    t->server->lifetime);
-			ts[0].tv_nsec = ts[1].tv_nsec = 0;
-			if (futimens(j->m.fd, ts) != 0)
-				oplog_write(e->oplog, LOG_WARNING, "queue %s: "
-				    "cannot date the next attempt: %s", j->id,
-				    strerror(errno));
-			else
-				rlog(j, "next attempt in %lld s", (long long)
-				    (ts[0].tv_sec - time(NULL)));
-			if (e->retry_at != NULL)
-				e->retry_at(e->arg, j->id,
-				    (int64_t)ts[0].tv_sec);
-		}
-		if (j->sw.begun && spool_state_commit(&j->sw, err,
-		    sizeof(err)) != 0)
-			oplog_write(e->oplog, LOG_WARNING, "queue %s: %s", j->id,
-			    err);
-		spool_msg_close(&j->m);
+	remove = rc == 0 && pending == 0;
+	/* A date is metadata: futimens does not wait for the disk. */
+	if (!remove && j->deferred) {
+		ts[0].tv_sec = ts[1].tv_sec = (time_t)dsn_next_retry(
+		    j->m.received, time(NULL), t->server->retry,
+		    t->server->lifetime);
+		ts[0].tv_nsec = ts[1].tv_nsec = 0;
+		if (futimens(j->m.fd, ts) != 0)
+			oplog_write(e->oplog, LOG_WARNING, "queue %s: "
+			    "cannot date the next attempt: %s", j->id,
+			    strerror(errno));
+		else
+			rlog(j, "next attempt in %lld s", (long long)
+			    (ts[0].tv_sec - time(NULL)));
+		if (e->retry_at != NULL)
+			e->retry_at(e->arg, j->id, (int64_t)ts[0].tv_sec);
 	}
+	j->settling = 1;
+	if (spool_settle_start(e->spool, &j->settle, e->commit, &j->m,
+	    &j->sw, remove, on_settled, j) == 1) {
+		rc = spool_settle_result(&j->settle, err, sizeof(err));
+		on_settled(&j->settle, rc, err, j);
+	}
+}
+
+/* The round's end is on disk (or could not be made so): let go. */
+static void
+on_settled(struct spool_settle *s, int rc, const char *err, void *arg)
+{
+	struct relay_job	*j = arg;
+
+	if (rc != 0)
+		oplog_write(j->r->env.oplog, LOG_ERR, "queue %s: %s", j->id,
+		    err);
+	else if (s->remove && j->r->env.retry_at != NULL)
+		j->r->env.retry_at(j->r->env.arg, j->id, 0);	/* gone */
+	j->settling = 0;
 	release(j);
 }
 

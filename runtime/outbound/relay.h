@@ -116,6 +116,8 @@ struct relay_env {
 	/* Where mail leaves from, per family: family 0 or NULL: any. */
 	const struct addr		*src4, *src6;
 	struct stats			*stats;	/* counters, or NULL */
+	/* Makes a round's end durable off the loop; NULL: in it. */
+	struct commit			*commit;
 	/* A bounce was queued as id: deliver it. */
 	void				(*bounced)(void *arg, const char *id);
 	/* A job is free again after a due message found none. */
@@ -176,6 +178,20 @@ struct relay_job {
 	uint64_t			 cursor;	/* record offset */
 	uint32_t			 cursor_index;
 	int				 deferred;	/* this round */
+	/*
+	 * The round's end, in flight in the commit thread: the job keeps
+	 * the message (busy) until its marks are on disk.
+	 */
+	struct spool_settle		 settle;
+	int				 settling;
+	/*
+	 * A bounce in flight (committed by the commit thread), and what
+	 * comes after it: the next batch of unrouted recipients (more),
+	 * or the next group.
+	 */
+	int				 bouncing;
+	int				 unrouted;	/* from fail_unrouted */
+	int				 more;
 	struct dns_query		 dq;
 	struct smtpc_timeouts		 to;	/* cf.to: the table's */
 	struct smtpc_config		 cf;	/* cf.creds: referenced */
@@ -190,6 +206,8 @@ struct relay_job {
 	uint64_t			 off[RELAY_RCPT_MAX];
 	uint32_t			 idx[RELAY_RCPT_MAX];
 	char				 addr[RELAY_RCPT_MAX][SPOOL_ADDR_MAX + 1];
+	/* The round's failures, for one bounce at a time; last: not zeroed. */
+	struct dsn_batch		 failed;
 };
 
 struct relay {
@@ -197,16 +215,15 @@ struct relay {
 	struct dns		 dns;
 	int			 dns_ok;
 	int			 starved;	/* a due message found no job */
+	int			 stopped;	/* relay_stop(): park none */
 	struct relay_job	*jobs[RELAY_JOBS];
 	struct relay_sess	*sess[RELAY_SESSIONS];
 	const struct table	*seen;		/* the table sessions are
 						 * parked under */
-	int			 stopped;	/* relay_stop(): park none */
 	/* Starts the jobs waiting for a session, from the loop. */
 	struct loop_timer	 kick;
 	int			 kick_ok;	/* its place is held */
 	uint64_t		 turn;		/* of the last to wait */
-	struct dsn_batch	 failed;	/* filled and sent in one go */
 };
 
 /*
@@ -242,6 +259,10 @@ int	relay_self(const struct ptab *t, const struct sockaddr *sa);
 /*
  * Stop every job (SIGTERM): what was not delivered stays queued; the
  * parked sessions say QUIT and close, and none is parked from now on.
+ * A job whose round is being settled, or whose bounce is committed, by
+ * the commit thread ends when its callback comes (commit_free runs
+ * it); a job stopped with marks not yet durable settles them first.
+ * Stop the engine with commit_free() before relay_free().
  */
 void	relay_stop(struct relay *r);
 

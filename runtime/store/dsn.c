@@ -41,6 +41,13 @@ static void	utf8_addr(const char *, char *, size_t);
 static void	headers(struct out *, struct spool_msg *);
 static void	envid(const char *, char *, size_t);
 static const char *keep(char *, size_t, const char *);
+static int	dsn_write(struct spool *, struct spool_writer *,
+		    struct spool_msg *, const char *, const struct dsn_rcpt *,
+		    size_t, int64_t, char *, size_t);
+static void	batch_end(struct dsn_batch *, struct spool_msg *, size_t, int,
+		    const char *, int);
+static void	batch_committed(struct spool_writer *, int, const char *,
+		    const char *, void *);
 
 int
 dsn_bounce(struct spool *sp, struct spool_msg *m, const char *mta,
@@ -48,6 +55,26 @@ dsn_bounce(struct spool *sp, struct spool_msg *m, const char *mta,
     char id[SPOOL_ID_SIZE], char *err, size_t errlen)
 {
 	struct spool_writer	 w;
+	int			 rc;
+
+	rc = dsn_write(sp, &w, m, mta, r, n, now, err, errlen);
+	if (rc != 1)
+		return rc;
+	if (spool_commit(&w, id, err, errlen) != 0)
+		return -1;
+	return 1;
+}
+
+/*
+ * Write the bounce into w, up to its commit.  Returns 1 ready to
+ * commit, 0 when none is due (the null sender), -1 with the reason in
+ * err (nothing is left).
+ */
+static int
+dsn_write(struct spool *sp, struct spool_writer *w, struct spool_msg *m,
+    const char *mta, const struct dsn_rcpt *r, size_t n, int64_t now,
+    char *err, size_t errlen)
+{
 	struct spool_env	 env;
 	struct out		 o;
 	char			 date[64], arrival[64], last[64], bnd[80];
@@ -68,7 +95,7 @@ dsn_bounce(struct spool *sp, struct spool_msg *m, const char *mta,
 		now = (int64_t)time(NULL);
 	ascii(mta != NULL && *mta ? mta : "localhost", mtab, sizeof(mtab));
 
-	memset(&w, 0, sizeof(w));
+	memset(w, 0, sizeof(*w));
 	memset(&env, 0, sizeof(env));
 	snprintf(sess, sizeof(sess), "dsn-%s", m->id);
 	env.received = now;
@@ -80,16 +107,16 @@ dsn_bounce(struct spool *sp, struct spool_msg *m, const char *mta,
 	env.body = m->body == SPOOL_BODY_NONE || m->body == SPOOL_BODY_7BIT ?
 	    SPOOL_BODY_NONE : SPOOL_BODY_8BITMIME;
 	env.flags = m->flags & SPOOL_F_SMTPUTF8;
-	if (spool_begin(sp, &w, &env) != 0 ||
-	    spool_rcpt(&w, m->sender, strlen(m->sender), NULL, 0) != 0) {
+	if (spool_begin(sp, w, &env) != 0 ||
+	    spool_rcpt(w, m->sender, strlen(m->sender), NULL, 0) != 0) {
 		snprintf(err, errlen, "bounce for %s: cannot spool it: %s",
-		    m->id, strerror(spool_error(&w) ? spool_error(&w) :
+		    m->id, strerror(spool_error(w) ? spool_error(w) :
 		    EINVAL));
-		spool_abort(&w);
+		spool_abort(w);
 		return -1;
 	}
 	memset(&o, 0, sizeof(o));
-	o.w = &w;
+	o.w = w;
 
 	randombytes_buf(rnd, sizeof(rnd));
 	snprintf(bnd, sizeof(bnd), "%s.%02x%02x%02x%02x%02x%02x/%.30s", m->id,
@@ -207,11 +234,9 @@ dsn_bounce(struct spool *sp, struct spool_msg *m, const char *mta,
 		snprintf(err, errlen, "bounce for %s: %s", m->id,
 		    o.failed == 2 ? "cannot read the message" :
 		    "cannot write the bounce");
-		spool_abort(&w);
+		spool_abort(w);
 		return -1;
 	}
-	if (spool_commit(&w, id, err, errlen) != 0)
-		return -1;
 	return 1;
 }
 
@@ -260,24 +285,20 @@ dsn_batch_add(struct dsn_batch *b, uint64_t rec, const struct dsn_rcpt *r)
 	return 0;
 }
 
-int
-dsn_bounce_batch(struct dsn_batch *b, struct spool_msg *m, const char *mta,
-    int64_t now, char id[SPOOL_ID_SIZE])
+/*
+ * The batch's n recipients of m are over: the decision line (rc 1: a
+ * bounce queued as id; 0: none due), then each marked failed, with an
+ * fsync (durable) or for the caller's settle (spool_note).
+ */
+static void
+batch_end(struct dsn_batch *b, struct spool_msg *m, size_t n, int rc,
+    const char *id, int durable)
 {
 	struct spool_rcpt	 sr;
 	char			 err[LIM_ERRMSG], line[PLOG_TEXT_MAX];
-	size_t			 i, n = b->n;
-	int			 rc, len;
+	size_t			 i;
+	int			 len;
 
-	b->n = 0;
-	if (n == 0)
-		return 0;
-	rc = dsn_bounce(b->sp, m, mta, b->r, n, now, id, err, sizeof(err));
-	if (rc == -1) {
-		oplog_write(b->oplog, LOG_ERR, "queue %s: cannot queue a "
-		    "bounce: %s", m->id, err);
-		return -1;
-	}
 	if (rc == 1)
 		len = snprintf(line, sizeof(line), "bounce for %zu "
 		    "recipient%s queued as %s", n, n == 1 ? "" : "s", id);
@@ -290,11 +311,90 @@ dsn_bounce_batch(struct dsn_batch *b, struct spool_msg *m, const char *mta,
 	for (i = 0; i < n; i++) {
 		memset(&sr, 0, sizeof(sr));
 		sr.off = b->rec[i];
-		if (spool_mark(m, &sr, SPOOL_FAILED, err, sizeof(err)) != 0)
+		if ((durable ? spool_mark(m, &sr, SPOOL_FAILED, err,
+		    sizeof(err)) : spool_note(m, &sr, SPOOL_FAILED, err,
+		    sizeof(err))) != 0)
 			oplog_write(b->oplog, LOG_ERR, "queue %s: %s", m->id,
 			    err);
 	}
+}
+
+int
+dsn_bounce_batch(struct dsn_batch *b, struct spool_msg *m, const char *mta,
+    int64_t now, char id[SPOOL_ID_SIZE])
+{
+	char	 err[LIM_ERRMSG];
+	size_t	 n = b->n;
+	int	 rc;
+
+	b->n = 0;
+	if (n == 0)
+		return 0;
+	rc = dsn_bounce(b->sp, m, mta, b->r, n, now, id, err, sizeof(err));
+	if (rc == -1) {
+		oplog_write(b->oplog, LOG_ERR, "queue %s: cannot queue a "
+		    "bounce: %s", m->id, err);
+		return -1;
+	}
+	batch_end(b, m, n, rc, id, 1);
 	return rc;
+}
+
+int
+dsn_bounce_batch_start(struct dsn_batch *b, struct spool_msg *m,
+    const char *mta, int64_t now, struct commit *eng, dsn_batch_fn *fn,
+    void *arg)
+{
+	char	 err[LIM_ERRMSG];
+	size_t	 n = b->n;
+	int	 rc;
+
+	b->id[0] = '\0';
+	if (n == 0 || eng == NULL || !commit_started(eng)) {
+		b->rc = dsn_bounce_batch(b, m, mta, now, b->id);
+		return 1;
+	}
+	b->n = 0;
+	rc = dsn_write(b->sp, &b->w, m, mta, b->r, n, now, err, sizeof(err));
+	if (rc == 1) {
+		b->m = m;
+		b->inflight = n;
+		b->fn = fn;
+		b->arg = arg;
+		if (spool_commit_start(&b->w, eng, batch_committed, b, err,
+		    sizeof(err)) == 0)
+			return 0;
+		rc = -1;
+	}
+	if (rc == -1) {
+		oplog_write(b->oplog, LOG_ERR, "queue %s: cannot queue a "
+		    "bounce: %s", m->id, err);
+		b->rc = -1;
+		return 1;
+	}
+	batch_end(b, m, n, 0, NULL, 0);
+	b->rc = 0;
+	return 1;
+}
+
+/* From the loop: the bounce is queued, or could not be. */
+static void
+batch_committed(struct spool_writer *w, int rc, const char *id,
+    const char *err, void *arg)
+{
+	struct dsn_batch	*b = arg;
+
+	(void)w;
+	if (rc != 0) {
+		oplog_write(b->oplog, LOG_ERR, "queue %s: cannot queue a "
+		    "bounce: %s", b->m->id, err);
+		b->rc = -1;
+	} else {
+		snprintf(b->id, sizeof(b->id), "%s", id);
+		batch_end(b, b->m, b->inflight, 1, b->id, 0);
+		b->rc = 1;
+	}
+	b->fn(b, b->rc, b->id, b->arg);
 }
 
 /* Copy the header section (to the first empty line), bounded. */

@@ -98,6 +98,10 @@ int	dsn_bounce(struct spool *sp, struct spool_msg *m, const char *mta,
  * caller's buffers are free again at once.  About 160 kB: a module
  * keeps one, set up with dsn_batch_init(), rather than one per call.
  */
+struct dsn_batch;
+typedef void	dsn_batch_fn(struct dsn_batch *b, int rc, const char *id,
+		    void *arg);
+
 struct dsn_batch {
 	struct spool		*sp;
 	struct plog		*log;
@@ -113,6 +117,14 @@ struct dsn_batch {
 		char	 reason[DSN_REASON_MAX];
 		char	 mta[256];
 	}			 buf[DSN_BATCH_MAX];
+	/* A bounce in flight (dsn_bounce_batch_start), and its outcome. */
+	struct spool_writer	 w;
+	struct spool_msg	*m;
+	size_t			 inflight;	/* its recipients */
+	dsn_batch_fn		*fn;
+	void			*arg;
+	int			 rc;
+	char			 id[SPOOL_ID_SIZE];
 };
 
 /*
@@ -141,6 +153,24 @@ int	dsn_batch_add(struct dsn_batch *b, uint64_t rec,
  */
 int	dsn_bounce_batch(struct dsn_batch *b, struct spool_msg *m,
 	    const char *mta, int64_t now, char id[SPOOL_ID_SIZE]);
+
+/*
+ * The same without waiting on the disk: the bounce is written (to the
+ * page cache) and committed by the commit thread (spool_commit_start,
+ * engine eng); then, from the loop, the decision line is logged, the
+ * recipients are noted failed in m without an fsync (spool_note: the
+ * caller's spool_settle_start makes them durable) and fn(b, rc, id,
+ * arg) is called, rc as dsn_bounce_batch returns it.  Returns 0 when
+ * that is under way: until fn, b and m belong to it (keep m open).
+ * Returns 1 when it is over at once, with no call to come: nothing to
+ * bounce, no bounce due (the null sender), a failure, or no engine
+ * running (then it ran as dsn_bounce_batch, blocking); the outcome is
+ * in b->rc and b->id.  A busy engine fails the bounce (EBUSY) and the
+ * recipients stay pending, as when the bounce cannot be written.
+ */
+int	dsn_bounce_batch_start(struct dsn_batch *b, struct spool_msg *m,
+	    const char *mta, int64_t now, struct commit *eng,
+	    dsn_batch_fn *fn, void *arg);
 
 /*
  * 1 when a message received at `received' has outlived the queue

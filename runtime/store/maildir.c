@@ -23,6 +23,7 @@
 #define MD_NONE		0
 #define MD_COPYING	1
 #define MD_COPIED	2
+#define MD_FINISHING	3	/* a finish job owns the file */
 
 #define MD_HOST_MAX	64	/* hostname bytes in a file name */
 #define MD_NAME_TRIES	16
@@ -251,7 +252,7 @@ maildir_begin(struct maildir_delivery *d, const char *pattern,
 	int		 rc, created = 0, tries, e, n;
 
 	d->state = MD_NONE;
-	d->dir = d->fd = -1;
+	d->dir = d->fd = d->newdir = -1;
 	d->cr = 0;
 	d->off = 0;
 	d->name[0] = '\0';
@@ -455,6 +456,80 @@ maildir_finish(struct maildir_delivery *d, char *err, size_t errlen)
 	return 1;
 }
 
+int
+maildir_finish_job(struct maildir_delivery *d, struct commit_job *job,
+    commit_done_fn *fn, void *arg, char *err, size_t errlen)
+{
+	if (d->state != MD_COPIED) {
+		snprintf(err, errlen, "maildir delivery not copied");
+		maildir_abort(d);
+		return -1;
+	}
+	snprintf(d->tmpname, sizeof(d->tmpname), "tmp/%s", d->name);
+	snprintf(d->newname, sizeof(d->newname), "new/%s", d->name);
+	d->newdir = openat(d->dir, "new", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->newdir == -1) {
+		snprintf(err, errlen, "cannot open %.900s/new: %s", d->path,
+		    strerror(errno));
+		maildir_abort(d);
+		return -1;
+	}
+	/* As maildir_finish, in the commit engine's stage order. */
+	commit_job_init(job, fn, arg);
+	(void)commit_op_fsync(job, d->fd);
+	(void)commit_op_close(job, d->fd);
+	(void)commit_op_link(job, d->dir, d->tmpname, d->dir, d->newname,
+	    COMMIT_F_RENAME);
+	(void)commit_op_dirsync(job, d->newdir);
+	(void)commit_op_tidy(job, d->dir, d->tmpname);
+	d->fd = -1;		/* the job closes it */
+	d->state = MD_FINISHING;
+	return 0;
+}
+
+int
+maildir_finish_done(struct maildir_delivery *d, const struct commit_job *job,
+    char *err, size_t errlen)
+{
+	const char	*what;
+
+	if (d->state != MD_FINISHING) {
+		snprintf(err, errlen, "no maildir finish in progress");
+		maildir_abort(d);
+		return -1;
+	}
+	if (job->error == 0) {
+		close(d->newdir);
+		close(d->dir);
+		d->newdir = d->dir = -1;
+		d->state = MD_NONE;
+		return 1;
+	}
+	switch (job->ops[job->failed].kind) {
+	case COMMIT_FSYNC:
+		what = "cannot fsync";
+		break;
+	case COMMIT_CLOSE:
+		what = "cannot close";
+		break;
+	case COMMIT_LINK:
+		what = "cannot link into new/";
+		break;
+	default:
+		/*
+		 * Not durable: take it back out and defer, rather than risk
+		 * a message the queue believes delivered vanishing.
+		 */
+		(void)unlinkat(d->dir, d->newname, 0);
+		snprintf(err, errlen, "cannot fsync %.900s/new: %s", d->path,
+		    strerror(job->error));
+		maildir_abort(d);
+		return -1;
+	}
+	maildir_fail(d, err, errlen, what, job->error);
+	return -1;
+}
+
 void
 maildir_abort(struct maildir_delivery *d)
 {
@@ -465,6 +540,10 @@ maildir_abort(struct maildir_delivery *d)
 	if (d->fd != -1) {
 		close(d->fd);
 		d->fd = -1;
+	}
+	if (d->newdir != -1) {
+		close(d->newdir);
+		d->newdir = -1;
 	}
 	if (d->dir != -1) {
 		snprintf(tmp, sizeof(tmp), "tmp/%s", d->name);

@@ -13,7 +13,9 @@
  *
  * The delivery can run in slices (maildir_begin, maildir_copy as often
  * as the caller likes, maildir_finish) so that a large message does not
- * hold the event loop; maildir_deliver does it all in one call.
+ * hold the event loop; maildir_deliver does it all in one call.  The
+ * daemon ends it with maildir_finish_job instead of maildir_finish, so
+ * that the fsyncs are the commit thread's (commit.h), not the loop's.
  * Nothing here allocates memory.
  */
 #ifndef BASTION_MAILDIR_H
@@ -61,7 +63,10 @@ struct maildir_delivery {
 	int		state;		/* 0: inert (a zeroed struct is) */
 	int		cr;		/* a CR held back at a slice's end */
 	uint64_t	off;		/* next body byte to copy */
+	int		newdir;		/* new/, while a finish job runs */
 	char		name[MAILDIR_NAME_MAX];
+	char		tmpname[MAILDIR_NAME_MAX + 8];	/* tmp/NAME */
+	char		newname[MAILDIR_NAME_MAX + 8];	/* new/NAME */
 	char		path[MAILDIR_PATH_MAX];
 };
 
@@ -95,6 +100,30 @@ int	maildir_copy(struct maildir_delivery *d, struct spool_msg *m,
  * the delivery is aborted).  Call only after maildir_copy returned 1.
  */
 int	maildir_finish(struct maildir_delivery *d, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/*
+ * maildir_finish without waiting: fill job (commit_job_init with fn
+ * and arg, then the ops) with its durable part, for the commit thread:
+ * fsync and close the file, link it into new/ (rename where hard links
+ * are refused), fsync new/, drop tmp/NAME.  The file's descriptor
+ * passes to the job.  Returns 0 ready to submit (or to commit_run_now),
+ * or -1 with the reason in err (the delivery is aborted).  Call only
+ * after maildir_copy returned 1, and maildir_finish_done once the job
+ * has run.  Until then d belongs to the job.
+ */
+int	maildir_finish_job(struct maildir_delivery *d, struct commit_job *job,
+	    commit_done_fn *fn, void *arg, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
+
+/*
+ * The outcome of the job maildir_finish_job filled, once it has run:
+ * 1 delivered, or -1 (defer) with the reason in err, after taking back
+ * what the job did (a copy linked into new/ whose fsync failed is
+ * unlinked, as maildir_finish does).  d is inert again either way.
+ */
+int	maildir_finish_done(struct maildir_delivery *d,
+	    const struct commit_job *job, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
 /* Give up: close and remove the file in tmp/.  Safe in any state. */

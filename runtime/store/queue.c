@@ -1,12 +1,14 @@
 /*
  * queue: delivery of spooled messages, and their schedule (see
- * queue.h).  Each due message is opened, its Maildir recipients
- * delivered (or failed into a bounce), and what is left is handed to
- * the route hook; then it is filed under its next time.
+ * queue.h).  Each due message goes to local delivery (local.h), which
+ * delivers its Maildir recipients (or fails them into a bounce) and
+ * hands what is left to the route hook; the message is filed under its
+ * next time meanwhile, and the hooks file it again (or drop it) when
+ * they know better.
  *
  * An entry is in exactly one place: the heap (due later), the fresh or
  * the due FIFO (due now), or being handled (RUN, during deliver(), so
- * that the hooks it calls can file it and settle() knows they did).
+ * that the hooks it calls can file it and handle() knows they did).
  * Entries are numbered from 1 (0 is "none") and never move: a chunk,
  * once allocated, stays until queue_free.
  */
@@ -26,7 +28,6 @@
 #include <unistd.h>
 
 #include "bastion_limits.h"
-#include "maildir.h"
 #include "queue.h"
 
 enum { QE_FREE, QE_HEAP, QE_FRESH, QE_DUE, QE_RUN };
@@ -71,8 +72,12 @@ static void	handle(struct queue *, uint32_t);
 static void	on_run(struct loop *, void *);
 static void	on_sweep(struct loop *, void *);
 static void	deliver(struct queue *, const char *);
-static void	qlog(struct queue *, const char *, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
+static int	on_local_busy(void *, const char *);
+static void	on_local_route(void *, const char *);
+static void	on_local_bounced(void *, const char *);
+static void	on_local_room(void *);
+static void	on_local_gone(void *, const char *);
+static void	on_local_deferred(void *, const char *);
 
 /* ---- the entries and their index ------------------------------------ */
 
@@ -434,24 +439,28 @@ rearm(struct queue *q)
 void
 queue_init(struct queue *q, const struct queue_env *env)
 {
+	struct local_env	 le;
+
 	memset(q, 0, sizeof(*q));
 	q->env = *env;
-	dsn_batch_init(&q->failed, env->spool, env->log, env->oplog, "local");
+	memset(&le, 0, sizeof(le));
+	le.spool = env->spool;
+	le.log = env->log;
+	le.oplog = env->oplog;
+	le.table = env->table;
+	le.base = env->base;
+	le.stats = env->stats;
+	le.commit = env->commit;
+	le.busy = on_local_busy;
+	le.route = on_local_route;
+	le.bounced = on_local_bounced;
+	le.room = on_local_room;
+	le.gone = on_local_gone;
+	le.deferred = on_local_deferred;
+	le.arg = q;
+	local_init(&q->local, &le);
 	loop_timer_init(&q->run, on_run, q);
 	loop_timer_init(&q->sweep, on_sweep, q);
-}
-
-/* Protocol log lines for deliveries: the queue id takes the session's
- * place, and "local" the remote endpoint's. */
-static void
-qlog(struct queue *q, const char *id, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	(void)plog_vwritef(q->env.log, id, "-", "local", PLOG_DECISION, fmt,
-	    ap);
-	va_end(ap);
 }
 
 void
@@ -561,6 +570,7 @@ void
 queue_stop(struct queue *q)
 {
 	q->stopped = 1;
+	local_stop(&q->local);
 	loop_timer_cancel(q->env.loop, &q->run);
 	loop_timer_cancel(q->env.loop, &q->sweep);
 	scan_close(&q->scan);
@@ -740,26 +750,14 @@ handle(struct queue *q, uint32_t i)
 	struct stat	 st;
 	struct timespec	 now;
 	char		 id[SPOOL_ID_SIZE];
-	int64_t		 cap;
 
 	memcpy(id, ent(q, i)->id, sizeof(id));
 	ent(q, i)->cap = 0;
-	q->local_deferred = 0;
 	deliver(q, id);
 	/* The hooks may have filed it, dropped it, or reused its entry. */
-	if ((i = find(q, id)) == 0)
+	if ((i = find(q, id)) == 0 || ent(q, i)->where != QE_RUN)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
-	cap = q->local_deferred ? (int64_t)now.tv_sec + retry_of(q) : 0;
-	if (ent(q, i)->where != QE_RUN) {
-		if (cap != 0 && ent(q, i)->where == QE_HEAP) {
-			ent(q, i)->cap = cap;
-			file_at(q, i, ent(q, i)->due);
-		} else
-			ent(q, i)->cap = cap;
-		return;
-	}
-	ent(q, i)->cap = cap;
 	if (fstatat(sp->queue, id, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		drop(q, i);	/* delivered, bounced or set aside */
 	else if (date_of(&st) > now.tv_sec)
@@ -797,126 +795,73 @@ on_run(struct loop *L, void *arg)
 }
 
 /*
- * Deliver what can be delivered here of message id; hand the rest to
+ * Deliver what can be delivered here of message id; the rest goes to
  * the route hook (the outbound side, which also fails what expires).
+ * All local jobs busy: on_local_room() looks again.
  */
 static void
 deliver(struct queue *q, const char *id)
 {
-	const struct queue_env		*e = &q->env;
-	const struct table		*tb = *e->table;
-	const struct ptab		*t = &tb->t;
-	const struct ptab_domain_rec	*d;
-	struct spool_msg		 m;
-	struct spool_rcpt		 r;
-	struct dsn_rcpt			 fr;
-	char				 err[LIM_ERRMSG], merr[LIM_ERRMSG];
-	char				 reason[LIM_ERRMSG];
-	char				 bounce[SPOOL_ID_SIZE];
-	const char			*domain;
-	struct stat			 st;
-	struct timespec			 date[2];
-	int				 rc, pending = 0, dated = 0, marked = 0;
-	int				 expired;
-
 	/* A message out with an outbound session is that session's. */
-	if (e->busy != NULL && e->busy(e->arg, id))
+	if (q->env.busy != NULL && q->env.busy(q->env.arg, id))
 		return;
-	rc = spool_msg_open(e->spool, &m, id, err, sizeof(err));
-	if (rc == 0)
-		return;		/* delivered meanwhile */
-	if (rc == -1) {
-		if (m.damaged && spool_quarantine(e->spool, id, err, merr,
-		    sizeof(merr)) == 0)
-			qlog(q, id, "damaged, moved to corrupt/: %s", err);
-		else
-			oplog_write(e->oplog, LOG_WARNING, "queue %s: %s", id,
-			    err);
+	/* Every job and the waiting list full: wait like the relay's. */
+	if (local_start(&q->local, id) == 0)
+		queue_wait(q, id);
+}
+
+static int
+on_local_busy(void *arg, const char *id)
+{
+	struct queue	*q = arg;
+
+	return q->env.busy != NULL && q->env.busy(q->env.arg, id);
+}
+
+static void
+on_local_route(void *arg, const char *id)
+{
+	struct queue	*q = arg;
+
+	if (q->env.route != NULL)
+		q->env.route(q->env.arg, id);
+}
+
+static void
+on_local_bounced(void *arg, const char *id)
+{
+	queue_committed(arg, id);
+}
+
+/* Local delivery removed message id: nothing is left of it. */
+static void
+on_local_gone(void *arg, const char *id)
+{
+	queue_retry_at(arg, id, 0);
+}
+
+/*
+ * A Maildir deferred message id: it is looked at again within one
+ * `retry' interval, whatever the outbound side's backoff.
+ */
+static void
+on_local_deferred(void *arg, const char *id)
+{
+	struct queue	*q = arg;
+	struct timespec	 now;
+	uint32_t	 i;
+
+	if ((i = find(q, id)) == 0)
 		return;
-	}
-	/*
-	 * A date ahead is the outbound side's next attempt; marking a
-	 * recipient writes the file, which would move it to now.
-	 */
-	if (fstat(m.fd, &st) == 0 && st.st_mtime > time(NULL)) {
-		date[0] = st.st_atim;
-		date[1] = st.st_mtim;
-		dated = 1;
-	}
-	/* Past its lifetime a Maildir that defers is a failure. */
-	expired = dsn_expired(m.received, time(NULL), t->server->lifetime);
-	memset(&r, 0, sizeof(r));
-	while ((rc = spool_rcpt_next(&m, &r, err, sizeof(err))) == 1) {
-		if (r.status != SPOOL_PENDING)
-			continue;
-		domain = table_rcpt_domain(tb, r.addr, NULL);
-		d = ptab_accept_lookup(t, domain, strlen(domain));
-		if (d == NULL || d->delivery != PTAB_DELIVER_MAILDIR) {
-			pending++;	/* for the route hook */
-			continue;
-		}
-		rc = maildir_deliver(&m, r.addr, ptab_str(t, d->target),
-		    e->base, merr, sizeof(merr));
-		if (rc == 1) {
-			marked = 1;
-			if (spool_mark(&m, &r, SPOOL_DELIVERED, err,
-			    sizeof(err)) != 0) {
-				oplog_write(e->oplog, LOG_ERR, "queue %s: %s",
-				    id, err);
-				pending++;
-			}
-			STATS_ADD(e->stats, rcpt_delivered, 1);
-			qlog(q, id, "delivered <%s> to maildir (line %u)",
-			    r.addr, d->line);
-		} else if ((rc == 0 || expired) &&
-		    q->failed.n < DSN_BATCH_MAX) {
-			/*
-			 * For good, or the last try of an expired message:
-			 * it goes back to the sender below.
-			 */
-			qlog(q, id, "%s <%s>: %s", rc == 0 ? "failed" :
-			    "expired, failed", r.addr, merr);
-			/* Cut short if need be: the start says why. */
-			if (snprintf(reason, sizeof(reason), "%s%s",
-			    rc == 0 ? "" : "delivery time expired; the last "
-			    "attempt: ", merr) < 0)
-				reason[0] = '\0';
-			memset(&fr, 0, sizeof(fr));
-			fr.addr = r.addr;
-			fr.status = rc == 0 ? "5.2.0" : "4.4.7";
-			fr.reason = reason;
-			if (dsn_batch_add(&q->failed, r.off, &fr) == 0)
-				STATS_ADD(e->stats, rcpt_bounced, 1);
-		} else {
-			pending++;
-			q->local_deferred = 1;	/* retried within `retry' */
-			STATS_ADD(e->stats, rcpt_deferred, 1);
-			qlog(q, id, "deferred <%s>: %s", r.addr, merr);
-		}
-	}
-	if (rc == -1) {
-		oplog_write(e->oplog, LOG_WARNING, "queue %s: %s", id, err);
-		q->failed.n = 0;
-		spool_msg_close(&m);
-		return;
-	}
-	if (q->failed.n > 0) {
-		marked = 1;
-		rc = dsn_bounce_batch(&q->failed, &m, tb->hostname, 0, bounce);
-		if (rc == -1)
-			pending++;
-		else if (rc == 1)
-			queue_committed(q, bounce);
-	}
-	if (pending == 0) {
-		if (spool_msg_remove(e->spool, &m, err, sizeof(err)) != 0)
-			oplog_write(e->oplog, LOG_ERR, "queue %s: %s", id, err);
-		return;
-	}
-	if (dated && marked && futimens(m.fd, date) != 0)
-		oplog_write(e->oplog, LOG_WARNING, "queue %s: cannot keep the "
-		    "date of the next attempt: %s", id, strerror(errno));
-	spool_msg_close(&m);
-	if (e->route != NULL)
-		e->route(e->arg, id);
+	clock_gettime(CLOCK_REALTIME, &now);
+	ent(q, i)->cap = (int64_t)now.tv_sec + retry_of(q);
+	if (ent(q, i)->where == QE_HEAP)
+		file_at(q, i, ent(q, i)->due);
+	rearm(q);
+}
+
+static void
+on_local_room(void *arg)
+{
+	queue_room(arg);
 }

@@ -28,12 +28,12 @@
  * QUEUE_MAX); it reads names, a bounded number per turn, and opens
  * nothing.
  *
- * Local delivery (`accept for ... deliver maildir`) happens here, and
- * so do its failures: a Maildir that refuses for good, or still defers
- * once the message has expired, bounces from here (dsn.h).  A message
- * with recipients that must go elsewhere is handed on through the
- * route hook, and stays pending in the spool until a next hop has
- * taken them: a restart finds it again.
+ * Local delivery (`accept for ... deliver maildir`) is the queue's own
+ * local.h, and so are its failures: a Maildir that refuses for good,
+ * or still defers once the message has expired, bounces from there
+ * (dsn.h).  A message with recipients that must go elsewhere is handed
+ * on through the route hook, and stays pending in the spool until a
+ * next hop has taken them: a restart finds it again.
  *
  * The queue knows nothing of the outbound side, nor of the program
  * around it: what it needs comes in a struct queue_env, filled by its
@@ -52,6 +52,7 @@
 #include <stdint.h>
 
 #include "dsn.h"
+#include "local.h"
 #include "loop.h"
 #include "oplog.h"
 #include "plog.h"
@@ -75,6 +76,7 @@ struct queue_env {
 	struct table * const	*table;
 	const char		*base;	/* relative Maildirs start here */
 	struct stats		*stats;	/* counters, or NULL */
+	struct commit		*commit;	/* Maildir fsyncs; NULL: here */
 	/*
 	 * The outbound side, or NULL for none.  busy: 1 if message id
 	 * is out with an outbound session, which the queue then leaves
@@ -110,7 +112,6 @@ struct queue {
 	struct loop_timer	 sweep;		/* the safety sweep */
 	int			 stopped;
 	int			 full;		/* the route has no job */
-	int			 local_deferred; /* a Maildir deferred */
 	int			 warned;	/* no room: logged */
 	time_t			 started;
 	struct queue_scan	 scan;
@@ -125,7 +126,7 @@ struct queue {
 	uint32_t		 nheap, heapcap;
 	struct queue_list	 fresh;		/* due now: new mail first */
 	struct queue_list	 due;		/* due now: the backlog */
-	struct dsn_batch	 failed;	/* Maildir failures to bounce */
+	struct local		 local;		/* Maildir delivery */
 };
 
 /* What the schedule holds, for bastionctl and the tests. */
@@ -167,7 +168,10 @@ void	queue_forget(struct queue *q, const char *id);
  */
 unsigned long queue_flush_all(struct queue *q);
 void	queue_counts(const struct queue *q, struct queue_counts *c);
-/* SIGTERM: deliver nothing more; what is queued stays queued. */
+/*
+ * SIGTERM: deliver nothing more; what is queued stays queued.  Call
+ * again after commit_free() to free what local delivery kept.
+ */
 void	queue_stop(struct queue *q);
 /* Stop, and give the schedule's memory back. */
 void	queue_free(struct queue *q);

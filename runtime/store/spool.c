@@ -119,6 +119,8 @@ static void	w_done(struct commit_job *, void *);
 static int	rd_get(struct spool_rd *, void *, size_t);
 static int	spool_check(struct spool_msg *, char *, size_t);
 static int	spool_status_valid(int);
+static int	quarantine_move(struct spool *, const char *, const char *,
+		    int *, char *, size_t);
 
 /*
  * CRC-32 (IEEE 802.3, reflected, as in zlib), a nibble at a time: the
@@ -1199,15 +1201,23 @@ spool_msg_remove(struct spool *sp, struct spool_msg *m, char *err,
 	return rc;
 }
 
-int
-spool_quarantine(struct spool *sp, const char *name, const char *reason,
-    char *err, size_t errlen)
+/*
+ * The part of a quarantine that waits for nothing: find a free name in
+ * corrupt/, move queue/NAME there and write NAME.reason beside it,
+ * whose descriptor goes to *fd (-1 if it could not be made: the move
+ * is what matters, the reason a note).  Returns 0, or -1 with the
+ * reason in err (nothing moved).
+ */
+static int
+quarantine_move(struct spool *sp, const char *name, const char *reason,
+    int *fd, char *err, size_t errlen)
 {
 	struct stat	st;
 	char		dst[SPOOL_QNAME_MAX + 16], why[SPOOL_QNAME_MAX + 24];
 	size_t		nl, rl;
-	int		i, fd, n;
+	int		i, n;
 
+	*fd = -1;
 	nl = strnlen(name, SPOOL_QNAME_MAX + 1);
 	if (nl == 0 || strchr(name, '/') != NULL || strcmp(name, ".") == 0 ||
 	    strcmp(name, "..") == 0) {
@@ -1240,19 +1250,57 @@ spool_quarantine(struct spool *sp, const char *name, const char *reason,
 		    name, strerror(errno));
 		return -1;
 	}
-	fd = openat(sp->corrupt, why, O_WRONLY | O_CREAT | O_EXCL |
+	*fd = openat(sp->corrupt, why, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd != -1) {
+	if (*fd != -1) {
 		rl = reason != NULL ? strnlen(reason, LIM_ERRMSG) : 0;
-		if (fileio_write_all(fd, reason, rl) == -1 ||
-		    fileio_write_all(fd, "\n", 1) == -1 || fsync(fd) == -1) {
+		if (fileio_write_all(*fd, reason, rl) == -1 ||
+		    fileio_write_all(*fd, "\n", 1) == -1) {
 			/* The move is what matters; the reason is a note. */
 		}
+	}
+	return 0;
+}
+
+int
+spool_quarantine(struct spool *sp, const char *name, const char *reason,
+    char *err, size_t errlen)
+{
+	int	fd;
+
+	if (quarantine_move(sp, name, reason, &fd, err, errlen) != 0)
+		return -1;
+	if (fd != -1) {
+		(void)fsync(fd);
 		close(fd);
 	}
 	fsync(sp->corrupt);
 	fsync(sp->queue);
 	return 0;
+}
+
+int
+spool_quarantine_start(struct spool *sp, struct commit_job *job,
+    struct commit *eng, const char *name, const char *reason,
+    commit_done_fn *fn, void *arg, char *err, size_t errlen)
+{
+	int	fd;
+
+	if (quarantine_move(sp, name, reason, &fd, err, errlen) != 0)
+		return -1;
+	/* Errors of the reason file are ignored, as spool_quarantine's. */
+	commit_job_init(job, fn, arg);
+	if (fd != -1) {
+		(void)commit_op_fsync(job, fd);
+		(void)commit_op_close(job, fd);
+	}
+	(void)commit_op_dirsync(job, sp->corrupt);
+	(void)commit_op_dirsync(job, sp->queue);
+	if (eng != NULL && commit_started(eng) && commit_submit(eng,
+	    job) == 0)
+		return 0;
+	(void)commit_run_now(job);
+	return 1;
 }
 
 int

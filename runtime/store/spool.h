@@ -354,6 +354,19 @@ int	spool_msg_remove(struct spool *sp, struct spool_msg *m, char *err,
 int	spool_quarantine(struct spool *sp, const char *name,
 	    const char *reason, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
+/*
+ * The same without waiting: the move and the reason file are made here
+ * (names and the page cache), their fsyncs (the reason file, corrupt/
+ * and queue/) are the commit thread's, in job, with callback fn.
+ * Returns 0 when submitted (fn follows from the loop; a failed fsync
+ * is in job->error); 1 when the engine was not running or full and the
+ * fsyncs ran here, with no callback; -1 with the reason in err when
+ * nothing was moved.
+ */
+int	spool_quarantine_start(struct spool *sp, struct commit_job *job,
+	    struct commit *eng, const char *name, const char *reason,
+	    commit_done_fn *fn, void *arg, char *err, size_t errlen)
+	    __attribute__((warn_unused_result));
 
 /* What spool_resume tells its callback about. */
 #define SPOOL_RESUME_QUEUED	1	/* id: a message to deliver */
@@ -436,8 +449,8 @@ void	spool_state_abort(struct spool_state_writer *w);
  *
  *	keep (recipients still pending): fsync queue/ID if noted, fsync
  *	state/ID.new, close both, rename state/ID.new over state/ID;
- *	remove (nothing pending): unlink queue/ID (hold/ID), fsync the
- *	folder, drop state/ID.
+ *	remove (nothing pending): drop state/ID at once, then unlink
+ *	queue/ID (hold/ID) and fsync the folder.
  *
  * A removal does not fsync the marks first: the folder's fsync makes
  * the message gone for good, and it is shared with every other job of

@@ -20,8 +20,8 @@ static void	settle_build(struct spool_settle *, struct spool_msg *,
 
 /*
  * The ops.  A removal leaves the state writer's work undone (the state
- * goes with the message); a kept message gets its marks and its state
- * made durable.  The descriptors pass to the job here.
+ * goes before the message); a kept message gets its marks and its
+ * state made durable.  The descriptors pass to the job here.
  */
 static void
 settle_build(struct spool_settle *s, struct spool_msg *m,
@@ -35,11 +35,17 @@ settle_build(struct spool_settle *s, struct spool_msg *m,
 	if (s->remove) {
 		if (w != NULL)
 			spool_state_abort(w);
+		/*
+		 * The state is a note about the message: dropped here, first,
+		 * so that no one sees it outlive the message (an unlink needs
+		 * no fsync to be seen, and a crash that keeps the message and
+		 * loses its note loses nothing that matters).
+		 */
+		if (sp->state != -1)
+			(void)unlinkat(sp->state, s->id, 0);
 		(void)commit_op_close(j, m->fd);
 		(void)commit_op_unlink(j, dir, s->id);
 		(void)commit_op_dirsync(j, dir);
-		if (sp->state != -1)
-			(void)commit_op_tidy(j, sp->state, s->id);
 	} else {
 		if (m->noted)
 			(void)commit_op_fsync(j, m->fd);

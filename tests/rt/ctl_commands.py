@@ -24,10 +24,22 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Site, check, free_port, run
 from out_lib import (AioPeer, alive, message, queue_ids, send, server_block,
                      wait_for)
-from ctl_lib import ctl, prometheus, sample
+from ctl_lib import ctl as ctl_once, prometheus, sample
 
 # retry 1h: nothing is retried by itself while the test runs.
 CONF = "queue lifetime 1h retry 1h\ntimeout connect 2s"
+
+
+def ctl(site, *args, **kw):
+    """ctl_lib.ctl, again while bastionctl says the message is being
+    delivered: a round's end is made durable after its log lines, and
+    the message is the relay's until then."""
+    deadline = time.time() + 5
+    while True:
+        rc, out, err = ctl_once(site, *args, **kw)
+        if "being delivered now" not in err or time.time() > deadline:
+            return rc, out, err
+        time.sleep(0.05)
 
 
 def held_ids(site):
