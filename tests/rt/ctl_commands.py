@@ -66,7 +66,12 @@ def submit(site, port, tag, rcpt):
     got = wait_for(lambda: set(queue_ids(site)) - before, 5)
     check(site.wait_log(r"deferred <%s>" % re.escape(rcpt), 10),
           "%s: deferred while the next hop is down" % tag)
-    return sorted(got)[0] if got else ""
+    qid = sorted(got)[0] if got else ""
+    # The round's state is made durable by the commit thread, a moment
+    # after the log line.
+    wait_for(lambda: qid and os.path.exists(
+        site.path("var/spool/state/" + qid)), 5)
+    return qid
 
 
 def main():
