@@ -11,6 +11,7 @@
  * reader treats anything malformed there as damage, not as a message
  * still being written.
  */
+#define _GNU_SOURCE	/* renameat2(2): RENAME_NOREPLACE */
 #include "config.h"
 
 #include <sys/stat.h>
@@ -119,6 +120,7 @@ static void	w_done(struct commit_job *, void *);
 static int	rd_get(struct spool_rd *, void *, size_t);
 static int	spool_check(struct spool_msg *, char *, size_t);
 static int	spool_status_valid(int);
+static void	spool_empty(int);
 static int	quarantine_move(struct spool *, const char *, const char *,
 		    int *, char *, size_t);
 
@@ -228,12 +230,34 @@ spool_subdir(int dirfd, const char *name, int *fd, char *err, size_t errlen)
 	return 0;
 }
 
+/* Unlink every entry of a folder (spent files: nothing to keep). */
+static void
+spool_empty(int dirfd)
+{
+	struct dirent	*de;
+	DIR		*d;
+	int		 fd;
+
+	if ((fd = dup(dirfd)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			(void)unlinkat(dirfd, de->d_name, 0);
+	closedir(d);
+}
+
 int
 spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 {
 	sp->root = sp->tmp = sp->queue = sp->corrupt = -1;
-	sp->hold = sp->state = -1;
+	sp->hold = sp->state = sp->free = -1;
 	sp->last_us = 0;
+	sp->nfree = sp->freeing = 0;
 	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create spool %s: %s", path,
 		    strerror(errno));
@@ -250,10 +274,13 @@ spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 	    spool_subdir(sp->root, "corrupt", &sp->corrupt, err,
 	    errlen) == -1 ||
 	    spool_subdir(sp->root, "hold", &sp->hold, err, errlen) == -1 ||
-	    spool_subdir(sp->root, "state", &sp->state, err, errlen) == -1) {
+	    spool_subdir(sp->root, "state", &sp->state, err, errlen) == -1 ||
+	    spool_subdir(sp->root, "free", &sp->free, err, errlen) == -1) {
 		spool_close(sp);
 		return -1;
 	}
+	/* free/ holds nothing of value: what a stop left there goes. */
+	spool_empty(sp->free);
 	/* The subdirectories must survive a crash as much as their files. */
 	if (fsync(sp->root) == -1) {
 		snprintf(err, errlen, "cannot fsync spool %s: %s", path,
@@ -269,6 +296,8 @@ spool_close(struct spool *sp)
 {
 	if (sp->state != -1)
 		close(sp->state);
+	if (sp->free != -1)
+		close(sp->free);
 	if (sp->hold != -1)
 		close(sp->hold);
 	if (sp->corrupt != -1)
@@ -280,7 +309,7 @@ spool_close(struct spool *sp)
 	if (sp->root != -1)
 		close(sp->root);
 	sp->root = sp->tmp = sp->queue = sp->corrupt = -1;
-	sp->hold = sp->state = -1;
+	sp->hold = sp->state = sp->free = -1;
 }
 
 /*
@@ -428,7 +457,20 @@ spool_begin(struct spool *sp, struct spool_writer *w,
 		return -1;
 	}
 
-	for (tries = 0; tries < SPOOL_ID_TRIES; tries++) {
+	w->fd = -1;
+	if (sp->nfree > 0) {
+		/* A spent file, if the name is free in tmp/. */
+		spool_make_id(sp, w->id);
+		sp->nfree--;
+		if (renameat2(sp->free, sp->spare[sp->nfree], sp->tmp, w->id,
+		    RENAME_NOREPLACE) == 0) {
+			w->fd = openat(sp->tmp, w->id, O_WRONLY | O_TRUNC |
+			    O_NOFOLLOW | O_CLOEXEC);
+			if (w->fd == -1)
+				(void)unlinkat(sp->tmp, w->id, 0);
+		}
+	}
+	for (tries = 0; w->fd == -1 && tries < SPOOL_ID_TRIES; tries++) {
 		spool_make_id(sp, w->id);
 		w->fd = openat(sp->tmp, w->id,
 		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

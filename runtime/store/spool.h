@@ -72,6 +72,17 @@
 /* Envelope flags, as stored. */
 #define SPOOL_F_SMTPUTF8	0x01
 
+/*
+ * Spent message files kept for the next messages (free/): a removed
+ * message's file is renamed there instead of unlinked, and a new
+ * message takes one by rename instead of creating a file.  On ext4
+ * without a journal every create scans past the inodes freed in the
+ * last seconds, which under a steady flow of mail is most of what a
+ * message costs the kernel; a file that is never freed is never
+ * scanned for.
+ */
+#define SPOOL_FREE_MAX		256	/* a backlog's worth; 6 KiB of names */
+
 /* A spool directory, opened once by the daemon. */
 struct spool {
 	int		root;		/* directory fds, -1 when closed */
@@ -80,7 +91,11 @@ struct spool {
 	int		corrupt;
 	int		hold;
 	int		state;
+	int		free;		/* spent files kept for reuse */
 	uint64_t	last_us;	/* last id's time: keeps ids rising */
+	unsigned	nfree;		/* names in spare[] */
+	unsigned	freeing;	/* renames into free/ in flight */
+	char		spare[SPOOL_FREE_MAX][SPOOL_ID_SIZE];
 };
 
 /*
@@ -477,6 +492,7 @@ struct spool_settle {
 	struct commit_job	 job;
 	struct spool		*sp;
 	int			 remove;
+	int			 recycle;	/* renamed into free/ */
 	int			 held;
 	char			 id[SPOOL_ID_SIZE];
 	spool_settle_fn		*fn;

@@ -15,6 +15,7 @@
 #include "spool.h"
 
 static void	settle_done(struct commit_job *, void *);
+static void	spool_settle_spent(struct spool_settle *);
 static void	settle_build(struct spool_settle *, struct spool_msg *,
 		    struct spool_state_writer *);
 
@@ -44,7 +45,13 @@ settle_build(struct spool_settle *s, struct spool_msg *m,
 		if (sp->state != -1)
 			(void)unlinkat(sp->state, s->id, 0);
 		(void)commit_op_close(j, m->fd);
-		(void)commit_op_unlink(j, dir, s->id);
+		s->recycle = sp->free != -1 &&
+		    sp->nfree + sp->freeing < SPOOL_FREE_MAX;
+		if (s->recycle) {
+			sp->freeing++;
+			(void)commit_op_rename(j, dir, s->id, sp->free, s->id);
+		} else
+			(void)commit_op_unlink(j, dir, s->id);
 		(void)commit_op_dirsync(j, dir);
 	} else {
 		if (m->noted)
@@ -74,7 +81,28 @@ spool_settle_start(struct spool *sp, struct spool_settle *s,
 	    &s->job) == 0)
 		return 0;
 	(void)commit_run_now(&s->job);
+	spool_settle_spent(s);
 	return 1;
+}
+
+/* A file renamed into free/ is there for the next message. */
+static void
+spool_settle_spent(struct spool_settle *s)
+{
+	struct spool		*sp = s->sp;
+	const struct commit_job	*j = &s->job;
+	unsigned		 k;
+
+	if (!s->recycle)
+		return;
+	s->recycle = 0;
+	sp->freeing--;
+	for (k = 0; k < j->nops; k++)
+		if (j->ops[k].kind == COMMIT_RENAME)
+			break;
+	if (k < j->nops && (j->error == 0 || j->failed > (int)k) &&
+	    sp->nfree < SPOOL_FREE_MAX)
+		memcpy(sp->spare[sp->nfree++], s->id, SPOOL_ID_SIZE);
 }
 
 int
@@ -94,7 +122,7 @@ spool_settle_result(const struct spool_settle *s, char *err, size_t errlen)
 		what = "close";
 		break;
 	case COMMIT_RENAME:
-		what = "state rename";
+		what = s->remove ? "remove" : "state rename";
 		break;
 	case COMMIT_UNLINK:
 		what = "remove";
@@ -119,5 +147,6 @@ settle_done(struct commit_job *j, void *arg)
 	(void)j;
 	err[0] = '\0';
 	rc = spool_settle_result(s, err, sizeof(err));
+	spool_settle_spent(s);
 	s->fn(s, rc, err, s->arg);
 }

@@ -6,7 +6,8 @@
  * jobs in flight runs them all and calls them all back; and the spool's
  * asynchronous commit puts the message in queue/ before its callback,
  * and leaves nothing behind when it fails; a settled delivery round has
- * its marks and state, or its removal, on disk at its callback.
+ * its marks and state, or its removal, on disk at its callback, and a
+ * removed message's file is taken by the next message.
  */
 #include "spool_testutil.h"
 
@@ -356,6 +357,7 @@ test_settle(const char *root)
 	struct commit			c;
 	char				err[256], path[700], dir[600];
 	char				id[SPOOL_ID_SIZE];
+	struct stat			st, st2;
 
 	snprintf(dir, sizeof(dir), "%s/spool2", root);
 	if (spool_open(&sp, dir, err, sizeof(err)) == -1) {
@@ -396,13 +398,36 @@ test_settle(const char *root)
 	snprintf(path, sizeof(path), "%s/queue/%s", dir, id);
 	CHECK(access(path, F_OK) == -1 && errno == ENOENT, "queue/ gone");
 
+	/*
+	 * The spent file went to free/, and the next message takes it
+	 * (the same inode), truncated: the new message reads back whole.
+	 */
+	snprintf(path, sizeof(path), "%s/free/%s", dir, id);
+	CHECK(stat(path, &st) == 0 && sp.nfree == 1, "spent file kept");
+	settle_msg(&sp, id);
+	snprintf(path, sizeof(path), "%s/queue/%s", dir, id);
+	CHECK(stat(path, &st2) == 0 && st2.st_ino == st.st_ino,
+	    "the next message reuses it");
+	snprintf(path, sizeof(path), "%s/free", dir);
+	CHECK(tu_count(path) == 0 && sp.nfree == 0, "free/ empty again");
+	CHECK(spool_msg_open(&sp, &m, id, err, sizeof(err)) == 1, "%s", err);
+	CHECK(spool_settle_start(&sp, &s, &c, &m, NULL, 1, on_settled,
+	    NULL) == 0);
+	run_until(3);
+	CHECK(ncalled == 3 && settle_rc == 0 && tu_count(path) == 1);
+	/* Opened again, the spool forgets free/ and empties it. */
+	spool_close(&sp);
+	CHECK(spool_open(&sp, dir, err, sizeof(err)) == 0, "%s", err);
+	CHECK(tu_count(path) == 0 && sp.nfree == 0, "free/ emptied at open");
+	snprintf(path, sizeof(path), "%s/queue/%s", dir, id);
+
 	/* No engine: at once, no callback. */
 	commit_free(&c);
 	settle_msg(&sp, id);
 	CHECK(spool_msg_open(&sp, &m, id, err, sizeof(err)) == 1, "%s", err);
 	CHECK(spool_settle_start(&sp, &s, &c, &m, NULL, 1, on_settled,
 	    NULL) == 1);
-	CHECK(ncalled == 2);
+	CHECK(ncalled == 3);
 	CHECK(spool_settle_result(&s, err, sizeof(err)) == 0, "%s", err);
 	CHECK(access(path, F_OK) == -1, "removed at once");
 	spool_close(&sp);
