@@ -753,10 +753,12 @@ def bastiond_intro(sink):
                                                    sink.port))
     say("  defaults otherwise (queue lifetime 5d retry 300s), the protocol"
         " log on, as in production.")
-    say("  250 only after write, fsync, rename, fsync of queue/; out of"
+    say("  250 only after write, fsync, link, fsync of queue/; out of"
         " the spool after the sink's")
-    say("  250 to the dot (the recipient's mark fsynced, unlink, fsync of"
-        " queue/).")
+    say("  250 to the dot (moved out, fsync of queue/); the fsyncs by the"
+        " commit thread, the")
+    say("  folder's shared by the messages of a batch; outbound sessions"
+        " kept and reused.")
 
 
 def start_postfix(args, sink):
