@@ -1117,12 +1117,19 @@ ptab_check_rcpts(const struct ptab *t, char *err, size_t errlen)
 			    "a bad slot range or size", i);
 		sl = t->rslots + r->first;
 		mask = r->nslots - 1;
+		/*
+		 * Every slot's string first: the probe path of a slot wraps
+		 * around the end, so the check below compares with slots
+		 * after it too, and each must be known good before use.
+		 */
+		for (k = 0; k < r->nslots; k++)
+			if (sl[k] != 0)
+				STRREF(sl[k], "recipients slot %u has a bad "
+				    "string reference", r->first + k);
 		for (k = 0, n = 0; k < r->nslots; k++) {
 			if (sl[k] == 0)
 				continue;
 			n++;
-			STRREF(sl[k], "recipients slot %u has a bad string "
-			    "reference", r->first + k);
 			p = t->str + sl[k];
 			len = strlen(p);
 			if (ptab_check_local(p, len) == -1)
