@@ -933,6 +933,8 @@ server_start(struct server *srv, char *err, size_t errlen)
 	    sizeof(lerr)) != 0)
 		oplog_write(&srv->oplog, LOG_WARNING, "%s: committing in the "
 		    "loop", lerr);
+	/* The protocol log's lines, a write per loop turn from now on. */
+	plog_buffer(&srv->log, &srv->loop);
 	sasl_ctx_init(&srv->sasl);
 	loop_timer_init(&srv->grace, on_grace, srv);
 	loop_timer_init(&srv->resume, on_resume, srv);

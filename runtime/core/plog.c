@@ -40,6 +40,7 @@ static void	plog_put(struct plog_buf *, const char *, size_t);
 static void	plog_field(struct plog_buf *, const char *, size_t, size_t,
 		    size_t);
 static int	plog_sp(char);
+static void	plog_on_flush(struct loop *, void *);
 
 /* Bytes written as \xHH (and the backslash as \\). */
 static int
@@ -219,6 +220,9 @@ plog_open(struct plog *l, const char *path, char *err, size_t errlen)
 	l->own = 0;
 	l->errors = 0;
 	l->path[0] = '\0';
+	l->L = NULL;
+	l->blen = 0;
+	l->blines = 0;
 	if (path == NULL) {
 		l->fd = STDERR_FILENO;
 		return 0;
@@ -247,6 +251,7 @@ plog_reopen(struct plog *l, char *err, size_t errlen)
 
 	if (!l->own)
 		return 0;
+	plog_flush(l);
 	fd = open(l->path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY |
 	    O_CLOEXEC, 0640);
 	if (fd == -1) {
@@ -263,6 +268,10 @@ plog_reopen(struct plog *l, char *err, size_t errlen)
 void
 plog_close(struct plog *l)
 {
+	plog_flush(l);
+	if (l->L != NULL)
+		loop_timer_cancel(l->L, &l->flush);
+	l->L = NULL;
 	if (l->own && l->fd != -1)
 		close(l->fd);
 	l->fd = -1;
@@ -284,6 +293,18 @@ plog_write(struct plog *l, const struct timespec *when, const char *sid,
 		l->errors++;
 		return -1;
 	}
+	if (l->L != NULL && l->own) {
+		if (l->blen + n > sizeof(l->buf))
+			plog_flush(l);
+		memcpy(l->buf + l->blen, line, n);
+		l->blen += n;
+		l->blines++;
+		/* No timer left: write at once rather than hold lines. */
+		if (!loop_timer_armed(&l->flush) &&
+		    loop_soon(l->L, &l->flush) != 0)
+			plog_flush(l);
+		return 0;
+	}
 	/*
 	 * One write: O_APPEND places it whole at the end.  No retry after
 	 * a short write, which would split the line around another one.
@@ -296,6 +317,42 @@ plog_write(struct plog *l, const struct timespec *when, const char *sid,
 		return -1;
 	}
 	return 0;
+}
+
+static void
+plog_on_flush(struct loop *L, void *arg)
+{
+	(void)L;
+	plog_flush(arg);
+}
+
+void
+plog_buffer(struct plog *l, struct loop *L)
+{
+	l->L = L;
+	l->blen = 0;
+	l->blines = 0;
+	loop_timer_init(&l->flush, plog_on_flush, l);
+}
+
+void
+plog_flush(struct plog *l)
+{
+	ssize_t	r;
+
+	if (l->blen == 0)
+		return;
+	/*
+	 * Whole lines in one write, O_APPEND: no retry after a short
+	 * write, which would split a line around another writer's.
+	 */
+	do
+		r = write(l->fd, l->buf, l->blen);
+	while (r == -1 && errno == EINTR);
+	if (r != (ssize_t)l->blen)
+		l->errors += l->blines;
+	l->blen = 0;
+	l->blines = 0;
 }
 
 int

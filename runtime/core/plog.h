@@ -23,6 +23,13 @@
  * one write(2) to a file opened O_APPEND, so lines from several
  * processes (or a log shipper's writes) never interleave.  Nothing
  * here allocates memory.
+ *
+ * In the daemon (plog_buffer) the lines of one loop turn are gathered
+ * and written together, whole lines in one write(2), at the start of
+ * the next turn: a relayed message makes some thirty lines, and a
+ * system call each was the largest count of system calls a message
+ * cost.  The lines keep the time of their event; a process killed in
+ * the middle of a turn loses that turn's lines, nothing else.
  */
 #ifndef BASTION_PLOG_H
 #define BASTION_PLOG_H
@@ -33,12 +40,15 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "loop.h"
+
 #define PLOG_LINE_MAX		2048	/* one line, with its newline */
 #define PLOG_TEXT_MAX		1000	/* text bytes looked at */
 #define PLOG_FIELD_MAX		64	/* session id and endpoint bytes */
 #define PLOG_ENDPOINT_SIZE	56	/* "[" v6 "]:" port NUL */
 #define PLOG_PATH_MAX		1024
 #define PLOG_TRUNCATED		"[truncated]"
+#define PLOG_BUF_SIZE		32768	/* lines of a turn, then a write */
 
 /* Directions. */
 #define PLOG_CONNECT		'+'
@@ -52,6 +62,12 @@ struct plog {
 	int		own;		/* 1: our file; 0: stderr */
 	unsigned long	errors;		/* lines that could not be written */
 	char		path[PLOG_PATH_MAX];
+	/* Buffered (plog_buffer): the lines of this turn. */
+	struct loop	*L;
+	struct loop_timer flush;
+	size_t		blen;
+	unsigned	blines;
+	char		buf[PLOG_BUF_SIZE];
 };
 
 /*
@@ -70,7 +86,19 @@ int	plog_open(struct plog *l, const char *path, char *err, size_t errlen)
 int	plog_reopen(struct plog *l, char *err, size_t errlen)
 	    __attribute__((warn_unused_result));
 
+/* Write what is buffered, then close. */
 void	plog_close(struct plog *l);
+
+/*
+ * From now on gather lines and write them at the next turn of loop L
+ * (or sooner, when the buffer is full).  plog_close() and
+ * plog_reopen() write what is gathered first.  Lines to stderr (no
+ * file) are not gathered: they share it with the daemon's messages,
+ * whose order they keep.
+ */
+void	plog_buffer(struct plog *l, struct loop *L);
+/* Write what is gathered now (one write(2) of whole lines). */
+void	plog_flush(struct plog *l);
 
 /*
  * Build one line, with its newline, in buf (bufsz bytes, at least 64):
@@ -84,8 +112,10 @@ size_t	plog_format(char *buf, size_t bufsz, const struct timespec *when,
 
 /*
  * Format a line (see plog_format; when may be NULL) and write it with
- * one write(2).  Returns 0, or -1 if it could not be written (counted
- * in l->errors: the log must never stop the mail).
+ * one write(2), or gather it for the turn's write (plog_buffer).
+ * Returns 0, or -1 if it could not be written (counted in l->errors:
+ * the log must never stop the mail; a gathered line that the turn's
+ * write loses is counted then).
  */
 int	plog_write(struct plog *l, const struct timespec *when,
 	    const char *sid, const char *local, const char *remote, int dir,
