@@ -251,6 +251,18 @@ class Site:
                 return got
             time.sleep(0.05)
 
+    def wait_mail_with(self, user, needle, timeout=20):
+        """Wait until a message of var/mail/USER/new holds the bytes
+        needle; those that do.  Local delivery follows the 250 (the
+        commit thread makes the copy durable), so wait for the very
+        message, not for a count another message may already reach."""
+        deadline = time.time() + timeout
+        while True:
+            got = [m for m in self.maildir(user) if needle in m]
+            if got or time.time() > deadline:
+                return got
+            time.sleep(0.05)
+
     def rss_kib(self):
         """bastiond's resident set size, in KiB."""
         with open("/proc/%d/status" % self.proc.pid) as f:

@@ -340,8 +340,8 @@ def swaks_tests(site, port, tport):
                             timeout=5) is not None,
               "%s: the log shows AUTH from %s" % (tag, src))
     for tag, _ in runs:
-        found = [m for m in site.wait_mail("bob", 8, timeout=10)
-                 if ("<%s@client.example>" % tag).encode() in m]
+        found = site.wait_mail_with(
+            "bob", ("<%s@client.example>" % tag).encode(), timeout=10)
         check(len(found) == 1 and b"sent by swaks, " + tag.encode() in
               found[0], "%s: delivered" % tag)
 
