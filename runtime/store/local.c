@@ -193,8 +193,7 @@ drain(struct local *l)
 		memcpy(id, l->wait[l->whead], SPOOL_ID_SIZE);
 		l->whead = (l->whead + 1) % LOCAL_WAIT;
 		l->wcount--;
-		if (e->busy == NULL || !e->busy(e->arg, id))
-			(void)local_start(l, id);
+		(void)local_start(l, id);
 	}
 	l->draining = 0;
 	if (l->wcount == 0 && l->starved && !l->stopped) {
@@ -215,7 +214,9 @@ local_start(struct local *l, const char *id)
 	unsigned		 here, other;
 	int			 rc;
 
-	if (l->stopped || local_busy(l, id))
+	/* Held here, or out with the outbound side: that one's. */
+	if (l->stopped || local_busy(l, id) ||
+	    (e->busy != NULL && e->busy(e->arg, id)))
 		return 1;
 	/* No job: wait without reading the message. */
 	if (!job_free(l)) {

@@ -802,9 +802,6 @@ on_run(struct loop *L, void *arg)
 static void
 deliver(struct queue *q, const char *id)
 {
-	/* A message out with an outbound session is that session's. */
-	if (q->env.busy != NULL && q->env.busy(q->env.arg, id))
-		return;
 	/* Every job and the waiting list full: wait like the relay's. */
 	if (local_start(&q->local, id) == 0)
 		queue_wait(q, id);
